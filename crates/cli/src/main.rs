@@ -1,0 +1,41 @@
+//! The `bintrail` binary: parses arguments, calls one library entry point per
+//! subcommand, and maps the outcome to an exit code. No logic lives here.
+//!
+//! Each subcommand is a module under `cmd/` with an `Args` struct (clap) and a
+//! `run(args) -> anyhow::Result<ExitCode>` function.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Binary transparency for package registries.
+#[derive(Parser)]
+#[command(name = "bintrail", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a signed-note key pair for a log or a witness.
+    Keygen(cmd::keygen::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keygen(args) => cmd::keygen::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            // The chain of causes, one line, like ripgrep: the message names
+            // what failed and why.
+            eprintln!("bintrail: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! bintrail monitor crate.

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian bookworm machine (run as root, or with sudo).
+# Idempotent: safe to run again. scripts/test.sh checks for these and names this script when one is missing.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# Reference implementations for the interop tests come from bookworm-backports:
+# golang-1.23-go and golang-golang-x-mod-dev (Go's sumdb note and tlog packages).
+if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  echo "deb http://deb.debian.org/debian bookworm-backports main" | $SUDO tee /etc/apt/sources.list.d/bookworm-backports.list >/dev/null
+fi
+$SUDO apt-get update -qq
+$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports \
+  golang-1.23-go golang-golang-x-mod-dev >/dev/null

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test: unit, property, end-to-end (real bintrail processes on 127.0.0.1)
+# and interop tests against reference implementations. scripts/setup.sh installs what they need.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+[ -x /usr/lib/go-1.23/bin/go ] || missing+=("Go 1.23 (/usr/lib/go-1.23/bin/go)")
+[ -d /usr/share/gocode/src/golang.org/x/mod/sumdb ] || missing+=("Go x/mod sources (/usr/share/gocode/src/golang.org/x/mod)")
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "scripts/test.sh: missing test prerequisites: ${missing[*]}" >&2
+  echo "scripts/test.sh: run scripts/setup.sh first (it installs them on Debian bookworm)." >&2
+  exit 2
+fi
+
+cargo test --workspace --locked "$@"
