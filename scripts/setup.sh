@@ -3,6 +3,7 @@
 # Idempotent: safe to run again. scripts/test.sh checks for these and names this script when one is missing.
 set -euo pipefail
 
+export DEBIAN_FRONTEND=noninteractive
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
@@ -12,5 +13,5 @@ if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.
   echo "deb http://deb.debian.org/debian bookworm-backports main" | $SUDO tee /etc/apt/sources.list.d/bookworm-backports.list >/dev/null
 fi
 $SUDO apt-get update -qq
-$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports \
+$SUDO apt-get install -y -qq -t bookworm-backports \
   golang-1.23-go golang-golang-x-mod-dev >/dev/null
