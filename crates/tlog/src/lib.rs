@@ -1,1 +1,28 @@
-//! bintrail tlog crate.
+//! Formats and math for transparency logs, as bintrail speaks them.
+//!
+//! This crate is pure: it does no file or network I/O, spawns nothing, reads no clock
+//! and no environment, and draws no randomness. Storage comes in through small traits
+//! (`HashReader`, `TileReader`); time and randomness arrive as arguments.
+//!
+//! Modules, one concept each:
+//! - [`hash`]: RFC 6962 leaf and node hashing.
+//! - [`tree`]: stored-hash indexing, tree hashes, inclusion and consistency proofs.
+//! - [`tile`]: C2SP tlog-tiles coordinates, paths, and authenticated reads through tiles.
+//! - [`bundle`]: C2SP tlog-tiles entry bundles.
+//! - [`note`]: C2SP signed notes, Ed25519 signers and verifier keys.
+//! - [`checkpoint`]: C2SP tlog-checkpoint bodies.
+//! - [`cosignature`]: C2SP tlog-cosignature `cosignature/v1`.
+//! - [`proof`]: C2SP tlog-proof (`c2sp.org/tlog-proof@v1`).
+//! - [`policy`]: C2SP tlog-policy files and quorum decisions.
+//! - [`pypi`]: the `pypi-transparency/v1` log entry.
+
+pub mod bundle;
+pub mod checkpoint;
+pub mod cosignature;
+pub mod hash;
+pub mod note;
+pub mod policy;
+pub mod proof;
+pub mod pypi;
+pub mod tile;
+pub mod tree;
