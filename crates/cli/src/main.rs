@@ -22,12 +22,15 @@ struct Cli {
 enum Command {
     /// Generate a signed-note key pair for a log or a witness.
     Keygen(cmd::keygen::Args),
+    /// Manage the publish tokens that authorize writes to a log.
+    Token(cmd::token::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen(args) => cmd::keygen::run(args),
+        Command::Token(args) => cmd::token::run(args),
     };
     match result {
         Ok(code) => code,

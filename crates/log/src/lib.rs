@@ -1,1 +1,3 @@
 //! bintrail log crate.
+pub mod auth;
+pub mod config;

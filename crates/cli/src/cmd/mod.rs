@@ -1,1 +1,2 @@
 pub mod keygen;
+pub mod token;
