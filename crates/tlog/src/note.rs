@@ -744,3 +744,27 @@ fn check_no_controls(s: &str) -> Result<(), NoteError> {
 pub(crate) fn first_control(s: &str) -> Option<usize> {
     s.bytes().position(|b| b < 0x20 && b != b'\n')
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_keys_with_one_name_and_key_id_are_ambiguous() {
+        // A 32-bit key ID collision is cheap for an attacker but slow for a test, so
+        // force one: the second verifier claims the first one's key ID.
+        let a = Signer::generate("log", KeyType::Ed25519, [1; 32]).unwrap();
+        let mut b = Signer::generate("log", KeyType::Ed25519, [2; 32])
+            .unwrap()
+            .verifier();
+        b.key_id = a.key_id();
+        let note = Note::sign("text\n", &[&a]).unwrap();
+        assert_eq!(
+            note.verify(&[a.verifier(), b]),
+            Err(NoteError::AmbiguousVerifier {
+                name: "log".into(),
+                key_id: a.key_id()
+            })
+        );
+    }
+}
