@@ -1,0 +1,284 @@
+//! Every parser of outside input, fed arbitrary bytes and mutations of valid inputs:
+//! none may panic, and every successful parse must obey its round-trip law.
+//!
+//! The per-parser checks are the fuzz target bodies in `fuzz/src/lib.rs`, included here
+//! as a module so that the same code runs on stable in every test run and under
+//! libFuzzer with `cargo +nightly fuzz run <target>`.
+
+#[path = "../../../fuzz/src/lib.rs"]
+mod fuzz_bodies;
+
+use std::sync::OnceLock;
+
+use bintrail_tlog::checkpoint::{Checkpoint, sign_checkpoint};
+use bintrail_tlog::cosignature::cosign;
+use bintrail_tlog::hash::Hash;
+use bintrail_tlog::note::{KeyType, Note, Signer, Verifier};
+use bintrail_tlog::policy::Policy;
+use bintrail_tlog::pypi::{Checksum, Entry, Filename, Publisher};
+use proptest::prelude::*;
+
+/// Valid inputs for each parser, the starting points for mutation.
+struct Seeds {
+    note: Vec<Vec<u8>>,
+    vkey: Vec<Vec<u8>>,
+    private_key: Vec<Vec<u8>>,
+    checkpoint: Vec<Vec<u8>>,
+    policy: Vec<Vec<u8>>,
+    pypi_entry: Vec<Vec<u8>>,
+}
+
+fn seeds() -> &'static Seeds {
+    static SEEDS: OnceLock<Seeds> = OnceLock::new();
+    SEEDS.get_or_init(make_seeds)
+}
+
+fn make_seeds() -> Seeds {
+    let log = Signer::generate("example.com/log", KeyType::Ed25519, [1; 32]).unwrap();
+    let w1 = Signer::generate("w1.example", KeyType::CosignatureV1, [2; 32]).unwrap();
+    let w2 = Signer::generate("w2.example", KeyType::CosignatureV1, [3; 32]).unwrap();
+    let cp = Checkpoint {
+        origin: "example.com/log".into(),
+        size: 1234,
+        root_hash: Hash([0x5a; 32]),
+        extensions: vec!["ext line".into()],
+    };
+    let mut note = sign_checkpoint(&cp, &log).unwrap();
+    note.add_signature(cosign(&w1, &cp, 1_700_000_000).unwrap());
+    let policy = format!(
+        "# bintrail test policy\n\
+         log {} https://log.example/\n\
+         witness W1 {}\n\
+         witness\tW2 {} https://w2.example/add-checkpoint\n\
+         group both all W1 W2\n\
+         group one 1 both\n\
+         quorum one\n",
+        log.verifier(),
+        w1.verifier(),
+        w2.verifier(),
+    );
+    let checksum = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    Seeds {
+        note: vec![note.to_bytes(), Note::sign("hello\n", &[&log]).unwrap().to_bytes()],
+        vkey: vec![log.verifier().to_string(), w1.verifier().to_string()]
+            .into_iter()
+            .map(String::into_bytes)
+            .collect(),
+        private_key: vec![log.to_private_key().into_bytes(), w2.to_private_key().into_bytes()],
+        checkpoint: vec![cp.to_string().into_bytes()],
+        policy: vec![policy.into_bytes(), b"quorum none\n".to_vec()],
+        pypi_entry: vec![
+            format!("pypi-transparency/v1\n{checksum}\nnumpy-2.1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl\npublisher https://token.actions.githubusercontent.com https://github.com/numpy/numpy/.github/workflows/wheels.yml@refs/tags/v2.1.0").into_bytes(),
+            format!("pypi-transparency/v1\n{checksum}\nzope.interface-7.0.3.tar.gz").into_bytes(),
+            b"python_dateutil-2.9.0.post0-py2.py3-none-any.whl".to_vec(),
+        ],
+    }
+}
+
+/// One edit of a byte string; positions wrap around the current length.
+#[derive(Debug, Clone)]
+enum Edit {
+    Flip(usize, u8),
+    Set(usize, u8),
+    Insert(usize, u8),
+    Delete(usize),
+    Truncate(usize),
+    Repeat(usize, usize),
+}
+
+/// Bytes that matter to these grammars, so mutations hit separators often.
+fn interesting_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        any::<u8>(),
+        prop::sample::select(b"\n \t+-=/.#_!0129aAfFzZ".to_vec()),
+    ]
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (any::<usize>(), 0u8..8).prop_map(|(p, bit)| Edit::Flip(p, 1 << bit)),
+        (any::<usize>(), interesting_byte()).prop_map(|(p, b)| Edit::Set(p, b)),
+        (any::<usize>(), interesting_byte()).prop_map(|(p, b)| Edit::Insert(p, b)),
+        any::<usize>().prop_map(Edit::Delete),
+        any::<usize>().prop_map(Edit::Truncate),
+        (any::<usize>(), 1usize..40).prop_map(|(p, n)| Edit::Repeat(p, n)),
+    ]
+}
+
+fn mutate(seed: &[u8], edits: &[Edit]) -> Vec<u8> {
+    let mut data = seed.to_vec();
+    for e in edits {
+        let len = data.len();
+        let at = |p: usize| if len == 0 { 0 } else { p % len };
+        match *e {
+            Edit::Flip(p, mask) if len > 0 => data[at(p)] ^= mask,
+            Edit::Set(p, b) if len > 0 => data[at(p)] = b,
+            Edit::Insert(p, b) => data.insert(p % (len + 1), b),
+            Edit::Delete(p) if len > 0 => {
+                data.remove(at(p));
+            }
+            Edit::Truncate(p) => data.truncate(p % (len + 1)),
+            Edit::Repeat(p, n) if len > 0 => {
+                let start = at(p);
+                let end = (start + n).min(len);
+                let copy = data[start..end].to_vec();
+                data.splice(end..end, copy);
+            }
+            _ => {}
+        }
+    }
+    data
+}
+
+/// A seed and a few edits of it.
+fn mutated(pick: fn(&Seeds) -> &Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+    let count = pick(seeds()).len();
+    (0..count, prop::collection::vec(edit(), 1..6))
+        .prop_map(move |(i, edits)| mutate(&pick(seeds())[i], &edits))
+}
+
+/// Raw bytes, or text from an alphabet close to the formats' own.
+fn arbitrary_input() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..300),
+        "[ -~\n\t\u{2014}]{0,300}".prop_map(String::into_bytes),
+        "([a-z0-9./+=_-]{0,12}[\n +]){0,30}".prop_map(String::into_bytes),
+    ]
+}
+
+#[test]
+fn seeds_are_valid() {
+    let s = seeds();
+    for data in &s.note {
+        assert!(Note::parse(data).is_ok());
+    }
+    for data in &s.vkey {
+        assert!(
+            std::str::from_utf8(data)
+                .unwrap()
+                .parse::<Verifier>()
+                .is_ok()
+        );
+    }
+    for data in &s.private_key {
+        assert!(Signer::from_private_key(std::str::from_utf8(data).unwrap()).is_ok());
+    }
+    for data in &s.checkpoint {
+        assert!(
+            std::str::from_utf8(data)
+                .unwrap()
+                .parse::<Checkpoint>()
+                .is_ok()
+        );
+    }
+    for data in &s.policy {
+        assert!(Policy::parse(data).is_ok());
+    }
+    assert!(Entry::parse(&s.pypi_entry[0]).is_ok());
+    assert!(Entry::parse(&s.pypi_entry[1]).is_ok());
+    assert!(
+        std::str::from_utf8(&s.pypi_entry[2])
+            .unwrap()
+            .parse::<Filename>()
+            .is_ok()
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn note_arbitrary(data in arbitrary_input()) { fuzz_bodies::note(&data) }
+    #[test]
+    fn note_mutated(data in mutated(|s| &s.note)) { fuzz_bodies::note(&data) }
+
+    #[test]
+    fn vkey_arbitrary(data in arbitrary_input()) { fuzz_bodies::vkey(&data) }
+    #[test]
+    fn vkey_mutated(data in mutated(|s| &s.vkey)) { fuzz_bodies::vkey(&data) }
+
+    #[test]
+    fn private_key_arbitrary(data in arbitrary_input()) { fuzz_bodies::private_key(&data) }
+    #[test]
+    fn private_key_mutated(data in mutated(|s| &s.private_key)) { fuzz_bodies::private_key(&data) }
+
+    #[test]
+    fn checkpoint_arbitrary(data in arbitrary_input()) { fuzz_bodies::checkpoint(&data) }
+    #[test]
+    fn checkpoint_mutated(data in mutated(|s| &s.checkpoint)) { fuzz_bodies::checkpoint(&data) }
+
+    #[test]
+    fn policy_arbitrary(data in arbitrary_input()) { fuzz_bodies::policy(&data) }
+    #[test]
+    fn policy_mutated(data in mutated(|s| &s.policy)) { fuzz_bodies::policy(&data) }
+
+    #[test]
+    fn pypi_entry_arbitrary(data in arbitrary_input()) { fuzz_bodies::pypi_entry(&data) }
+    #[test]
+    fn pypi_entry_mutated(data in mutated(|s| &s.pypi_entry)) { fuzz_bodies::pypi_entry(&data) }
+}
+
+/// Wheel and sdist names built from valid components.
+fn filename() -> impl Strategy<Value = String> {
+    let name = "[A-Za-z0-9]([A-Za-z0-9._]{0,10}[A-Za-z0-9])?";
+    let version = "[0-9]{1,3}(\\.[0-9]{1,3}){0,3}((a|b|rc|\\.post|\\.dev)[0-9]{1,2})?";
+    let tag = "[a-z0-9_]{1,12}(\\.[a-z0-9_]{1,12}){0,2}";
+    prop_oneof![
+        (
+            name,
+            version,
+            proptest::option::of("[0-9][a-z0-9_]{0,3}"),
+            tag,
+            tag,
+            tag
+        )
+            .prop_map(|(n, v, build, py, abi, plat)| match build {
+                Some(b) => format!("{n}-{v}-{b}-{py}-{abi}-{plat}.whl"),
+                None => format!("{n}-{v}-{py}-{abi}-{plat}.whl"),
+            }),
+        (name, version, prop::sample::select(vec![".tar.gz", ".zip"]))
+            .prop_map(|(n, v, ext)| format!("{n}-{v}{ext}")),
+    ]
+}
+
+fn entry() -> impl Strategy<Value = Entry> {
+    let publisher = ("https://[a-z0-9.-]{1,30}(/[!-~]{0,20})?", "[!-~]{1,60}")
+        .prop_map(|(issuer, subject)| Publisher::new(&issuer, &subject).unwrap());
+    (
+        any::<[u8; 32]>(),
+        filename(),
+        proptest::option::of(publisher),
+    )
+        .prop_map(|(digest, filename, publisher)| Entry {
+            checksum: Checksum::from_digest(digest),
+            filename: filename.parse().unwrap(),
+            publisher,
+        })
+}
+
+proptest! {
+    #[test]
+    fn pypi_entry_round_trips(entry in entry()) {
+        let bytes = entry.to_bytes();
+        prop_assert_eq!(Entry::parse(&bytes), Ok(entry));
+        fuzz_bodies::pypi_entry(&bytes);
+    }
+
+    #[test]
+    fn policy_quorum_of_k_any_witnesses(k in 1usize..=5, signed in prop::collection::vec(any::<bool>(), 5)) {
+        let signers: Vec<Signer> = (0..5u8)
+            .map(|i| Signer::generate(&format!("w{i}.example"), KeyType::CosignatureV1, [i + 1; 32]).unwrap())
+            .collect();
+        let mut text: String = signers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("witness W{i} {}\n", s.verifier()))
+            .collect();
+        text.push_str(&format!("group g {k} W0 W1 W2 W3 W4\nquorum g\n"));
+        let policy: Policy = text.parse().unwrap();
+        let verifiers: Vec<Verifier> = signers.iter().map(Signer::verifier).collect();
+        let cosigned: Vec<&Verifier> = verifiers.iter().zip(&signed).filter(|(_, s)| **s).map(|(v, _)| v).collect();
+        prop_assert_eq!(policy.quorum_met(&cosigned), cosigned.len() >= k);
+        fuzz_bodies::policy(text.as_bytes());
+    }
+}

@@ -1,0 +1,99 @@
+//! Fuzz target bodies for every parser in `bintrail-tlog`, one function per target.
+//!
+//! Each function takes arbitrary bytes, runs one parser, and when the parse succeeds
+//! checks the round-trip law: formatting the value and parsing it again gives the same
+//! value (and, where the parser accepts only canonical encodings, the same bytes). A
+//! panic, from the parser or from a failed law, is a finding.
+//!
+//! The files in `fuzz_targets/` are one-line `fuzz_target!` wrappers around these
+//! functions, built only by `cargo fuzz` (nightly). The same functions are compiled and
+//! run on stable by `crates/tlog/tests/arbitrary_input.rs`, which includes this file as
+//! a module, so they always build against the real API.
+
+use bintrail_tlog::checkpoint::Checkpoint;
+use bintrail_tlog::note::{Note, Signer, Verifier};
+use bintrail_tlog::policy::Policy;
+use bintrail_tlog::pypi::{Checksum, Entry, Filename};
+
+/// Signed notes: `Note::parse` keeps every line, so `to_bytes` gives back the input.
+pub fn note(data: &[u8]) {
+    if let Ok(note) = Note::parse(data) {
+        assert_eq!(note.to_bytes(), data, "note did not re-encode to its input");
+    }
+}
+
+/// Verifier keys (vkeys): the canonical text parses back to an equal verifier. The
+/// input itself may differ from it only in the case of the key ID's hex digits.
+pub fn vkey(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(verifier) = text.parse::<Verifier>() {
+        let canonical = verifier.to_string();
+        // `<name>+<8 hex digits>+<base64>`: only the hex digits' case may differ.
+        let id = verifier.name().len() + 1..verifier.name().len() + 9;
+        assert_eq!(canonical.len(), text.len());
+        assert_eq!(canonical.get(..id.start), text.get(..id.start));
+        assert_eq!(canonical.get(id.end..), text.get(id.end..));
+        let (ours, theirs) = (canonical.get(id.clone()), text.get(id));
+        assert!(
+            ours.zip(theirs)
+                .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+        );
+        assert_eq!(canonical.parse::<Verifier>().as_ref(), Ok(&verifier));
+    }
+}
+
+/// Private keys in Go's format: formatting and parsing again gives the same key.
+pub fn private_key(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(signer) = Signer::from_private_key(text) {
+        let again = Signer::from_private_key(&signer.to_private_key())
+            .expect("a formatted private key must parse");
+        assert_eq!(again.verifier(), signer.verifier());
+        assert_eq!(again.to_private_key(), signer.to_private_key());
+    }
+}
+
+/// Checkpoint bodies: parsing is canonical, so `Display` gives back the input.
+pub fn checkpoint(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(checkpoint) = text.parse::<Checkpoint>() {
+        assert_eq!(checkpoint.to_string(), text, "checkpoint is not canonical");
+    }
+}
+
+/// Policy files: the canonical text parses to an equal policy and is a fixed point.
+pub fn policy(data: &[u8]) {
+    if let Ok(policy) = Policy::parse(data) {
+        let canonical = policy.to_string();
+        let again: Policy = canonical.parse().expect("a formatted policy must parse");
+        assert_eq!(again, policy);
+        assert_eq!(again.to_string(), canonical);
+    }
+}
+
+/// `pypi-transparency/v1` entries: parsing is canonical, so `to_bytes` gives back the
+/// input; the checksum and filename lines obey their own round trips.
+pub fn pypi_entry(data: &[u8]) {
+    if let Ok(entry) = Entry::parse(data) {
+        assert_eq!(entry.to_bytes(), data, "entry is not canonical");
+        let checksum = entry.checksum.to_string();
+        assert_eq!(checksum.parse::<Checksum>(), Ok(entry.checksum));
+        assert_eq!(
+            entry.filename.as_str().parse::<Filename>().as_ref(),
+            Ok(&entry.filename)
+        );
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(filename) = text.parse::<Filename>() {
+            assert_eq!(filename.as_str(), text);
+            let project = filename.project_name();
+            assert!(!project.is_empty() && project == project.to_lowercase());
+        }
+    }
+}
