@@ -89,11 +89,11 @@ pub fn pypi_entry(data: &[u8]) {
             Ok(&entry.filename)
         );
     }
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(filename) = text.parse::<Filename>() {
-            assert_eq!(filename.as_str(), text);
-            let project = filename.project_name();
-            assert!(!project.is_empty() && project == project.to_lowercase());
-        }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(filename) = text.parse::<Filename>()
+    {
+        assert_eq!(filename.as_str(), text);
+        let project = filename.project_name();
+        assert!(!project.is_empty() && project == project.to_lowercase());
     }
 }
