@@ -57,8 +57,12 @@ fn bench_checkpoints(c: &mut Criterion) {
     let mut note = sign_checkpoint(&cp, &log).unwrap();
     let witnesses: Vec<Signer> = (0..3u8)
         .map(|i| {
-            Signer::generate(&format!("w{i}.example"), KeyType::CosignatureV1, [i + 2; 32])
-                .unwrap()
+            Signer::generate(
+                &format!("w{i}.example"),
+                KeyType::CosignatureV1,
+                [i + 2; 32],
+            )
+            .unwrap()
         })
         .collect();
     for w in &witnesses {
