@@ -1,0 +1,172 @@
+//! The witness's HTTP interface: `POST /add-checkpoint` and
+//! `GET /<origin hash>/checkpoint` (C2SP tlog-witness), and a server loop with
+//! timeouts.
+//!
+//! Errors map to statuses in one place, [`error_response`]: transport here,
+//! logic in [`crate::Witness`], as Sunlight's witness separates them.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::witness::{AddCheckpointError, Witness};
+
+/// The largest `add-checkpoint` body accepted: 63 proof lines (45 bytes each)
+/// plus a checkpoint note with its signatures fit in a few KiB; 64 KiB leaves
+/// room for many signatures and extension lines without letting a client make
+/// the witness buffer much.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long a whole request, body included, may take before 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send its request headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The content type of a 409 response body (tlog-witness).
+pub const SIZE_CONTENT_TYPE: &str = "text/x.tlog.size";
+
+/// Builds the witness's routes with body limit and timeout.
+pub fn router(witness: Arc<Witness>) -> Router {
+    Router::new()
+        .route("/add-checkpoint", post(add_checkpoint))
+        .route("/{origin_hash}/checkpoint", get(latest_checkpoint))
+        .with_state(witness)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::new(REQUEST_TIMEOUT))
+}
+
+/// Serves `router` on `listener` until the task is dropped. Each connection
+/// gets HTTP/1.1 keep-alive (tlog-witness: clients SHOULD reuse connections)
+/// and a header read timeout, so a client that trickles headers is dropped.
+pub async fn serve(listener: TcpListener, router: Router) -> io::Result<()> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let builder = Arc::new(builder);
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(conn) => conn,
+            // Out of file descriptors and similar: back off instead of spinning.
+            Err(err) => {
+                tracing::warn!(%err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let builder = Arc::clone(&builder);
+        tokio::spawn(async move {
+            if let Err(err) = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%err, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Response {
+    let now = unix_now();
+    // SQLite and signature checks block; keep them off the async workers.
+    let result = tokio::task::spawn_blocking(move || witness.add_checkpoint(&body, now)).await;
+    match result {
+        Ok(Ok(signatures)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            signatures,
+        )
+            .into_response(),
+        Ok(Err(err)) => error_response(&err),
+        Err(join) => {
+            tracing::error!(%join, "add-checkpoint task failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+async fn latest_checkpoint(
+    State(witness): State<Arc<Witness>>,
+    Path(origin_hash): Path<String>,
+) -> Response {
+    let result = tokio::task::spawn_blocking(move || witness.latest_checkpoint(&origin_hash)).await;
+    match result {
+        Ok(Ok(Some(note))) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            note,
+        )
+            .into_response(),
+        Ok(Ok(None)) => json_error(StatusCode::NOT_FOUND, "no checkpoint cosigned for this log"),
+        Ok(Err(err)) => error_response(&err),
+        Err(join) => {
+            tracing::error!(%join, "checkpoint task failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+/// Maps every witness error to its tlog-witness status. Storage details are
+/// logged, not sent.
+pub fn error_response(err: &AddCheckpointError) -> Response {
+    use AddCheckpointError as E;
+    let status = match err {
+        E::Malformed(_) | E::MalformedCheckpoint(_) | E::OldSizeAfterNew { .. } => {
+            StatusCode::BAD_REQUEST
+        }
+        E::UnknownLog { .. } => StatusCode::NOT_FOUND,
+        E::BadLogSignature { .. } => StatusCode::FORBIDDEN,
+        E::OldSizeMismatch { stored_size, .. } => return size_conflict(*stored_size),
+        E::NonEmptyRootForEmptyTree
+        | E::ProofForOldZero
+        | E::RootMismatch { .. }
+        | E::BadConsistencyProof { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        E::Store(store) => {
+            tracing::error!(err = %store, "witness storage failed");
+            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "witness storage failed");
+        }
+    };
+    tracing::info!(label = err.label(), %err, "add-checkpoint refused");
+    json_error(status, &err.to_string())
+}
+
+/// The 409 answer: the stored size in decimal and a newline, as
+/// `text/x.tlog.size`.
+fn size_conflict(stored_size: u64) -> Response {
+    let mut response = (StatusCode::CONFLICT, format!("{stored_size}\n")).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(SIZE_CONTENT_TYPE),
+    );
+    response
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "error": message });
+    (status, axum::Json(body)).into_response()
+}
+
+fn unix_now() -> u64 {
+    // A clock before 1970 is a broken host; 0 would make an invalid
+    // cosignature, so it is refused later by the witness rather than here.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,327 @@
+//! The witness logic of C2SP tlog-witness `add-checkpoint`, independent of HTTP:
+//! verify the log's signature, check consistency with the stored checkpoint,
+//! swap the state atomically, and cosign.
+
+use std::sync::Arc;
+
+use bintrail_tlog::checkpoint::Checkpoint;
+use bintrail_tlog::cosignature::cosign;
+use bintrail_tlog::hash::{Hash, empty_tree_hash};
+use bintrail_tlog::note::{KeyType, Note, NoteError, NoteSignature, Signer, Verifier};
+use bintrail_tlog::tree::verify_tree;
+
+use crate::request::{AddCheckpointRequest, RequestError};
+use crate::store::{EvidenceKind, LogState, Store, StoreError};
+
+/// A witness: its signing key and its state.
+pub struct Witness {
+    store: Arc<Store>,
+    signer: Signer,
+}
+
+/// Why an `add-checkpoint` request was refused. The HTTP status for each is in
+/// [`crate::http::error_response`]; [`AddCheckpointError::label`] gives a short
+/// stable name for logs and metrics.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddCheckpointError {
+    /// Returned when the request framing is malformed (400).
+    #[error("malformed request: {0}")]
+    Malformed(#[from] RequestError),
+    /// Returned when the checkpoint is not a well-formed signed checkpoint note (400).
+    #[error("malformed checkpoint: {0}")]
+    MalformedCheckpoint(String),
+    /// Returned when the witness does not know the checkpoint's origin (404).
+    #[error("unknown log origin {origin:?}")]
+    UnknownLog {
+        /// The origin line of the submitted checkpoint.
+        origin: String,
+    },
+    /// Returned when no valid signature by the log's key is on the checkpoint,
+    /// or one by the log's key fails to verify (403).
+    #[error("checkpoint for {origin:?} is not validly signed by the log: {source}")]
+    BadLogSignature {
+        /// The log's origin.
+        origin: String,
+        /// What the note verifier found.
+        source: NoteError,
+    },
+    /// Returned when the old size exceeds the checkpoint's size (400).
+    #[error("old size {old_size} is larger than the checkpoint size {size}")]
+    OldSizeAfterNew {
+        /// The request's old size.
+        old_size: u64,
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// Returned when the old size is not the size the witness stored (409 with
+    /// the stored size), including when a concurrent request won the update.
+    #[error("old size {old_size} is not the witness's latest size {stored_size}")]
+    OldSizeMismatch {
+        /// The request's old size.
+        old_size: u64,
+        /// The size of the latest checkpoint the witness cosigned.
+        stored_size: u64,
+    },
+    /// Returned when a size-0 checkpoint has a root other than the empty tree's (422).
+    #[error("checkpoint of size 0 must have the empty tree's root hash")]
+    NonEmptyRootForEmptyTree,
+    /// Returned when old size is 0 but proof lines were sent (422).
+    #[error("old size 0 takes no consistency proof")]
+    ProofForOldZero,
+    /// Returned when the checkpoint has the stored size but another root hash:
+    /// a split view, recorded as evidence (422, as tlog-witness requires).
+    #[error("checkpoint of size {size} has root {submitted}, but the witness cosigned {stored}")]
+    RootMismatch {
+        /// The tree size both checkpoints share.
+        size: u64,
+        /// The root hash the witness cosigned before.
+        stored: Hash,
+        /// The root hash just submitted.
+        submitted: Hash,
+    },
+    /// Returned when the consistency proof does not verify (422); recorded as
+    /// evidence since the checkpoint is validly signed.
+    #[error("consistency proof from size {old_size} to {size} does not verify")]
+    BadConsistencyProof {
+        /// The stored (and request's old) size.
+        old_size: u64,
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// Returned when the state database fails (500).
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl AddCheckpointError {
+    /// A short stable label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::MalformedCheckpoint(_) => "malformed_checkpoint",
+            Self::UnknownLog { .. } => "unknown_log",
+            Self::BadLogSignature { .. } => "bad_signature",
+            Self::OldSizeAfterNew { .. } => "old_after_new",
+            Self::OldSizeMismatch { .. } => "conflict",
+            Self::NonEmptyRootForEmptyTree => "bad_empty_root",
+            Self::ProofForOldZero => "proof_for_old_zero",
+            Self::RootMismatch { .. } => "root_mismatch",
+            Self::BadConsistencyProof { .. } => "bad_proof",
+            Self::Store(_) => "storage",
+        }
+    }
+}
+
+impl From<StoreError> for AddCheckpointError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::UnknownLog { origin } => Self::UnknownLog { origin },
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl Witness {
+    /// A witness signing with `signer`, which must be a
+    /// [`KeyType::CosignatureV1`] key (checked by [`Witness::new`]).
+    pub fn new(store: Arc<Store>, signer: Signer) -> Result<Self, WitnessKeyError> {
+        if signer.key_type() != KeyType::CosignatureV1 {
+            return Err(WitnessKeyError {
+                name: signer.name().to_owned(),
+            });
+        }
+        Ok(Self { store, signer })
+    }
+
+    /// The witness's public key, a `cosignature/v1` vkey.
+    pub fn verifier(&self) -> Verifier {
+        self.signer.verifier()
+    }
+
+    /// The state database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Handles one `add-checkpoint` body at time `now` (POSIX seconds, not 0)
+    /// and returns the response body: this witness's `cosignature/v1` line.
+    /// On any error the stored state is unchanged (evidence may be added).
+    pub fn add_checkpoint(&self, body: &[u8], now: u64) -> Result<String, AddCheckpointError> {
+        let request = AddCheckpointRequest::parse(body)?;
+        let note = Note::parse(&request.checkpoint)
+            .map_err(|e| AddCheckpointError::MalformedCheckpoint(e.to_string()))?;
+        let checkpoint: Checkpoint = note
+            .text
+            .parse()
+            .map_err(|e: bintrail_tlog::checkpoint::CheckpointError| {
+                AddCheckpointError::MalformedCheckpoint(e.to_string())
+            })?;
+        let state = self.store.log(&checkpoint.origin)?.ok_or_else(|| {
+            AddCheckpointError::UnknownLog {
+                origin: checkpoint.origin.clone(),
+            }
+        })?;
+        let log_signatures = verify_log_signature(&note, &state)?;
+        check_sizes(&request, &checkpoint, &state)?;
+        if let Err(err) = check_consistency(&request, &checkpoint, &state) {
+            self.record_evidence(&err, &state, body, now)?;
+            return Err(err);
+        }
+        let cosignature = cosign(&self.signer, &checkpoint, now)
+            .map_err(|e| AddCheckpointError::MalformedCheckpoint(e.to_string()))?;
+        let mut stored = Note {
+            text: note.text.clone(),
+            signatures: log_signatures,
+        };
+        stored.signatures.push(cosignature.clone());
+        self.store
+            .compare_and_swap(
+                &checkpoint.origin,
+                (state.size, &state.root_hash),
+                (checkpoint.size, &checkpoint.root_hash),
+                &stored.to_bytes(),
+            )
+            .map_err(|err| match err {
+                // The old size matched when read; a concurrent request won the
+                // swap. Answer as if it had come first: 409 with the new size.
+                StoreError::Conflict { current_size } => AddCheckpointError::OldSizeMismatch {
+                    old_size: request.old_size,
+                    stored_size: current_size,
+                },
+                other => other.into(),
+            })?;
+        Ok(signature_line(&cosignature))
+    }
+
+    /// The latest cosigned checkpoint note of the log whose origin hashes (SHA-256,
+    /// lowercase hex) to `origin_hash`; `None` if unknown or never cosigned.
+    pub fn latest_checkpoint(&self, origin_hash: &str) -> Result<Option<Vec<u8>>, AddCheckpointError> {
+        use sha2::{Digest, Sha256};
+        let logs = self.store.logs()?;
+        Ok(logs
+            .into_iter()
+            .find(|log| hex::encode(Sha256::digest(log.origin.as_bytes())) == origin_hash)
+            .and_then(|log| log.checkpoint))
+    }
+
+    fn record_evidence(
+        &self,
+        err: &AddCheckpointError,
+        state: &LogState,
+        body: &[u8],
+        now: u64,
+    ) -> Result<(), AddCheckpointError> {
+        let kind = match err {
+            AddCheckpointError::RootMismatch { .. } => EvidenceKind::Fork,
+            AddCheckpointError::BadConsistencyProof { .. } => EvidenceKind::BadProof,
+            _ => return Ok(()),
+        };
+        // Before the first cosignature there is nothing stored to contradict.
+        let Some(stored) = &state.checkpoint else {
+            return Ok(());
+        };
+        tracing::warn!(origin = %state.origin, kind = kind.label(), "recording evidence of log misbehaviour");
+        self.store
+            .record_evidence(&state.origin, kind, now, stored, body)?;
+        Ok(())
+    }
+}
+
+/// Returned by [`Witness::new`] for a key that is not a `cosignature/v1` key.
+#[derive(Debug, thiserror::Error)]
+#[error("witness key {name} is not a cosignature/v1 (type 0x04) key")]
+pub struct WitnessKeyError {
+    /// The key's name.
+    pub name: String,
+}
+
+/// Formats a note signature line, `— name base64(key ID || signature)` and a newline.
+pub fn signature_line(sig: &NoteSignature) -> String {
+    // Note::to_bytes writes signature lines; reuse it on a throwaway note so the
+    // encoding lives in one place (crates/tlog).
+    let note = Note {
+        text: String::new(),
+        signatures: vec![sig.clone()],
+    };
+    let bytes = note.to_bytes();
+    // The note is "\n" followed by the line; the text is ASCII and base64.
+    String::from_utf8_lossy(&bytes[1..]).into_owned()
+}
+
+/// Verifies the log's signature and returns the log signature lines that verified.
+fn verify_log_signature(
+    note: &Note,
+    state: &LogState,
+) -> Result<Vec<NoteSignature>, AddCheckpointError> {
+    let bad = |source| AddCheckpointError::BadLogSignature {
+        origin: state.origin.clone(),
+        source,
+    };
+    let verifier: Verifier = state.vkey.parse().map_err(bad)?;
+    note.verify(std::slice::from_ref(&verifier)).map_err(bad)?;
+    Ok(note
+        .signatures
+        .iter()
+        .filter(|s| s.name == verifier.name() && s.key_id == verifier.key_id())
+        .cloned()
+        .collect())
+}
+
+/// The size checks, in the order tlog-witness lists them: old ≤ new (400), a
+/// size-0 checkpoint has the empty root (422), old = stored size (409).
+fn check_sizes(
+    request: &AddCheckpointRequest,
+    checkpoint: &Checkpoint,
+    state: &LogState,
+) -> Result<(), AddCheckpointError> {
+    if request.old_size > checkpoint.size {
+        return Err(AddCheckpointError::OldSizeAfterNew {
+            old_size: request.old_size,
+            size: checkpoint.size,
+        });
+    }
+    if checkpoint.size == 0 && checkpoint.root_hash != empty_tree_hash() {
+        return Err(AddCheckpointError::NonEmptyRootForEmptyTree);
+    }
+    if request.old_size != state.size {
+        return Err(AddCheckpointError::OldSizeMismatch {
+            old_size: request.old_size,
+            stored_size: state.size,
+        });
+    }
+    Ok(())
+}
+
+/// Checks the checkpoint against the stored one (whose size is the request's
+/// old size, checked before).
+fn check_consistency(
+    request: &AddCheckpointRequest,
+    checkpoint: &Checkpoint,
+    state: &LogState,
+) -> Result<(), AddCheckpointError> {
+    if request.old_size == 0 {
+        if !request.proof.is_empty() {
+            return Err(AddCheckpointError::ProofForOldZero);
+        }
+        return Ok(());
+    }
+    if checkpoint.size == state.size && checkpoint.root_hash != state.root_hash {
+        return Err(AddCheckpointError::RootMismatch {
+            size: state.size,
+            stored: state.root_hash,
+            submitted: checkpoint.root_hash,
+        });
+    }
+    verify_tree(
+        &request.proof,
+        checkpoint.size,
+        checkpoint.root_hash,
+        state.size,
+        state.root_hash,
+    )
+    .map_err(|_| AddCheckpointError::BadConsistencyProof {
+        old_size: state.size,
+        size: checkpoint.size,
+    })
+}
