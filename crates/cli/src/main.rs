@@ -24,6 +24,8 @@ enum Command {
     Keygen(cmd::keygen::Args),
     /// Manage the publish tokens that authorize writes to a log.
     Token(cmd::token::Args),
+    /// Run a C2SP tlog-witness and manage the logs it witnesses.
+    Witness(cmd::witness::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Token(args) => cmd::token::run(args),
+        Command::Witness(args) => cmd::witness::run(args),
     };
     match result {
         Ok(code) => code,

@@ -46,7 +46,10 @@ pub fn router(witness: Arc<Witness>) -> Router {
         .route("/{origin_hash}/checkpoint", get(latest_checkpoint))
         .with_state(witness)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::new(REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
 }
 
 /// Serves `router` on `listener` until the task is dropped. Each connection

@@ -32,6 +32,7 @@
 
 #![deny(missing_docs)]
 
+pub mod gather;
 pub mod http;
 pub mod request;
 pub mod store;

@@ -306,12 +306,23 @@ fn check_consistency(
         }
         return Ok(());
     }
-    if checkpoint.size == state.size && checkpoint.root_hash != state.root_hash {
-        return Err(AddCheckpointError::RootMismatch {
-            size: state.size,
-            stored: state.root_hash,
-            submitted: checkpoint.root_hash,
-        });
+    if checkpoint.size == state.size {
+        if checkpoint.root_hash != state.root_hash {
+            return Err(AddCheckpointError::RootMismatch {
+                size: state.size,
+                stored: state.root_hash,
+                submitted: checkpoint.root_hash,
+            });
+        }
+        // The proof between equal trees is empty (RFC 6962 2.1.2); anything
+        // else is not a proof of this.
+        if !request.proof.is_empty() {
+            return Err(AddCheckpointError::BadConsistencyProof {
+                old_size: state.size,
+                size: checkpoint.size,
+            });
+        }
+        return Ok(());
     }
     verify_tree(
         &request.proof,
@@ -324,4 +335,238 @@ fn check_consistency(
         old_size: state.size,
         size: checkpoint.size,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bintrail_tlog::cosignature::verify_cosignature;
+    use bintrail_tlog::hash::leaf_hash;
+
+    const ORIGIN: &str = "example.com/log";
+    const NOW: u64 = 1_700_000_000;
+
+    struct Fixture {
+        witness: Witness,
+        log: Signer,
+    }
+
+    fn fixture() -> Fixture {
+        let store = Arc::new(Store::open_in_memory().expect("store"));
+        let log = Signer::generate(ORIGIN, KeyType::Ed25519, [1; 32]).expect("log key");
+        store
+            .add_log(ORIGIN, &log.verifier().to_string())
+            .expect("add log");
+        let key = Signer::generate("witness.example/w1", KeyType::CosignatureV1, [2; 32])
+            .expect("witness key");
+        Fixture {
+            witness: Witness::new(store, key).expect("witness"),
+            log,
+        }
+    }
+
+    fn checkpoint(size: u64, root: Hash) -> Checkpoint {
+        format!("{ORIGIN}\n{size}\n{root}\n").parse().expect("checkpoint")
+    }
+
+    fn signed(signer: &Signer, cp: &Checkpoint) -> Vec<u8> {
+        Note::sign(&cp.to_string(), &[signer]).expect("sign").to_bytes()
+    }
+
+    fn body(old: u64, proof: &[Hash], note: &[u8]) -> Vec<u8> {
+        AddCheckpointRequest {
+            old_size: old,
+            proof: proof.to_vec(),
+            checkpoint: note.to_vec(),
+        }
+        .to_bytes()
+    }
+
+    impl Fixture {
+        fn add(&self, old: u64, cp: &Checkpoint) -> Result<String, AddCheckpointError> {
+            self.witness
+                .add_checkpoint(&body(old, &[], &signed(&self.log, cp)), NOW)
+        }
+    }
+
+    #[test]
+    fn first_checkpoint_is_cosigned_and_verifies() {
+        let f = fixture();
+        let cp = checkpoint(3, leaf_hash(b"three"));
+        let line = f.add(0, &cp).expect("cosigned");
+        let mut note = signed(&f.log, &cp);
+        note.extend_from_slice(line.as_bytes());
+        let note = Note::parse(&note).expect("note with cosignature");
+        let verifier = f.witness.verifier();
+        let sig = note
+            .signatures
+            .iter()
+            .find(|s| s.name == verifier.name())
+            .expect("cosignature line");
+        assert_eq!(verify_cosignature(&verifier, &cp, sig), Ok(NOW));
+        let state = f.witness.store().log(ORIGIN).expect("read").expect("log");
+        assert_eq!((state.size, state.root_hash), (3, cp.root_hash));
+        let stored = Note::parse(&state.checkpoint.expect("stored note")).expect("parse");
+        assert_eq!(stored.signatures.len(), 2, "log signature and cosignature");
+    }
+
+    #[test]
+    fn unknown_origin() {
+        let f = fixture();
+        let other = Signer::generate("other.example/log", KeyType::Ed25519, [3; 32]).expect("key");
+        let cp: Checkpoint = format!("other.example/log\n1\n{}\n", leaf_hash(b"x"))
+            .parse()
+            .expect("cp");
+        let err = f
+            .witness
+            .add_checkpoint(&body(0, &[], &signed(&other, &cp)), NOW)
+            .expect_err("unknown");
+        assert!(matches!(err, AddCheckpointError::UnknownLog { .. }));
+    }
+
+    #[test]
+    fn signature_by_another_key_is_forbidden() {
+        let f = fixture();
+        let impostor = Signer::generate(ORIGIN, KeyType::Ed25519, [9; 32]).expect("key");
+        let cp = checkpoint(1, leaf_hash(b"x"));
+        let err = f
+            .witness
+            .add_checkpoint(&body(0, &[], &signed(&impostor, &cp)), NOW)
+            .expect_err("forbidden");
+        assert!(matches!(err, AddCheckpointError::BadLogSignature { .. }));
+    }
+
+    #[test]
+    fn tampered_signature_is_forbidden() {
+        let f = fixture();
+        let cp = checkpoint(1, leaf_hash(b"x"));
+        let mut note = Note::parse(&signed(&f.log, &cp)).expect("note");
+        note.signatures[0].signature[0] ^= 1;
+        let err = f
+            .witness
+            .add_checkpoint(&body(0, &[], &note.to_bytes()), NOW)
+            .expect_err("forbidden");
+        assert!(matches!(err, AddCheckpointError::BadLogSignature { .. }));
+    }
+
+    #[test]
+    fn malformed_checkpoint() {
+        let f = fixture();
+        let err = f
+            .witness
+            .add_checkpoint(b"old 0\n\nnot a note", NOW)
+            .expect_err("malformed");
+        assert!(matches!(err, AddCheckpointError::MalformedCheckpoint(_)));
+    }
+
+    #[test]
+    fn old_size_after_new() {
+        let f = fixture();
+        let err = f.add(5, &checkpoint(4, leaf_hash(b"x"))).expect_err("400");
+        assert!(matches!(
+            err,
+            AddCheckpointError::OldSizeAfterNew { old_size: 5, size: 4 }
+        ));
+    }
+
+    #[test]
+    fn empty_tree_needs_the_empty_root() {
+        let f = fixture();
+        let err = f.add(0, &checkpoint(0, leaf_hash(b"x"))).expect_err("422");
+        assert!(matches!(err, AddCheckpointError::NonEmptyRootForEmptyTree));
+        f.add(0, &checkpoint(0, empty_tree_hash())).expect("empty tree");
+    }
+
+    #[test]
+    fn proof_with_old_zero() {
+        let f = fixture();
+        let cp = checkpoint(2, leaf_hash(b"x"));
+        let err = f
+            .witness
+            .add_checkpoint(&body(0, &[leaf_hash(b"p")], &signed(&f.log, &cp)), NOW)
+            .expect_err("422");
+        assert!(matches!(err, AddCheckpointError::ProofForOldZero));
+    }
+
+    #[test]
+    fn old_size_mismatch_reports_the_stored_size() {
+        let f = fixture();
+        f.add(0, &checkpoint(5, leaf_hash(b"five"))).expect("first");
+        let err = f.add(0, &checkpoint(7, leaf_hash(b"seven"))).expect_err("409");
+        assert!(matches!(
+            err,
+            AddCheckpointError::OldSizeMismatch { old_size: 0, stored_size: 5 }
+        ));
+    }
+
+    #[test]
+    fn same_checkpoint_again_is_cosigned_again() {
+        let f = fixture();
+        let cp = checkpoint(5, leaf_hash(b"five"));
+        f.add(0, &cp).expect("first");
+        f.add(5, &cp).expect("same size, same root");
+    }
+
+    #[test]
+    fn fork_is_refused_and_recorded() {
+        let f = fixture();
+        f.add(0, &checkpoint(5, leaf_hash(b"five"))).expect("first");
+        let fork = checkpoint(5, leaf_hash(b"other five"));
+        let err = f.add(5, &fork).expect_err("fork");
+        assert!(matches!(err, AddCheckpointError::RootMismatch { size: 5, .. }));
+        let evidence = f.witness.store().evidence().expect("evidence");
+        assert_eq!(evidence.len(), 1);
+        assert_eq!(evidence[0].kind, "fork");
+        let submitted = String::from_utf8(evidence[0].submitted_request.clone()).expect("utf8");
+        assert!(submitted.contains(&fork.root_hash.to_string()));
+        let state = f.witness.store().log(ORIGIN).expect("read").expect("log");
+        assert_eq!(state.root_hash, leaf_hash(b"five"), "state unchanged");
+    }
+
+    #[test]
+    fn rollback_is_refused() {
+        let f = fixture();
+        f.add(0, &checkpoint(5, leaf_hash(b"five"))).expect("first");
+        let older = checkpoint(3, leaf_hash(b"three"));
+        assert!(matches!(
+            f.add(5, &older),
+            Err(AddCheckpointError::OldSizeAfterNew { .. })
+        ));
+        assert!(matches!(
+            f.add(3, &older),
+            Err(AddCheckpointError::OldSizeMismatch { stored_size: 5, .. })
+        ));
+        let state = f.witness.store().log(ORIGIN).expect("read").expect("log");
+        assert_eq!(state.size, 5);
+    }
+
+    #[test]
+    fn racing_requests_one_wins() {
+        let f = fixture();
+        let bodies: Vec<_> = (1..=8u64)
+            .map(|n| body(0, &[], &signed(&f.log, &checkpoint(n, leaf_hash(&n.to_be_bytes())))))
+            .collect();
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = bodies
+                .iter()
+                .map(|b| s.spawn(|| f.witness.add_checkpoint(b, NOW)))
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        let winners: Vec<_> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(i, _)| i as u64 + 1)
+            .collect();
+        assert_eq!(winners.len(), 1, "exactly one request wins: {results:?}");
+        for r in &results {
+            if let Err(e) = r {
+                assert!(
+                    matches!(e, AddCheckpointError::OldSizeMismatch { stored_size, .. } if *stored_size == winners[0]),
+                    "loser got {e:?}"
+                );
+            }
+        }
+    }
 }

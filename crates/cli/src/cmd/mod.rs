@@ -1,2 +1,3 @@
 pub mod keygen;
 pub mod token;
+pub mod witness;

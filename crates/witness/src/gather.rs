@@ -1,0 +1,333 @@
+//! The log's side of C2SP tlog-witness: ask every witness for a cosignature on
+//! a new checkpoint, in parallel and with a deadline, following the 409 size
+//! protocol, and keep only cosignatures that verify.
+//!
+//! The log supplies consistency proofs through [`ConsistencyProver`] (it builds
+//! them from its own tiles); this module does the HTTP and the checking.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bintrail_tlog::checkpoint::Checkpoint;
+use bintrail_tlog::cosignature::verify_cosignature;
+use bintrail_tlog::hash::Hash;
+use bintrail_tlog::note::{Note, NoteSignature, Verifier};
+use futures::future::join_all;
+
+use crate::http::SIZE_CONTENT_TYPE;
+use crate::request::AddCheckpointRequest;
+
+/// The most bytes read from a witness's response; a cosignature line is about
+/// 150 bytes, so this leaves room for many keys and no room for abuse.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024;
+
+/// How many 409 answers one witness may give for one checkpoint before the log
+/// gives up on it for this round. One is the normal case (the witness's size
+/// was not the one the log guessed); more means the witness moves under us.
+pub const MAX_CONFLICTS: usize = 3;
+
+/// Builds consistency proofs from the log's own state.
+pub trait ConsistencyProver: Sync {
+    /// The RFC 6962 consistency proof from tree size `old_size` to `new_size`
+    /// (`0 < old_size <= new_size`, `new_size` the size being cosigned), or a
+    /// message saying why the log could not build it.
+    fn prove_consistency(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, String>;
+}
+
+/// One witness to ask: its key and its submission prefix.
+#[derive(Debug, Clone)]
+pub struct WitnessEndpoint {
+    /// The witness's `cosignature/v1` verifier key.
+    pub verifier: Verifier,
+    /// The submission prefix; `<url>/add-checkpoint` is requested.
+    pub url: String,
+}
+
+/// Why one witness gave no valid cosignature this round.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WitnessFailure {
+    /// Returned when the witness did not answer within the deadline.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// Returned when the connection or the HTTP exchange failed.
+    #[error("request failed: {0}")]
+    Transport(String),
+    /// Returned when the witness answered with an unexpected status.
+    #[error("status {status}: {body}")]
+    Status {
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the response body, for the operator.
+        body: String,
+    },
+    /// Returned when a 409 answer is not a canonical `text/x.tlog.size` body.
+    #[error("malformed 409 answer: {0}")]
+    MalformedConflict(String),
+    /// Returned when the witness says it cosigned a size larger than the
+    /// checkpoint: it has seen a tree this log does not have.
+    #[error("witness is at size {witness_size}, beyond this checkpoint's {size}")]
+    WitnessAhead {
+        /// The size the witness reported.
+        witness_size: u64,
+        /// The size being cosigned.
+        size: u64,
+    },
+    /// Returned after [`MAX_CONFLICTS`] 409 answers, or a 409 repeating the
+    /// size just sent.
+    #[error("witness kept answering 409 (last size {0})")]
+    TooManyConflicts(u64),
+    /// Returned when the log could not build the consistency proof the witness needs.
+    #[error("cannot build consistency proof: {0}")]
+    Proof(String),
+    /// Returned when the 200 body has no valid cosignature from the witness's key.
+    #[error("no valid cosignature in the answer: {0}")]
+    BadCosignature(String),
+}
+
+/// The outcome of one round: the valid cosignatures and each witness's failure.
+#[derive(Debug, Clone, Default)]
+pub struct Gathered {
+    /// One valid cosignature per witness that gave one, in witness order.
+    pub cosignatures: Vec<(Verifier, NoteSignature)>,
+    /// The witnesses that gave none, with the reason, in witness order.
+    pub failures: Vec<(Verifier, WitnessFailure)>,
+}
+
+/// Asks a fixed set of witnesses for cosignatures. Remembers the last size
+/// each witness reported, so the next round starts with the right `old` line.
+pub struct Gatherer {
+    witnesses: Vec<WitnessEndpoint>,
+    client: reqwest::Client,
+    timeout: Duration,
+    /// Last known cosigned size per witness (same index as `witnesses`);
+    /// `None` until the witness answers. Locked only to read or write a slot.
+    known_sizes: Mutex<Vec<Option<u64>>>,
+}
+
+impl Gatherer {
+    /// A gatherer for `witnesses`, giving each `timeout` per round (all 409
+    /// retries included).
+    pub fn new(witnesses: Vec<WitnessEndpoint>, timeout: Duration) -> Self {
+        let known_sizes = Mutex::new(vec![None; witnesses.len()]);
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            // Building a client only fails if TLS backends cannot initialise,
+            // which is a broken build, not bad input.
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self {
+            witnesses,
+            client,
+            timeout,
+            known_sizes,
+        }
+    }
+
+    /// The witnesses asked.
+    pub fn witnesses(&self) -> &[WitnessEndpoint] {
+        &self.witnesses
+    }
+
+    /// Asks every witness in parallel to cosign `note` (the log-signed note of
+    /// `checkpoint`). `old_size_hint` is the size of the last checkpoint the log
+    /// published (witnesses that cosigned it are there); a witness's own last
+    /// answer takes precedence. Returns within about the timeout.
+    pub async fn gather(
+        &self,
+        checkpoint: &Checkpoint,
+        note: &Note,
+        old_size_hint: u64,
+        prover: &dyn ConsistencyProver,
+    ) -> Gathered {
+        let note_bytes = note.to_bytes();
+        let asks = self.witnesses.iter().enumerate().map(|(index, witness)| {
+            let note_bytes = &note_bytes;
+            async move {
+                let ask = self.ask(index, witness, checkpoint, note_bytes, old_size_hint, prover);
+                let outcome = match tokio::time::timeout(self.timeout, ask).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(WitnessFailure::Timeout(self.timeout)),
+                };
+                (witness.verifier.clone(), outcome)
+            }
+        });
+        let mut gathered = Gathered::default();
+        for (verifier, outcome) in join_all(asks).await {
+            match outcome {
+                Ok(sig) => gathered.cosignatures.push((verifier, sig)),
+                Err(failure) => gathered.failures.push((verifier, failure)),
+            }
+        }
+        gathered
+    }
+
+    async fn ask(
+        &self,
+        index: usize,
+        witness: &WitnessEndpoint,
+        checkpoint: &Checkpoint,
+        note_bytes: &[u8],
+        old_size_hint: u64,
+        prover: &dyn ConsistencyProver,
+    ) -> Result<NoteSignature, WitnessFailure> {
+        let mut old = self.known_size(index).unwrap_or(old_size_hint).min(checkpoint.size);
+        for _ in 0..MAX_CONFLICTS {
+            let proof = if old == 0 {
+                Vec::new()
+            } else {
+                prover
+                    .prove_consistency(old, checkpoint.size)
+                    .map_err(WitnessFailure::Proof)?
+            };
+            let body = AddCheckpointRequest {
+                old_size: old,
+                proof,
+                checkpoint: note_bytes.to_vec(),
+            }
+            .to_bytes();
+            match self.post(witness, body).await? {
+                Answer::Cosigned(body) => {
+                    let sig = verify_answer(&witness.verifier, checkpoint, &body)?;
+                    self.set_known_size(index, checkpoint.size);
+                    return Ok(sig);
+                }
+                Answer::Conflict(witness_size) => {
+                    if witness_size > checkpoint.size {
+                        self.set_known_size(index, witness_size);
+                        return Err(WitnessFailure::WitnessAhead {
+                            witness_size,
+                            size: checkpoint.size,
+                        });
+                    }
+                    if witness_size == old {
+                        return Err(WitnessFailure::TooManyConflicts(witness_size));
+                    }
+                    self.set_known_size(index, witness_size);
+                    old = witness_size;
+                }
+            }
+        }
+        Err(WitnessFailure::TooManyConflicts(old))
+    }
+
+    async fn post(&self, witness: &WitnessEndpoint, body: Vec<u8>) -> Result<Answer, WitnessFailure> {
+        let url = format!("{}/add-checkpoint", witness.url.trim_end_matches('/'));
+        let response = self
+            .client
+            .post(url)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| transport(&e, self.timeout))?;
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let body = read_capped(response, self.timeout).await?;
+        match status.as_u16() {
+            200 => Ok(Answer::Cosigned(body)),
+            409 => parse_conflict(&content_type, &body).map(Answer::Conflict),
+            code => Err(WitnessFailure::Status {
+                status: code,
+                body: excerpt(&body),
+            }),
+        }
+    }
+
+    fn known_size(&self, index: usize) -> Option<u64> {
+        let sizes = self.known_sizes.lock().unwrap_or_else(|e| e.into_inner());
+        sizes.get(index).copied().flatten()
+    }
+
+    fn set_known_size(&self, index: usize, size: u64) {
+        let mut sizes = self.known_sizes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = sizes.get_mut(index) {
+            *slot = Some(size);
+        }
+    }
+}
+
+enum Answer {
+    Cosigned(Vec<u8>),
+    Conflict(u64),
+}
+
+/// Reads at most [`MAX_RESPONSE_BYTES`]; a longer body is an error, not truncated.
+async fn read_capped(mut response: reqwest::Response, timeout: Duration) -> Result<Vec<u8>, WitnessFailure> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport(&e, timeout))? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(WitnessFailure::Transport(format!(
+                "response larger than {MAX_RESPONSE_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn transport(err: &reqwest::Error, timeout: Duration) -> WitnessFailure {
+    if err.is_timeout() {
+        WitnessFailure::Timeout(timeout)
+    } else {
+        WitnessFailure::Transport(err.to_string())
+    }
+}
+
+/// Parses a 409 body: `text/x.tlog.size`, a canonical decimal and a newline.
+pub fn parse_conflict(content_type: &str, body: &[u8]) -> Result<u64, WitnessFailure> {
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case(SIZE_CONTENT_TYPE) {
+        return Err(WitnessFailure::MalformedConflict(format!(
+            "content type {content_type:?}, want {SIZE_CONTENT_TYPE}"
+        )));
+    }
+    let text = std::str::from_utf8(body)
+        .ok()
+        .and_then(|t| t.strip_suffix('\n'))
+        .ok_or_else(|| WitnessFailure::MalformedConflict(excerpt(body)))?;
+    match text.parse::<u64>() {
+        Ok(size) if size.to_string() == text => Ok(size),
+        _ => Err(WitnessFailure::MalformedConflict(excerpt(body))),
+    }
+}
+
+/// Finds and verifies the witness's cosignature in a 200 body, by appending the
+/// body to the checkpoint text and parsing the result as a note, as
+/// tlog-witness suggests. Signatures by other keys are ignored.
+pub fn verify_answer(
+    witness: &Verifier,
+    checkpoint: &Checkpoint,
+    body: &[u8],
+) -> Result<NoteSignature, WitnessFailure> {
+    let mut note_bytes = checkpoint.to_string().into_bytes();
+    note_bytes.push(b'\n');
+    note_bytes.extend_from_slice(body);
+    let note = Note::parse(&note_bytes).map_err(|e| WitnessFailure::BadCosignature(e.to_string()))?;
+    let mut last_error = String::from("no signature line from the witness's key");
+    for sig in note
+        .signatures
+        .iter()
+        .filter(|s| s.name == witness.name() && s.key_id == witness.key_id())
+    {
+        match verify_cosignature(witness, checkpoint, sig) {
+            // tlog-witness: "the timestamp MUST NOT be zero".
+            Ok(0) => last_error = String::from("cosignature has a zero timestamp"),
+            Ok(_) => return Ok(sig.clone()),
+            Err(e) => last_error = e.to_string(),
+        }
+    }
+    Err(WitnessFailure::BadCosignature(last_error))
+}
+
+/// The first 200 bytes of a body, lossily decoded, for error messages.
+fn excerpt(body: &[u8]) -> String {
+    let end = body.len().min(200);
+    String::from_utf8_lossy(&body[..end]).trim_end().to_owned()
+}
