@@ -8,10 +8,11 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Reference implementations for the interop tests come from bookworm-backports:
-# golang-1.23-go and golang-golang-x-mod-dev (Go's sumdb note and tlog packages).
+# golang-1.23-go and golang-golang-x-mod-dev (Go's sumdb note and tlog packages);
+# sigsum-go (sigsum-witness, a C2SP tlog-witness in Go, and sigsum-key).
 if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
   echo "deb http://deb.debian.org/debian bookworm-backports main" | $SUDO tee /etc/apt/sources.list.d/bookworm-backports.list >/dev/null
 fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq -t bookworm-backports \
-  golang-1.23-go golang-golang-x-mod-dev >/dev/null
+  golang-1.23-go golang-golang-x-mod-dev sigsum-go >/dev/null

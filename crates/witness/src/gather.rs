@@ -34,6 +34,15 @@ pub trait ConsistencyProver: Sync {
     fn prove_consistency(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, String>;
 }
 
+impl<F> ConsistencyProver for F
+where
+    F: Fn(u64, u64) -> Result<Vec<Hash>, String> + Sync,
+{
+    fn prove_consistency(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, String> {
+        self(old_size, new_size)
+    }
+}
+
 /// One witness to ask: its key and its submission prefix.
 #[derive(Debug, Clone)]
 pub struct WitnessEndpoint {
