@@ -78,7 +78,11 @@ impl TestLog {
 
     /// The request body for `old -> new` with a correct proof.
     fn request(&self, old: u64, new: u64) -> Vec<u8> {
-        body(old, &self.proof(old, new), &self.sign(&self.checkpoint(new)))
+        body(
+            old,
+            &self.proof(old, new),
+            &self.sign(&self.checkpoint(new)),
+        )
     }
 }
 
@@ -116,8 +120,11 @@ impl Setup {
         std::fs::write(dir.path().join("witness.key"), witness_key.to_private_key())
             .expect("write key");
         let log = TestLog::new(ORIGIN, 1);
-        std::fs::write(dir.path().join("log.vkey"), log.signer.verifier().to_string())
-            .expect("write vkey");
+        std::fs::write(
+            dir.path().join("log.vkey"),
+            log.signer.verifier().to_string(),
+        )
+        .expect("write vkey");
         let setup = Self {
             dir,
             witness_key,
@@ -355,18 +362,31 @@ async fn signature_and_origin_checks() {
     let cp = setup.log.checkpoint(2);
     // Signed by another key with the same name: 403.
     let impostor = TestLog::new(ORIGIN, 2);
-    assert_eq!(post(&witness, body(0, &[], &impostor.sign(&cp))).await.status, 403);
+    assert_eq!(
+        post(&witness, body(0, &[], &impostor.sign(&cp)))
+            .await
+            .status,
+        403
+    );
     // A known key's signature that does not verify: 403.
     let mut note = Note::parse(&setup.log.sign(&cp)).expect("note");
     note.signatures[0].signature[5] ^= 0x40;
-    assert_eq!(post(&witness, body(0, &[], &note.to_bytes())).await.status, 403);
+    assert_eq!(
+        post(&witness, body(0, &[], &note.to_bytes())).await.status,
+        403
+    );
     // Unknown origin: 404.
     let other = TestLog::new("other.example/log", 3);
     let other_cp = checkpoint_of("other.example/log", 2, cp.root_hash);
     let answer = post(&witness, body(0, &[], &other.sign(&other_cp))).await;
     assert_eq!(answer.status, 404);
     let json: serde_json::Value = serde_json::from_slice(&answer.body).expect("json error");
-    assert!(json["error"].as_str().expect("error").contains("other.example/log"));
+    assert!(
+        json["error"]
+            .as_str()
+            .expect("error")
+            .contains("other.example/log")
+    );
 }
 
 /// The request body of the tlog-witness spec's example, byte for byte.
@@ -391,8 +411,8 @@ async fn spec_example_request_is_understood() {
     // Parsed fully: the origin is read, and it is not one this witness knows.
     assert_eq!(post(&witness, SPEC_EXAMPLE.into()).await.status, 404);
     // Once the origin is known under a key that did not sign it: 403, not 400.
-    let key = Signer::generate("example.com/behind-the-sofa", KeyType::Ed25519, [5; 32])
-        .expect("key");
+    let key =
+        Signer::generate("example.com/behind-the-sofa", KeyType::Ed25519, [5; 32]).expect("key");
     let out = bintrail(&[
         "witness",
         "add-log",
@@ -418,8 +438,7 @@ async fn racing_requests_answer_consistently() {
     setup.log.grow_to(16);
     let witness = setup.start();
     let requests: Vec<_> = (1..=16).map(|n| setup.log.request(0, n)).collect();
-    let answers =
-        futures::future::join_all(requests.into_iter().map(|b| post(&witness, b))).await;
+    let answers = futures::future::join_all(requests.into_iter().map(|b| post(&witness, b))).await;
     let winners: Vec<_> = answers
         .iter()
         .enumerate()
@@ -478,11 +497,28 @@ fn cli_manages_logs() {
     let dup = bintrail(&["witness", "add-log", "--db", db, "--public-key", &vkey]);
     assert!(!dup.status.success(), "duplicate add-log must fail");
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already"));
-    let bad = bintrail(&["witness", "add-log", "--db", db, "--public-key", "not a key"]);
+    let bad = bintrail(&[
+        "witness",
+        "add-log",
+        "--db",
+        db,
+        "--public-key",
+        "not a key",
+    ]);
     assert!(!bad.status.success());
     let witness_vkey = setup.witness_verifier().to_string();
-    let wrong_type = bintrail(&["witness", "add-log", "--db", db, "--public-key", &witness_vkey]);
-    assert!(!wrong_type.status.success(), "a cosignature key is not a log key");
+    let wrong_type = bintrail(&[
+        "witness",
+        "add-log",
+        "--db",
+        db,
+        "--public-key",
+        &witness_vkey,
+    ]);
+    assert!(
+        !wrong_type.status.success(),
+        "a cosignature key is not a log key"
+    );
 
     let list = bintrail(&["witness", "list", "--db", db]);
     assert!(String::from_utf8_lossy(&list.stdout).starts_with(&format!("{ORIGIN}\t0\t")));

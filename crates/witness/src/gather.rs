@@ -12,7 +12,7 @@ use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::cosignature::verify_cosignature;
 use bintrail_tlog::hash::Hash;
 use bintrail_tlog::note::{Note, NoteSignature, Verifier};
-use futures::future::join_all;
+use futures::future::{BoxFuture, join_all};
 
 use crate::http::SIZE_CONTENT_TYPE;
 use crate::request::AddCheckpointRequest;
@@ -31,15 +31,24 @@ pub trait ConsistencyProver: Sync {
     /// The RFC 6962 consistency proof from tree size `old_size` to `new_size`
     /// (`0 < old_size <= new_size`, `new_size` the size being cosigned), or a
     /// message saying why the log could not build it.
-    fn prove_consistency(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, String>;
+    fn prove_consistency(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> BoxFuture<'_, Result<Vec<Hash>, String>>;
 }
 
+/// A synchronous closure is a prover (tests, in-memory trees).
 impl<F> ConsistencyProver for F
 where
     F: Fn(u64, u64) -> Result<Vec<Hash>, String> + Sync,
 {
-    fn prove_consistency(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, String> {
-        self(old_size, new_size)
+    fn prove_consistency(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> BoxFuture<'_, Result<Vec<Hash>, String>> {
+        Box::pin(std::future::ready(self(old_size, new_size)))
     }
 }
 
@@ -155,7 +164,14 @@ impl Gatherer {
         let asks = self.witnesses.iter().enumerate().map(|(index, witness)| {
             let note_bytes = &note_bytes;
             async move {
-                let ask = self.ask(index, witness, checkpoint, note_bytes, old_size_hint, prover);
+                let ask = self.ask(
+                    index,
+                    witness,
+                    checkpoint,
+                    note_bytes,
+                    old_size_hint,
+                    prover,
+                );
                 let outcome = match tokio::time::timeout(self.timeout, ask).await {
                     Ok(outcome) => outcome,
                     Err(_) => Err(WitnessFailure::Timeout(self.timeout)),
@@ -182,13 +198,17 @@ impl Gatherer {
         old_size_hint: u64,
         prover: &dyn ConsistencyProver,
     ) -> Result<NoteSignature, WitnessFailure> {
-        let mut old = self.known_size(index).unwrap_or(old_size_hint).min(checkpoint.size);
+        let mut old = self
+            .known_size(index)
+            .unwrap_or(old_size_hint)
+            .min(checkpoint.size);
         for _ in 0..MAX_CONFLICTS {
             let proof = if old == 0 {
                 Vec::new()
             } else {
                 prover
                     .prove_consistency(old, checkpoint.size)
+                    .await
                     .map_err(WitnessFailure::Proof)?
             };
             let body = AddCheckpointRequest {
@@ -222,7 +242,11 @@ impl Gatherer {
         Err(WitnessFailure::TooManyConflicts(old))
     }
 
-    async fn post(&self, witness: &WitnessEndpoint, body: Vec<u8>) -> Result<Answer, WitnessFailure> {
+    async fn post(
+        &self,
+        witness: &WitnessEndpoint,
+        body: Vec<u8>,
+    ) -> Result<Answer, WitnessFailure> {
         let url = format!("{}/add-checkpoint", witness.url.trim_end_matches('/'));
         let response = self
             .client
@@ -268,7 +292,10 @@ enum Answer {
 }
 
 /// Reads at most [`MAX_RESPONSE_BYTES`]; a longer body is an error, not truncated.
-async fn read_capped(mut response: reqwest::Response, timeout: Duration) -> Result<Vec<u8>, WitnessFailure> {
+async fn read_capped(
+    mut response: reqwest::Response,
+    timeout: Duration,
+) -> Result<Vec<u8>, WitnessFailure> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| transport(&e, timeout))? {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
@@ -318,7 +345,8 @@ pub fn verify_answer(
     let mut note_bytes = checkpoint.to_string().into_bytes();
     note_bytes.push(b'\n');
     note_bytes.extend_from_slice(body);
-    let note = Note::parse(&note_bytes).map_err(|e| WitnessFailure::BadCosignature(e.to_string()))?;
+    let note =
+        Note::parse(&note_bytes).map_err(|e| WitnessFailure::BadCosignature(e.to_string()))?;
     let mut last_error = String::from("no signature line from the witness's key");
     for sig in note
         .signatures

@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -52,9 +53,11 @@ pub fn router(witness: Arc<Witness>) -> Router {
         ))
 }
 
-/// Serves `router` on `listener` until the task is dropped. Each connection
-/// gets HTTP/1.1 keep-alive (tlog-witness: clients SHOULD reuse connections)
-/// and a header read timeout, so a client that trickles headers is dropped.
+/// Serves `router` on `listener` until this future is dropped, which also
+/// closes every open connection (they live in a `JoinSet` owned here). Each
+/// connection gets HTTP/1.1 keep-alive (tlog-witness: clients SHOULD reuse
+/// connections) and a header read timeout, so a client that trickles headers
+/// is dropped.
 pub async fn serve(listener: TcpListener, router: Router) -> io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -62,9 +65,15 @@ pub async fn serve(listener: TcpListener, router: Router) -> io::Result<()> {
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
     let builder = Arc::new(builder);
+    let mut connections = JoinSet::new();
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(conn) => conn,
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            // Reap finished connections so the set does not grow without bound.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
             // Out of file descriptors and similar: back off instead of spinning.
             Err(err) => {
                 tracing::warn!(%err, "accept failed");
@@ -74,7 +83,7 @@ pub async fn serve(listener: TcpListener, router: Router) -> io::Result<()> {
         };
         let service = TowerToHyperService::new(router.clone());
         let builder = Arc::clone(&builder);
-        tokio::spawn(async move {
+        connections.spawn(async move {
             if let Err(err) = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await

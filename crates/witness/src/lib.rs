@@ -34,6 +34,7 @@
 
 pub mod gather;
 pub mod http;
+pub mod quorum;
 pub mod request;
 pub mod store;
 mod witness;

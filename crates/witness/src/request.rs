@@ -132,7 +132,10 @@ CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=
         let req = AddCheckpointRequest::parse(SPEC_EXAMPLE.as_bytes()).expect("spec example");
         assert_eq!(req.old_size, 20852014);
         assert_eq!(req.proof.len(), 4);
-        assert!(req.checkpoint.starts_with(b"example.com/behind-the-sofa\n20852163\n"));
+        assert!(
+            req.checkpoint
+                .starts_with(b"example.com/behind-the-sofa\n20852163\n")
+        );
         assert_eq!(req.to_bytes(), SPEC_EXAMPLE.as_bytes());
     }
 

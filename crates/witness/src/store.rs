@@ -387,7 +387,10 @@ mod tests {
     fn add_log_starts_empty_and_refuses_duplicates() {
         let store = Store::open_in_memory().expect("open");
         store.add_log("example.com/log", "vkey").expect("add");
-        let state = store.log("example.com/log").expect("read").expect("present");
+        let state = store
+            .log("example.com/log")
+            .expect("read")
+            .expect("present");
         assert_eq!(state.size, 0);
         assert_eq!(state.root_hash, empty_tree_hash());
         assert_eq!(state.checkpoint, None);

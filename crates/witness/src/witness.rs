@@ -151,17 +151,18 @@ impl Witness {
         let request = AddCheckpointRequest::parse(body)?;
         let note = Note::parse(&request.checkpoint)
             .map_err(|e| AddCheckpointError::MalformedCheckpoint(e.to_string()))?;
-        let checkpoint: Checkpoint = note
-            .text
-            .parse()
-            .map_err(|e: bintrail_tlog::checkpoint::CheckpointError| {
-                AddCheckpointError::MalformedCheckpoint(e.to_string())
-            })?;
-        let state = self.store.log(&checkpoint.origin)?.ok_or_else(|| {
-            AddCheckpointError::UnknownLog {
-                origin: checkpoint.origin.clone(),
-            }
-        })?;
+        let checkpoint: Checkpoint =
+            note.text
+                .parse()
+                .map_err(|e: bintrail_tlog::checkpoint::CheckpointError| {
+                    AddCheckpointError::MalformedCheckpoint(e.to_string())
+                })?;
+        let state =
+            self.store
+                .log(&checkpoint.origin)?
+                .ok_or_else(|| AddCheckpointError::UnknownLog {
+                    origin: checkpoint.origin.clone(),
+                })?;
         let log_signatures = verify_log_signature(&note, &state)?;
         check_sizes(&request, &checkpoint, &state)?;
         if let Err(err) = check_consistency(&request, &checkpoint, &state) {
@@ -196,7 +197,10 @@ impl Witness {
 
     /// The latest cosigned checkpoint note of the log whose origin hashes (SHA-256,
     /// lowercase hex) to `origin_hash`; `None` if unknown or never cosigned.
-    pub fn latest_checkpoint(&self, origin_hash: &str) -> Result<Option<Vec<u8>>, AddCheckpointError> {
+    pub fn latest_checkpoint(
+        &self,
+        origin_hash: &str,
+    ) -> Result<Option<Vec<u8>>, AddCheckpointError> {
         use sha2::{Digest, Sha256};
         let logs = self.store.logs()?;
         Ok(logs
@@ -366,11 +370,15 @@ mod tests {
     }
 
     fn checkpoint(size: u64, root: Hash) -> Checkpoint {
-        format!("{ORIGIN}\n{size}\n{root}\n").parse().expect("checkpoint")
+        format!("{ORIGIN}\n{size}\n{root}\n")
+            .parse()
+            .expect("checkpoint")
     }
 
     fn signed(signer: &Signer, cp: &Checkpoint) -> Vec<u8> {
-        Note::sign(&cp.to_string(), &[signer]).expect("sign").to_bytes()
+        Note::sign(&cp.to_string(), &[signer])
+            .expect("sign")
+            .to_bytes()
     }
 
     fn body(old: u64, proof: &[Hash], note: &[u8]) -> Vec<u8> {
@@ -465,7 +473,10 @@ mod tests {
         let err = f.add(5, &checkpoint(4, leaf_hash(b"x"))).expect_err("400");
         assert!(matches!(
             err,
-            AddCheckpointError::OldSizeAfterNew { old_size: 5, size: 4 }
+            AddCheckpointError::OldSizeAfterNew {
+                old_size: 5,
+                size: 4
+            }
         ));
     }
 
@@ -474,7 +485,8 @@ mod tests {
         let f = fixture();
         let err = f.add(0, &checkpoint(0, leaf_hash(b"x"))).expect_err("422");
         assert!(matches!(err, AddCheckpointError::NonEmptyRootForEmptyTree));
-        f.add(0, &checkpoint(0, empty_tree_hash())).expect("empty tree");
+        f.add(0, &checkpoint(0, empty_tree_hash()))
+            .expect("empty tree");
     }
 
     #[test]
@@ -492,10 +504,15 @@ mod tests {
     fn old_size_mismatch_reports_the_stored_size() {
         let f = fixture();
         f.add(0, &checkpoint(5, leaf_hash(b"five"))).expect("first");
-        let err = f.add(0, &checkpoint(7, leaf_hash(b"seven"))).expect_err("409");
+        let err = f
+            .add(0, &checkpoint(7, leaf_hash(b"seven")))
+            .expect_err("409");
         assert!(matches!(
             err,
-            AddCheckpointError::OldSizeMismatch { old_size: 0, stored_size: 5 }
+            AddCheckpointError::OldSizeMismatch {
+                old_size: 0,
+                stored_size: 5
+            }
         ));
     }
 
@@ -513,7 +530,10 @@ mod tests {
         f.add(0, &checkpoint(5, leaf_hash(b"five"))).expect("first");
         let fork = checkpoint(5, leaf_hash(b"other five"));
         let err = f.add(5, &fork).expect_err("fork");
-        assert!(matches!(err, AddCheckpointError::RootMismatch { size: 5, .. }));
+        assert!(matches!(
+            err,
+            AddCheckpointError::RootMismatch { size: 5, .. }
+        ));
         let evidence = f.witness.store().evidence().expect("evidence");
         assert_eq!(evidence.len(), 1);
         assert_eq!(evidence[0].kind, "fork");
@@ -544,14 +564,23 @@ mod tests {
     fn racing_requests_one_wins() {
         let f = fixture();
         let bodies: Vec<_> = (1..=8u64)
-            .map(|n| body(0, &[], &signed(&f.log, &checkpoint(n, leaf_hash(&n.to_be_bytes())))))
+            .map(|n| {
+                body(
+                    0,
+                    &[],
+                    &signed(&f.log, &checkpoint(n, leaf_hash(&n.to_be_bytes()))),
+                )
+            })
             .collect();
         let results: Vec<_> = std::thread::scope(|s| {
             let handles: Vec<_> = bodies
                 .iter()
                 .map(|b| s.spawn(|| f.witness.add_checkpoint(b, NOW)))
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
         });
         let winners: Vec<_> = results
             .iter()

@@ -49,7 +49,9 @@ fn run(cmd: &mut Command) -> String {
 /// sigsum-witness names its key `sigsum.org/v1/witness/<hex SHA-256 of the key>`.
 fn sigsum_witness_key(dir: &Path) -> Verifier {
     let key = dir.join("witness.key");
-    run(Command::new("sigsum-key").args(["generate", "-o"]).arg(&key));
+    run(Command::new("sigsum-key")
+        .args(["generate", "-o"])
+        .arg(&key));
     let hex_key = run(Command::new("sigsum-key")
         .args(["to-hex", "-k"])
         .arg(dir.join("witness.key.pub")));
@@ -57,7 +59,10 @@ fn sigsum_witness_key(dir: &Path) -> Verifier {
         .expect("hex")
         .try_into()
         .expect("32 bytes");
-    let name = format!("sigsum.org/v1/witness/{}", hex::encode(Sha256::digest(public)));
+    let name = format!(
+        "sigsum.org/v1/witness/{}",
+        hex::encode(Sha256::digest(public))
+    );
     Verifier::new(&name, KeyType::CosignatureV1, public).expect("verifier")
 }
 
@@ -107,7 +112,10 @@ fn start_sigsum_witness(dir: &Path) -> (KillOnDrop, String) {
     let guard = KillOnDrop(child);
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "sigsum-witness did not listen on {addr}");
+        assert!(
+            Instant::now() < deadline,
+            "sigsum-witness did not listen on {addr}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     (guard, format!("http://{addr}"))
@@ -178,7 +186,10 @@ async fn sigsum_witness_cosigns_bintrail_checkpoints() {
     let got = gatherer.gather(&cp12, &note12, 9, &wrong).await;
     assert!(got.cosignatures.is_empty());
     assert!(
-        matches!(got.failures[0].1, WitnessFailure::Status { status: 422, .. }),
+        matches!(
+            got.failures[0].1,
+            WitnessFailure::Status { status: 422, .. }
+        ),
         "{:?}",
         got.failures
     );

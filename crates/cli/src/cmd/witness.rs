@@ -164,7 +164,10 @@ fn remove_log(args: RemoveLogArgs) -> anyhow::Result<ExitCode> {
 fn list(args: DbArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(&args)?;
     for log in store.logs()? {
-        println!("{}\t{}\t{}\t{}", log.origin, log.size, log.root_hash, log.vkey);
+        println!(
+            "{}\t{}\t{}\t{}",
+            log.origin, log.size, log.root_hash, log.vkey
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
