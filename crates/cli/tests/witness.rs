@@ -529,3 +529,50 @@ fn cli_manages_logs() {
     let again = bintrail(&["witness", "remove-log", "--db", db, "--origin", ORIGIN]);
     assert!(!again.status.success());
 }
+
+#[tokio::test]
+async fn slow_clients_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut setup = Setup::new();
+    setup.log.grow_to(1);
+    let witness = setup.start();
+    let addr = witness.url.trim_start_matches("http://").to_owned();
+
+    // A body that never finishes: the request timeout answers 408.
+    let mut slow_body = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    slow_body
+        .write_all(
+            b"POST /add-checkpoint HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nold 0\n",
+        )
+        .await
+        .expect("write");
+    // Headers that never finish: the connection is closed.
+    let mut slow_headers = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    slow_headers
+        .write_all(b"POST /add-checkpoint HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+
+    // Meanwhile the witness serves others.
+    assert_eq!(post(&witness, setup.log.request(0, 1)).await.status, 200);
+
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), slow_body.read_to_end(&mut answer))
+        .await
+        .expect("slow body cut off in time")
+        .expect("read");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), slow_headers.read_to_end(&mut rest))
+        .await
+        .expect("slow headers cut off in time")
+        .expect("read");
+}
