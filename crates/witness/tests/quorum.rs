@@ -253,3 +253,154 @@ async fn policy_without_urls_is_refused_and_quorum_none_asks_no_one() {
         note
     );
 }
+
+/// Serves a fixed answer on /add-checkpoint after `delay`.
+async fn fake_witness(
+    status: u16,
+    content_type: &'static str,
+    body: &'static str,
+    delay: Duration,
+) -> String {
+    use axum::http::StatusCode;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = axum::Router::new().route(
+        "/add-checkpoint",
+        axum::routing::post(move || async move {
+            tokio::time::sleep(delay).await;
+            (
+                StatusCode::from_u16(status).expect("status"),
+                [("content-type", content_type)],
+                body,
+            )
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = bintrail_witness::http::serve(listener, router).await;
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn garbage_slow_and_lying_witnesses_never_count() {
+    use bintrail_witness::gather::{Gatherer, WitnessEndpoint, WitnessFailure};
+    let signer = Signer::generate(ORIGIN, KeyType::Ed25519, [1; 32]).expect("log key");
+    let key = |i: u8| {
+        Signer::generate(
+            &format!("witness.example/f{i}"),
+            KeyType::CosignatureV1,
+            [i; 32],
+        )
+        .expect("key")
+        .verifier()
+    };
+    let cases = [
+        (
+            fake_witness(
+                200,
+                "text/plain",
+                "\u{2014} witness.example/f1 AAAA\n",
+                Duration::ZERO,
+            )
+            .await,
+            "garbage 200",
+        ),
+        (
+            fake_witness(200, "text/plain", "hello", Duration::ZERO).await,
+            "not a signature",
+        ),
+        (
+            fake_witness(409, "text/plain", "5\n", Duration::ZERO).await,
+            "409 without the size type",
+        ),
+        (
+            fake_witness(409, "text/x.tlog.size", "05\n", Duration::ZERO).await,
+            "non-canonical size",
+        ),
+        (
+            fake_witness(409, "text/x.tlog.size", "1000\n", Duration::ZERO).await,
+            "witness ahead",
+        ),
+        (
+            fake_witness(500, "text/plain", "oops", Duration::ZERO).await,
+            "server error",
+        ),
+        (
+            fake_witness(200, "text/plain", "", Duration::from_secs(30)).await,
+            "slow",
+        ),
+        ("http://127.0.0.1:1".to_owned(), "nothing listening"),
+    ];
+    let endpoints: Vec<_> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (url, _))| WitnessEndpoint {
+            verifier: key(i as u8 + 1),
+            url: url.clone(),
+        })
+        .collect();
+    let gatherer = Gatherer::new(endpoints, Duration::from_secs(1));
+    let mut log = Log {
+        signer,
+        hashes: Vec::new(),
+        size: 0,
+    };
+    let (cp, note) = log.grow(3);
+    let note = Note::parse(&note).expect("note");
+    let prover = |_: u64, _: u64| Ok::<Vec<Hash>, String>(Vec::new());
+    let started = Instant::now();
+    let got = gatherer.gather(&cp, &note, 0, &prover).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "all asked in parallel, bounded"
+    );
+    assert!(got.cosignatures.is_empty());
+    assert_eq!(got.failures.len(), cases.len());
+    let failure = |i: usize| &got.failures[i].1;
+    assert!(
+        matches!(failure(0), WitnessFailure::BadCosignature(_)),
+        "{:?}",
+        failure(0)
+    );
+    assert!(
+        matches!(failure(1), WitnessFailure::BadCosignature(_)),
+        "{:?}",
+        failure(1)
+    );
+    assert!(
+        matches!(failure(2), WitnessFailure::MalformedConflict(_)),
+        "{:?}",
+        failure(2)
+    );
+    assert!(
+        matches!(failure(3), WitnessFailure::MalformedConflict(_)),
+        "{:?}",
+        failure(3)
+    );
+    assert!(
+        matches!(
+            failure(4),
+            WitnessFailure::WitnessAhead {
+                witness_size: 1000,
+                size: 3
+            }
+        ),
+        "{:?}",
+        failure(4)
+    );
+    assert!(
+        matches!(failure(5), WitnessFailure::Status { status: 500, .. }),
+        "{:?}",
+        failure(5)
+    );
+    assert!(
+        matches!(failure(6), WitnessFailure::Timeout(_)),
+        "{:?}",
+        failure(6)
+    );
+    assert!(
+        matches!(failure(7), WitnessFailure::Transport(_)),
+        "{:?}",
+        failure(7)
+    );
+}
