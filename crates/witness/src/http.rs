@@ -139,9 +139,10 @@ async fn latest_checkpoint(
 pub fn error_response(err: &AddCheckpointError) -> Response {
     use AddCheckpointError as E;
     let status = match err {
-        E::Malformed(_) | E::MalformedCheckpoint(_) | E::OldSizeAfterNew { .. } => {
-            StatusCode::BAD_REQUEST
-        }
+        E::Malformed(_)
+        | E::MalformedCheckpoint(_)
+        | E::OldSizeAfterNew { .. }
+        | E::TreeTooLarge { .. } => StatusCode::BAD_REQUEST,
         E::UnknownLog { .. } => StatusCode::NOT_FOUND,
         E::BadLogSignature { .. } => StatusCode::FORBIDDEN,
         E::OldSizeMismatch { stored_size, .. } => return size_conflict(*stored_size),

@@ -63,6 +63,13 @@ pub enum AddCheckpointError {
         /// The size of the latest checkpoint the witness cosigned.
         stored_size: u64,
     },
+    /// Returned when the checkpoint's size is 2^63 or more, beyond any tree
+    /// RFC 6962 proofs here can handle (400).
+    #[error("checkpoint size {size} is too large")]
+    TreeTooLarge {
+        /// The checkpoint's size.
+        size: u64,
+    },
     /// Returned when a size-0 checkpoint has a root other than the empty tree's (422).
     #[error("checkpoint of size 0 must have the empty tree's root hash")]
     NonEmptyRootForEmptyTree,
@@ -104,6 +111,7 @@ impl AddCheckpointError {
             Self::BadLogSignature { .. } => "bad_signature",
             Self::OldSizeAfterNew { .. } => "old_after_new",
             Self::OldSizeMismatch { .. } => "conflict",
+            Self::TreeTooLarge { .. } => "tree_too_large",
             Self::NonEmptyRootForEmptyTree => "bad_empty_root",
             Self::ProofForOldZero => "proof_for_old_zero",
             Self::RootMismatch { .. } => "root_mismatch",
@@ -282,6 +290,11 @@ fn check_sizes(
     if request.old_size > checkpoint.size {
         return Err(AddCheckpointError::OldSizeAfterNew {
             old_size: request.old_size,
+            size: checkpoint.size,
+        });
+    }
+    if i64::try_from(checkpoint.size).is_err() {
+        return Err(AddCheckpointError::TreeTooLarge {
             size: checkpoint.size,
         });
     }
@@ -478,6 +491,15 @@ mod tests {
                 size: 4
             }
         ));
+    }
+
+    #[test]
+    fn huge_tree_is_a_bad_request() {
+        let f = fixture();
+        let err = f
+            .add(0, &checkpoint(u64::MAX, leaf_hash(b"x")))
+            .expect_err("400");
+        assert!(matches!(err, AddCheckpointError::TreeTooLarge { .. }));
     }
 
     #[test]
