@@ -111,7 +111,7 @@ impl Log {
 #[tokio::test]
 async fn quorum_of_two_out_of_three() {
     let signer = Signer::generate(ORIGIN, KeyType::Ed25519, [1; 32]).expect("log key");
-    let mut witnesses = vec![
+    let mut witnesses = [
         TestWitness::start(11, &signer).await,
         TestWitness::start(12, &signer).await,
         TestWitness::start(13, &signer).await,
