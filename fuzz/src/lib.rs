@@ -10,10 +10,14 @@
 //! run on stable by `crates/tlog/tests/arbitrary_input.rs`, which includes this file as
 //! a module, so they always build against the real API.
 
+use bintrail_tlog::bundle::{encode_entry_bundle, parse_entry_bundle};
 use bintrail_tlog::checkpoint::Checkpoint;
+use bintrail_tlog::hash::Hash;
 use bintrail_tlog::note::{Note, Signer, Verifier};
 use bintrail_tlog::policy::Policy;
+use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::pypi::{Checksum, Entry, Filename};
+use bintrail_tlog::tile::Tile;
 
 /// Signed notes: `Note::parse` keeps every line, so `to_bytes` gives back the input.
 pub fn note(data: &[u8]) {
@@ -95,5 +99,43 @@ pub fn pypi_entry(data: &[u8]) {
         assert_eq!(filename.as_str(), text);
         let project = filename.project_name();
         assert!(!project.is_empty() && project == project.to_lowercase());
+    }
+}
+
+/// Tile paths: parsing is canonical, so `path()` gives back the input.
+pub fn tile_path(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(tile) = Tile::from_path(text) {
+        assert_eq!(tile.path(), text, "tile path is not canonical");
+        assert!((1..=256).contains(&tile.width));
+    }
+}
+
+/// Entry bundles: every byte belongs to an entry, so re-encoding gives back the input.
+pub fn entry_bundle(data: &[u8]) {
+    if let Ok(entries) = parse_entry_bundle(data) {
+        assert!((1..=256).contains(&entries.len()));
+        let encoded = encode_entry_bundle(&entries).expect("parsed entries must encode");
+        assert_eq!(encoded, data, "entry bundle did not re-encode to its input");
+    }
+}
+
+/// Base64 hashes: one accepted encoding per hash.
+pub fn hash(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(hash) = Hash::from_base64(text) {
+        assert_eq!(hash.to_base64(), text, "hash base64 is not canonical");
+    }
+}
+
+/// tlog-proofs: parsing is canonical, so `to_bytes` gives back the input.
+pub fn tlog_proof(data: &[u8]) {
+    if let Ok(proof) = TlogProof::parse(data) {
+        assert_eq!(proof.to_bytes(), data, "proof is not canonical");
+        assert!(proof.inclusion_proof.len() <= 64);
     }
 }

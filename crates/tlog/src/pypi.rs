@@ -32,6 +32,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::hash::{Hash, leaf_hash};
+
 /// The first line of every entry.
 pub const ENTRY_HEADER: &str = "pypi-transparency/v1";
 
@@ -271,6 +273,12 @@ impl Entry {
             out.push_str(&p.subject);
         }
         out.into_bytes()
+    }
+
+    /// The RFC 6962 leaf hash of the entry as logged, `leaf_hash(self.to_bytes())`: what
+    /// a tlog-proof for this entry must bind to the checkpoint's root hash.
+    pub fn leaf_hash(&self) -> Hash {
+        leaf_hash(&self.to_bytes())
     }
 
     /// Parses an entry written by [`Entry::to_bytes`] or by bt-log.
@@ -828,6 +836,19 @@ mod tests {
         entry_publisher_tab => entry_text("Django-5.1.tar.gz\npublisher https://a\tx b"), EntryError::Publisher(PublisherError::ForbiddenCharacter { field: "issuer", found: '\t' }),
         entry_publisher_nul => entry_text("Django-5.1.tar.gz\npublisher https://a b\0"), EntryError::Publisher(PublisherError::ForbiddenCharacter { field: "subject", found: '\0' }),
         entry_too_long => entry_text(&"a".repeat(MAX_ENTRY_LEN)), EntryError::TooLong { .. },
+    }
+
+    #[test]
+    fn entry_leaf_hash_is_rfc6962_over_the_encoding() {
+        let text = entry_text("Django-5.1.tar.gz");
+        let e = Entry::parse(text.as_bytes()).unwrap();
+        let mut prefixed = vec![0u8];
+        prefixed.extend_from_slice(text.as_bytes());
+        use sha2::Digest as _;
+        assert_eq!(
+            e.leaf_hash().0,
+            <[u8; 32]>::from(sha2::Sha256::digest(&prefixed))
+        );
     }
 
     #[test]

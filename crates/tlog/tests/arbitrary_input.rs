@@ -10,12 +10,15 @@ mod fuzz_bodies;
 
 use std::sync::OnceLock;
 
+use bintrail_tlog::bundle::{encode_entry_bundle, parse_entry_bundle};
 use bintrail_tlog::checkpoint::{Checkpoint, sign_checkpoint};
 use bintrail_tlog::cosignature::cosign;
 use bintrail_tlog::hash::Hash;
 use bintrail_tlog::note::{KeyType, Note, Signer, Verifier};
 use bintrail_tlog::policy::Policy;
+use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::pypi::{Checksum, Entry, Filename, Publisher};
+use bintrail_tlog::tile::Tile;
 use proptest::prelude::*;
 
 /// Valid inputs for each parser, the starting points for mutation.
@@ -26,6 +29,10 @@ struct Seeds {
     checkpoint: Vec<Vec<u8>>,
     policy: Vec<Vec<u8>>,
     pypi_entry: Vec<Vec<u8>>,
+    tile_path: Vec<Vec<u8>>,
+    entry_bundle: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+    tlog_proof: Vec<Vec<u8>>,
 }
 
 fn seeds() -> &'static Seeds {
@@ -58,6 +65,18 @@ fn make_seeds() -> Seeds {
         w2.verifier(),
     );
     let checksum = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    let proof = TlogProof {
+        extra: Some(b"extra data".to_vec()),
+        index: 1000,
+        inclusion_proof: vec![Hash([1; 32]), Hash([2; 32]), Hash([3; 32])],
+        checkpoint: note.to_bytes(),
+    };
+    let no_extra = TlogProof {
+        extra: None,
+        index: 0,
+        inclusion_proof: vec![],
+        ..proof.clone()
+    };
     Seeds {
         note: vec![note.to_bytes(), Note::sign("hello\n", &[&log]).unwrap().to_bytes()],
         vkey: vec![log.verifier().to_string(), w1.verifier().to_string()]
@@ -72,6 +91,15 @@ fn make_seeds() -> Seeds {
             format!("pypi-transparency/v1\n{checksum}\nzope.interface-7.0.3.tar.gz").into_bytes(),
             b"python_dateutil-2.9.0.post0-py2.py3-none-any.whl".to_vec(),
         ],
+        tile_path: ["tile/0/x001/x234/067.p/5", "tile/entries/000", "tile/63/255"]
+            .map(|p| p.as_bytes().to_vec())
+            .to_vec(),
+        entry_bundle: vec![
+            encode_entry_bundle([&b"first"[..], b"", &[0xff; 300]]).unwrap(),
+            encode_entry_bundle([b"x"; 256]).unwrap(),
+        ],
+        hash: vec![Hash([0xa5; 32]).to_base64().into_bytes()],
+        tlog_proof: vec![proof.to_bytes(), no_extra.to_bytes()],
     }
 }
 
@@ -176,6 +204,18 @@ fn seeds_are_valid() {
     }
     assert!(Entry::parse(&s.pypi_entry[0]).is_ok());
     assert!(Entry::parse(&s.pypi_entry[1]).is_ok());
+    for data in &s.tile_path {
+        assert!(Tile::from_path(std::str::from_utf8(data).unwrap()).is_ok());
+    }
+    for data in &s.entry_bundle {
+        assert!(parse_entry_bundle(data).is_ok());
+    }
+    for data in &s.hash {
+        assert!(Hash::from_base64(std::str::from_utf8(data).unwrap()).is_ok());
+    }
+    for data in &s.tlog_proof {
+        assert!(TlogProof::parse(data).is_ok());
+    }
     assert!(
         std::str::from_utf8(&s.pypi_entry[2])
             .unwrap()
@@ -216,6 +256,26 @@ proptest! {
     fn pypi_entry_arbitrary(data in arbitrary_input()) { fuzz_bodies::pypi_entry(&data) }
     #[test]
     fn pypi_entry_mutated(data in mutated(|s| &s.pypi_entry)) { fuzz_bodies::pypi_entry(&data) }
+
+    #[test]
+    fn tile_path_arbitrary(data in arbitrary_input()) { fuzz_bodies::tile_path(&data) }
+    #[test]
+    fn tile_path_mutated(data in mutated(|s| &s.tile_path)) { fuzz_bodies::tile_path(&data) }
+
+    #[test]
+    fn entry_bundle_arbitrary(data in arbitrary_input()) { fuzz_bodies::entry_bundle(&data) }
+    #[test]
+    fn entry_bundle_mutated(data in mutated(|s| &s.entry_bundle)) { fuzz_bodies::entry_bundle(&data) }
+
+    #[test]
+    fn hash_arbitrary(data in arbitrary_input()) { fuzz_bodies::hash(&data) }
+    #[test]
+    fn hash_mutated(data in mutated(|s| &s.hash)) { fuzz_bodies::hash(&data) }
+
+    #[test]
+    fn tlog_proof_arbitrary(data in arbitrary_input()) { fuzz_bodies::tlog_proof(&data) }
+    #[test]
+    fn tlog_proof_mutated(data in mutated(|s| &s.tlog_proof)) { fuzz_bodies::tlog_proof(&data) }
 }
 
 /// Wheel and sdist names built from valid components.
@@ -262,6 +322,28 @@ proptest! {
         let bytes = entry.to_bytes();
         prop_assert_eq!(Entry::parse(&bytes), Ok(entry));
         fuzz_bodies::pypi_entry(&bytes);
+    }
+
+    #[test]
+    fn tlog_proof_round_trips(
+        extra in proptest::option::of(prop::collection::vec(any::<u8>(), 0..100)),
+        index in any::<u64>(),
+        hashes in prop::collection::vec(any::<[u8; 32]>(), 0..=64),
+        seed in 0usize..2,
+    ) {
+        let proof = TlogProof {
+            extra,
+            index,
+            inclusion_proof: hashes.into_iter().map(Hash).collect(),
+            checkpoint: seeds().note[seed].clone(),
+        };
+        // The second seed note is not a checkpoint: such a proof must be rejected.
+        let parsed = TlogProof::parse(&proof.to_bytes());
+        if seed == 0 {
+            prop_assert_eq!(parsed, Ok(proof));
+        } else {
+            prop_assert!(parsed.is_err());
+        }
     }
 
     #[test]
