@@ -970,6 +970,18 @@ mod tests {
     }
 
     #[test]
+    fn keywords_other_than_none_are_names() {
+        // The same case as transparency-dev's Go policy tests: only `none` is reserved.
+        let policy: Policy =
+            fill("witness all {w1}\nwitness any {w2}\ngroup group 2 all any\nquorum group\n")
+                .parse()
+                .unwrap();
+        assert_eq!(policy.groups[0].name, "group");
+        assert_eq!(policy.groups[0].members, ["all", "any"]);
+        assert_eq!(policy.to_string().parse::<Policy>().unwrap(), policy);
+    }
+
+    #[test]
     fn missing_final_newline_is_accepted() {
         let w = witness_signer("w.example", 5);
         let text = format!("witness W {}\nquorum W", w.verifier());
