@@ -1,7 +1,11 @@
-//! `bintrail keygen`: writes a signed-note key pair (filled in by the tlog/log work).
+//! `bintrail keygen`: writes a signed-note key pair.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context;
+use bintrail_log::keys::{generate_signer, write_key_pair};
+use bintrail_tlog::note::KeyType;
 
 /// Arguments of `bintrail keygen`.
 #[derive(clap::Args)]
@@ -20,9 +24,17 @@ pub struct Args {
     pub witness: bool,
 }
 
+/// Writes the key pair and prints the vkey; exit 0 on success, 2 when either file
+/// exists or cannot be written.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!(
-        "keygen for {} is not available in this build yet",
-        args.origin
-    )
+    let key_type = if args.witness {
+        KeyType::CosignatureV1
+    } else {
+        KeyType::Ed25519
+    };
+    let signer =
+        generate_signer(&args.origin, key_type, &mut rand::rngs::OsRng).context("keygen")?;
+    write_key_pair(&signer, &args.private_key, &args.public_key).context("keygen")?;
+    println!("{}", signer.verifier());
+    Ok(ExitCode::SUCCESS)
 }
