@@ -255,3 +255,35 @@ fn checkpoint_signed_by_x_mod_key_opens() {
     let (opened, _) = open_checkpoint(&note.to_bytes(), &verifier(PETER_VKEY)).unwrap();
     assert_eq!(opened, cp);
 }
+
+#[test]
+fn go_generate_key_from_zero_seed_is_enoch_root() {
+    // x/mod note/example_test.go ExampleSign_add_signatures: GenerateKey with a reader
+    // of zeros gives the EnochRoot key, whose signature the example prints.
+    let enoch = Signer::generate("EnochRoot", KeyType::Ed25519, [0; 32]).unwrap();
+    assert_eq!(enoch.verifier().to_string(), ENOCH_VKEY);
+    let mut note = Note::parse(format!("{GO_TEXT}\n{PETER_SIG}").as_bytes()).unwrap();
+    let signed = Note::sign(GO_TEXT, &[&enoch]).unwrap();
+    note.add_signature(signed.signatures[0].clone());
+    assert_eq!(
+        String::from_utf8(note.to_bytes()).unwrap(),
+        format!("{GO_TEXT}\n{PETER_SIG}{ENOCH_SIG}")
+    );
+}
+
+#[test]
+fn go_sumdb_test_server_tree_note_verifies() {
+    // x/mod sumdb/client_test.go: the test server's keys and the signed tree for size 6
+    // from the "new database" in TestClientFork's expected report.
+    let vkey = "localhost.localdev/sumdb+00000c67+AcTrnkbUA+TU4heY3hkjiSES/DSQniBqIeQ/YppAUtK6";
+    let skey = "PRIVATE+KEY+localhost.localdev/sumdb+00000c67+AXu6+oaVaOYuQOFrf1V59JK1owcFlJcHwwXHDfDGxSPk";
+    let msg = "go.sum database tree\n6\nwc4SkQt52o5W2nQ8To2ARs+mWuUJjss+sdleoiqxMmM=\n\n\
+               — localhost.localdev/sumdb AAAMZ6oRNswlEZ6ZZhxrCvgl1MBy+nusq4JU+TG6Fe2NihWLqOzb+y2c2kzRLoCr4tvw9o36ucQEnhc20e4nA4Qc/wc=\n";
+    let v = verifier(vkey);
+    assert_eq!(v.key_id(), 0x00000c67);
+    let note = Note::parse(msg.as_bytes()).unwrap();
+    assert_eq!(note.verify(std::slice::from_ref(&v)).unwrap()[0], &v);
+    let s = Signer::from_private_key(skey).unwrap();
+    assert_eq!(s.verifier(), v);
+    assert_eq!(Note::sign(&note.text, &[&s]).unwrap(), note);
+}

@@ -86,7 +86,7 @@ fn check_key_name(name: &str) -> Result<(), NoteError> {
 /// Parse one from a vkey string with [`FromStr`]; [`fmt::Display`] writes the canonical
 /// vkey string (lowercase hex key ID). A `Verifier` that exists has a valid name, a
 /// supported type, a valid curve point, and the key ID computed by [`key_id`].
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Verifier {
     name: String,
     key_id: u32,
