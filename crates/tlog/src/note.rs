@@ -25,6 +25,9 @@
 //! assert_eq!(parsed.text, "hello\n");
 //! ```
 
+use std::fmt;
+use std::str::FromStr;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
@@ -192,15 +195,34 @@ pub struct NoteSignature {
 }
 
 impl NoteSignature {
+    /// Parses a sequence of signature lines, each ending in a newline, such as a
+    /// c2sp.org/tlog-witness `add-checkpoint` response body.
+    ///
+    /// Accepts 1 to [`MAX_SIGNATURES`] lines, with the same rules as [`Note::parse`].
+    /// Errors: [`NoteError::InvalidUtf8`], [`NoteError::ControlCharacter`],
+    /// [`NoteError::MissingSignatures`] (empty, or no final newline),
+    /// [`NoteError::TooManySignatures`], and the `SignatureLine*` variants.
+    pub fn parse_lines(bytes: &[u8]) -> Result<Vec<NoteSignature>, NoteError> {
+        let block = std::str::from_utf8(bytes).map_err(|e| NoteError::InvalidUtf8 {
+            offset: e.valid_up_to(),
+        })?;
+        check_no_controls(block)?;
+        parse_signature_block(block)
+    }
+
+    /// Returns the signature lines for `signatures`, each ending in a newline: the
+    /// inverse of [`NoteSignature::parse_lines`].
+    pub fn format_lines(signatures: &[NoteSignature]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for sig in signatures {
+            sig.write_line(&mut out);
+        }
+        out
+    }
+
     /// Writes the signature line, `— <name> base64(key ID || signature)` and a newline.
     fn write_line(&self, out: &mut Vec<u8>) {
-        let mut raw = Vec::with_capacity(4 + self.signature.len());
-        raw.extend_from_slice(&self.key_id.to_be_bytes());
-        raw.extend_from_slice(&self.signature);
-        out.extend_from_slice(SIGNATURE_PREFIX.as_bytes());
-        out.extend_from_slice(self.name.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(BASE64.encode(raw).as_bytes());
+        out.extend_from_slice(self.to_string().as_bytes());
         out.push(b'\n');
     }
 
@@ -230,6 +252,47 @@ impl NoteSignature {
             signature: signature.to_vec(),
         })
     }
+}
+
+impl fmt::Display for NoteSignature {
+    /// Writes the signature line without its newline: `— <name> base64(key ID || signature)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut raw = Vec::with_capacity(4 + self.signature.len());
+        raw.extend_from_slice(&self.key_id.to_be_bytes());
+        raw.extend_from_slice(&self.signature);
+        write!(f, "{SIGNATURE_PREFIX}{} {}", self.name, BASE64.encode(raw))
+    }
+}
+
+impl FromStr for NoteSignature {
+    type Err = NoteError;
+
+    /// Parses one signature line without its newline. Errors: the `SignatureLine*`
+    /// variants (with `line: 1`), [`NoteError::ControlCharacter`] for a newline or other
+    /// control character.
+    fn from_str(line: &str) -> Result<Self, NoteError> {
+        if let Some(offset) = line.bytes().position(|b| b < 0x20) {
+            return Err(NoteError::ControlCharacter { offset });
+        }
+        NoteSignature::parse_line(line, 1)
+    }
+}
+
+/// Parses newline-terminated signature lines (already checked for UTF-8 and controls).
+fn parse_signature_block(block: &str) -> Result<Vec<NoteSignature>, NoteError> {
+    let lines = block
+        .strip_suffix('\n')
+        .ok_or(NoteError::MissingSignatures)?;
+    let mut signatures = Vec::new();
+    for (index, line) in lines.split('\n').enumerate() {
+        if index == MAX_SIGNATURES {
+            return Err(NoteError::TooManySignatures {
+                limit: MAX_SIGNATURES,
+            });
+        }
+        signatures.push(NoteSignature::parse_line(line, index + 1)?);
+    }
+    Ok(signatures)
 }
 
 /// A note: text and its signatures, in order.
@@ -268,21 +331,9 @@ impl Note {
         // The text ends at the last blank line: signature lines hold no blank lines.
         let split = msg.rfind("\n\n").ok_or(NoteError::MissingSignatures)?;
         let (text, block) = (&msg[..=split], &msg[split + 2..]);
-        let lines = block
-            .strip_suffix('\n')
-            .ok_or(NoteError::MissingSignatures)?;
-        let mut signatures = Vec::new();
-        for (index, line) in lines.split('\n').enumerate() {
-            if index == MAX_SIGNATURES {
-                return Err(NoteError::TooManySignatures {
-                    limit: MAX_SIGNATURES,
-                });
-            }
-            signatures.push(NoteSignature::parse_line(line, index + 1)?);
-        }
         Ok(Note {
             text: text.to_owned(),
-            signatures,
+            signatures: parse_signature_block(block)?,
         })
     }
 

@@ -58,6 +58,45 @@ note_rejects! {
     note_101_signatures: format!("{TEXT}\n{}", SIG.repeat(101)) => NoteError::TooManySignatures { limit: 100 };
 }
 
+#[test]
+fn signature_lines_reject_what_notes_reject() {
+    // The tlog-witness response body: signature lines only, each ending in a newline.
+    assert_eq!(
+        NoteSignature::parse_lines(b""),
+        Err(NoteError::MissingSignatures)
+    );
+    assert_eq!(
+        NoteSignature::parse_lines(SIG.trim_end().as_bytes()),
+        Err(NoteError::MissingSignatures)
+    );
+    assert_eq!(
+        NoteSignature::parse_lines(format!("{SIG}\n").as_bytes()),
+        Err(NoteError::SignatureLinePrefix { line: 2 })
+    );
+    assert_eq!(
+        NoteSignature::parse_lines(format!("{SIG}\r").as_bytes()),
+        Err(NoteError::ControlCharacter { offset: SIG.len() })
+    );
+    assert_eq!(
+        NoteSignature::parse_lines(SIG.repeat(101).as_bytes()),
+        Err(NoteError::TooManySignatures { limit: 100 })
+    );
+    assert_eq!(
+        SIG.parse::<NoteSignature>(),
+        Err(NoteError::ControlCharacter {
+            offset: SIG.len() - 1
+        })
+    );
+    let sigs = NoteSignature::parse_lines(format!("{SIG}{SIG}").as_bytes()).unwrap();
+    assert_eq!(sigs.len(), 2);
+    assert_eq!(
+        NoteSignature::format_lines(&sigs),
+        format!("{SIG}{SIG}").as_bytes()
+    );
+    assert_eq!(format!("{}\n", sigs[0]), SIG);
+    assert_eq!(SIG.trim_end().parse::<NoteSignature>(), Ok(sigs[0].clone()));
+}
+
 macro_rules! vkey_rejects {
     ($($name:ident: $input:expr => $err:expr;)*) => {$(
         #[test]

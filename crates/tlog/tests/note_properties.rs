@@ -60,6 +60,15 @@ proptest! {
     }
 
     #[test]
+    fn signature_lines_parse_inverts_format(sigs in prop::collection::vec(signature(), 1..5)) {
+        let lines = NoteSignature::format_lines(&sigs);
+        prop_assert_eq!(NoteSignature::parse_lines(&lines), Ok(sigs.clone()));
+        for sig in sigs {
+            prop_assert_eq!(sig.to_string().parse::<NoteSignature>(), Ok(sig));
+        }
+    }
+
+    #[test]
     fn note_parse_never_panics_and_accepts_only_canonical_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
         if let Ok(note) = Note::parse(&bytes) {
             prop_assert_eq!(note.to_bytes(), bytes);
