@@ -174,6 +174,38 @@ fn arbitrary_input() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// The laws on every seed, so each body's success path runs on every test run (random
+/// mutations of a vkey almost never keep its key ID valid).
+#[test]
+fn bodies_accept_every_seed() {
+    let s = seeds();
+    let cases: [(fn(&[u8]), &Vec<Vec<u8>>); 10] = [
+        (fuzz_bodies::note, &s.note),
+        (fuzz_bodies::vkey, &s.vkey),
+        (fuzz_bodies::private_key, &s.private_key),
+        (fuzz_bodies::checkpoint, &s.checkpoint),
+        (fuzz_bodies::policy, &s.policy),
+        (fuzz_bodies::pypi_entry, &s.pypi_entry),
+        (fuzz_bodies::tile_path, &s.tile_path),
+        (fuzz_bodies::entry_bundle, &s.entry_bundle),
+        (fuzz_bodies::hash, &s.hash),
+        (fuzz_bodies::tlog_proof, &s.tlog_proof),
+    ];
+    for (body, seeds) in cases {
+        for seed in seeds {
+            body(seed);
+        }
+    }
+    // An uppercase key ID is accepted (as Go does) and formats back in lowercase.
+    let vkey = String::from_utf8(s.vkey[0].clone()).unwrap();
+    let (name, rest) = vkey.split_once('+').unwrap();
+    let (id, key) = rest.split_once('+').unwrap();
+    let upper = format!("{name}+{}+{key}", id.to_uppercase());
+    assert_ne!(upper, vkey, "the seed's key ID should contain a hex letter");
+    fuzz_bodies::vkey(upper.as_bytes());
+    assert_eq!(upper.parse::<Verifier>().unwrap().to_string(), vkey);
+}
+
 #[test]
 fn seeds_are_valid() {
     let s = seeds();
@@ -225,8 +257,7 @@ fn seeds_are_valid() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
+    // 256 cases per test by default; PROPTEST_CASES=N runs a longer search locally.
     #[test]
     fn note_arbitrary(data in arbitrary_input()) { fuzz_bodies::note(&data) }
     #[test]
