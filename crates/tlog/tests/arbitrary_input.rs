@@ -179,7 +179,8 @@ fn arbitrary_input() -> impl Strategy<Value = Vec<u8>> {
 #[test]
 fn bodies_accept_every_seed() {
     let s = seeds();
-    let cases: [(fn(&[u8]), &Vec<Vec<u8>>); 10] = [
+    type Body = fn(&[u8]);
+    let cases: [(Body, &Vec<Vec<u8>>); 10] = [
         (fuzz_bodies::note, &s.note),
         (fuzz_bodies::vkey, &s.vkey),
         (fuzz_bodies::private_key, &s.private_key),
