@@ -26,6 +26,9 @@ enum Command {
     Token(cmd::token::Args),
     /// Run a C2SP tlog-witness and manage the logs it witnesses.
     Witness(cmd::witness::Args),
+    /// Tail a log: verify checkpoints and every entry, report equivocation, forks, watched releases
+    /// and registry mismatches as JSON lines.
+    Monitor(cmd::monitor::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Token(args) => cmd::token::run(args),
         Command::Witness(args) => cmd::witness::run(args),
+        Command::Monitor(args) => cmd::monitor::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,3 +1,4 @@
 pub mod keygen;
+pub mod monitor;
 pub mod token;
 pub mod witness;

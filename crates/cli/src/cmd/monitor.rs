@@ -1,0 +1,98 @@
+//! `bintrail monitor`: tails a log and reports findings (issue 6).
+//!
+//! Findings are JSON lines on stdout; a human summary goes to stderr. With `--once` the exit code is
+//! 0 when the log checked out clean (watched-release notices allowed), 1 on any integrity finding
+//! (equivocation, registry mismatch, fork, malformed) and 2 when it could not check. Without `--once`
+//! it runs a pass every `--interval` and never exits on network errors.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use bintrail_monitor::{Finding, Monitor, MonitorConfig, PassReport, ProgressStyle};
+
+/// Arguments of `bintrail monitor`.
+#[derive(clap::Args)]
+#[command(after_help = "Exit codes with --once: 0 clean (notices allowed), 1 integrity finding, 2 could not check.")]
+pub struct Args {
+    /// The log's tlog-tiles URL prefix (where /checkpoint and /tile/... are served).
+    #[arg(long, value_name = "URL")]
+    pub log: String,
+    /// The tlog-policy file: the log's key and the witnesses whose cosignatures must meet the quorum.
+    #[arg(long, value_name = "POLICY")]
+    pub policy: PathBuf,
+    /// The state directory: last verified checkpoint, fork evidence and the identifier index.
+    #[arg(long, value_name = "DIR")]
+    pub state: PathBuf,
+    /// Report new entries whose PEP 503 normalized project name matches this regex (unanchored:
+    /// write ^name$ for one exact project). Repeatable.
+    #[arg(long, value_name = "REGEX")]
+    pub watch: Vec<String>,
+    /// A simple repository index (PEP 691 JSON or PEP 503 HTML) to compare digests with, e.g.
+    /// https://pypi.org/simple/.
+    #[arg(long, value_name = "URL")]
+    pub registry: Option<String>,
+    /// Run one pass and exit with 0, 1 or 2.
+    #[arg(long, conflicts_with = "interval")]
+    pub once: bool,
+    /// Time between passes when running continuously (e.g. 30s, 5m).
+    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration, default_value = "1m")]
+    pub interval: Duration,
+    /// POST each finding as JSON to this URL (retried with backoff).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+}
+
+/// Runs `bintrail monitor`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = config(&args)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let mut monitor = Monitor::new(config).context("setting up the monitor")?;
+        let mut sink = print_finding;
+        if args.once {
+            let report = monitor.run_pass(&mut sink).await;
+            print_summary(&report);
+            return Ok(ExitCode::from(report.exit_code()));
+        }
+        bintrail_monitor::run_forever(&mut monitor, args.interval, &mut sink, &mut print_summary).await
+    })
+}
+
+fn config(args: &Args) -> anyhow::Result<MonitorConfig> {
+    let policy_text = std::fs::read_to_string(&args.policy)
+        .with_context(|| format!("reading the policy {}", args.policy.display()))?;
+    let policy = policy_text
+        .parse()
+        .with_context(|| format!("parsing the policy {}", args.policy.display()))?;
+    let watch = args
+        .watch
+        .iter()
+        .map(|w| regex::Regex::new(w).with_context(|| format!("--watch {w:?} is not a valid regex")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(MonitorConfig {
+        log_url: args.log.clone(),
+        policy,
+        state_dir: args.state.clone(),
+        watch,
+        registry: args.registry.clone(),
+        webhook: args.webhook.clone(),
+        progress: ProgressStyle::for_stderr(),
+        groups_in_flight: 4,
+    })
+}
+
+/// One JSON line per finding on stdout, flushed so a reader sees it at once; a sentence on stderr.
+fn print_finding(f: &Finding) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (the reader went away) must not stop the monitor; stderr still says it all.
+    let _ = writeln!(out, "{}", f.to_json_line());
+    let _ = out.flush();
+    eprintln!("bintrail monitor: {}", f.summary_line());
+}
+
+fn print_summary(report: &PassReport) {
+    eprintln!("bintrail monitor: {}", report.summary());
+}
