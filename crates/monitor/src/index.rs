@@ -89,15 +89,18 @@ impl IdentifierIndex {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "cache_size", -65536)?; // 64 MiB of page cache keeps the B-tree hot
+        // One monitor owns its index; exclusive locking skips the WAL's shared-memory index and the
+        // per-transaction lock dance (measurably faster inserts in the catch-up benchmark).
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS entries (
-                 filename TEXT PRIMARY KEY,
+                 project TEXT NOT NULL,
+                 filename TEXT NOT NULL,
                  leaf_index INTEGER NOT NULL,
                  digest BLOB NOT NULL,
                  publisher TEXT,
-                 project TEXT NOT NULL
+                 PRIMARY KEY (project, filename)
              ) WITHOUT ROWID;
-             CREATE INDEX IF NOT EXISTS entries_by_project ON entries(project);
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
         )?;
         let stored: Option<String> = conn
@@ -156,7 +159,7 @@ impl IdentifierIndex {
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO entries (filename, leaf_index, digest, publisher, project)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (filename) DO NOTHING",
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
             )?;
             let mut select = tx.prepare_cached(SELECT_ONE)?;
             for e in entries {
@@ -172,7 +175,7 @@ impl IdentifierIndex {
                     out.push(Insertion::New);
                     continue;
                 }
-                let first = select.query_row(params![e.filename], row_to_entry)??;
+                let first = select.query_row(params![e.project, e.filename], row_to_entry)??;
                 out.push(classify(first, e));
             }
             tx.execute(
@@ -186,10 +189,11 @@ impl IdentifierIndex {
         Ok(out)
     }
 
-    /// The indexed entry for `filename`, or `None` if it was never logged.
-    pub fn lookup(&self, filename: &str) -> Result<Option<IndexedEntry>, IndexError> {
+    /// The indexed entry for `filename`, whose PEP 503 normalized project name is `project` (part of
+    /// the key), or `None` if it was never logged.
+    pub fn lookup(&self, project: &str, filename: &str) -> Result<Option<IndexedEntry>, IndexError> {
         let mut stmt = self.conn.prepare_cached(SELECT_ONE)?;
-        match stmt.query_row(params![filename], row_to_entry).optional()? {
+        match stmt.query_row(params![project, filename], row_to_entry).optional()? {
             None => Ok(None),
             Some(row) => Ok(Some(row?)),
         }
@@ -199,7 +203,7 @@ impl IdentifierIndex {
     pub fn project_files(&self, project: &str) -> Result<Vec<IndexedEntry>, IndexError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT filename, leaf_index, digest, publisher, project FROM entries
-             WHERE project = ?1 ORDER BY filename",
+             WHERE project = ?1 ORDER BY project, filename",
         )?;
         let rows = stmt.query_map(params![project], row_to_entry)?;
         let mut out = Vec::new();
@@ -226,8 +230,11 @@ impl IdentifierIndex {
     }
 }
 
-const SELECT_ONE: &str =
-    "SELECT filename, leaf_index, digest, publisher, project FROM entries WHERE filename = ?1";
+/// The key is (project, filename): the project is a function of the filename, so the pair is unique
+/// exactly when the filename is, and one B-tree serves both filename lookups and per-project scans
+/// (a second index on project halved insert speed).
+const SELECT_ONE: &str = "SELECT filename, leaf_index, digest, publisher, project FROM entries
+     WHERE project = ?1 AND filename = ?2";
 
 /// SQLite integers are signed 64-bit; leaf indices of a real log stay far below 2^63.
 fn to_sql_index(index: u64) -> i64 {
@@ -305,8 +312,8 @@ mod tests {
         let got = idx.insert_batch(&batch, 2).unwrap();
         assert_eq!(got, vec![Insertion::New, Insertion::New]);
         assert_eq!(idx.checked_size().unwrap(), 2);
-        assert_eq!(idx.lookup("b-1.0.tar.gz").unwrap(), Some(batch[1].clone()));
-        assert_eq!(idx.lookup("c-1.0.tar.gz").unwrap(), None);
+        assert_eq!(idx.lookup("b", "b-1.0.tar.gz").unwrap(), Some(batch[1].clone()));
+        assert_eq!(idx.lookup("c", "c-1.0.tar.gz").unwrap(), None);
     }
 
     #[test]
@@ -323,7 +330,7 @@ mod tests {
                 first: first.clone()
             }]
         );
-        assert_eq!(idx.lookup("a-1.0.tar.gz").unwrap(), Some(first));
+        assert_eq!(idx.lookup("a", "a-1.0.tar.gz").unwrap(), Some(first));
     }
 
     #[test]
@@ -399,7 +406,7 @@ mod tests {
         drop(idx);
         let idx = IdentifierIndex::open(&path, "o").unwrap();
         assert_eq!(idx.checked_size().unwrap(), 1);
-        assert!(idx.lookup("a-1.0.tar.gz").unwrap().is_some());
+        assert!(idx.lookup("a", "a-1.0.tar.gz").unwrap().is_some());
     }
 
     #[test]
