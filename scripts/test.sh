@@ -8,6 +8,8 @@ missing=()
 [ -x /usr/lib/go-1.23/bin/go ] || missing+=("Go 1.23 (/usr/lib/go-1.23/bin/go)")
 [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb ] || missing+=("Go x/mod sources (/usr/share/gocode/src/golang.org/x/mod)")
 command -v sigsum-witness >/dev/null || missing+=("sigsum-witness (Debian package sigsum-go)")
+command -v pypi-server >/dev/null || missing+=("pypiserver (pypi-server, for the monitor's registry test)")
+command -v python3 >/dev/null || missing+=("python3 (builds test wheels)")
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: missing test prerequisites: ${missing[*]}" >&2
   echo "scripts/test.sh: run scripts/setup.sh first (it installs them on Debian bookworm)." >&2
