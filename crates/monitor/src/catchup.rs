@@ -8,7 +8,6 @@
 //! separate tasks and several are in flight while the caller indexes earlier ones in order.
 
 use bintrail_client::fetch::FetchError;
-use bintrail_client::log::{LogReader, ReadError};
 use bintrail_tlog::bundle::parse_entry_bundle_with_width;
 use bintrail_tlog::hash::{Hash, leaf_hash};
 use bintrail_tlog::pypi::Entry;
@@ -17,6 +16,7 @@ use bintrail_tlog::tree::stored_hash_index;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::index::IndexedEntry;
+use crate::logread::{LogReader, ReadError};
 
 /// Entry bundles per group: 32 bundles are 8,192 leaves, enough to amortize the tiles fetched to
 /// authenticate them, small enough that several groups in flight stay within a few MiB.
@@ -117,9 +117,11 @@ pub async fn check_group(
     end: u64,
 ) -> Result<CheckedGroup, GroupError> {
     let bundle_start = start - start % TILE_WIDTH;
-    let indexes: Vec<u64> = (bundle_start..end).map(|n| stored_hash_index(0, n)).collect();
+    let indexes: Vec<u64> = (bundle_start..end)
+        .map(|n| stored_hash_index(0, n))
+        .collect();
     let bundles = entry_bundle_tiles(bundle_start, end);
-    let hashes = reader.read_hashes(tree.size, tree.root_hash, &indexes, None);
+    let hashes = reader.read_hashes(tree.size, tree.root_hash, &indexes);
     let data = futures::stream::iter(bundles.iter().copied())
         .map(|b| async move { fetch_bundle(reader, &b).await })
         .buffered(BUNDLE_CONCURRENCY)
@@ -131,7 +133,7 @@ pub async fn check_group(
 
 /// Fetches an entry bundle; when a partial bundle is gone (the log grew and serves only the full
 /// one, as C2SP tlog-tiles allows), fetches the full bundle and keeps the first `width` entries.
-/// Candidate for `bintrail-client`'s `LogReader`, beside its hash-tile fallback.
+/// Candidate for `bintrail-client`'s log reader, beside the hash-tile fallback.
 async fn fetch_bundle(reader: &LogReader, bundle: &Tile) -> Result<Vec<u8>, FetchError> {
     match reader.entry_bundle_unverified(bundle).await {
         Err(FetchError::NotFound { url }) if !bundle.is_full() => {
@@ -268,7 +270,10 @@ mod tests {
         let got = check_bundles(&[bundle_tile(0, 5)], &[data], &hashes, 0, 2);
         assert!(got.bad.is_empty(), "{:?}", got.bad);
         assert_eq!(got.checked_to, 5);
-        assert_eq!(got.entries.iter().map(|e| e.index).collect::<Vec<_>>(), vec![2, 3, 4]);
+        assert_eq!(
+            got.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
         assert_eq!(got.entries[0].filename, "demo2-1.0-py3-none-any.whl");
         assert_eq!(got.entries[0].project, "demo2");
     }
@@ -281,7 +286,11 @@ mod tests {
         let data = encode_entry_bundle(&entries).unwrap();
         let got = check_bundles(&[bundle_tile(0, 5)], &[data], &hashes, 0, 0);
         assert_eq!(got.checked_to, 3);
-        assert!(matches!(got.bad[..], [BadLeaf::Mismatch { index: 3, .. }]), "{:?}", got.bad);
+        assert!(
+            matches!(got.bad[..], [BadLeaf::Mismatch { index: 3, .. }]),
+            "{:?}",
+            got.bad
+        );
     }
 
     #[test]
@@ -303,7 +312,10 @@ mod tests {
         let got = check_bundles(&[bundle_tile(0, 3)], &[data], &hashes, 0, 0);
         assert_eq!(got.checked_to, 3);
         assert_eq!(got.entries.len(), 2);
-        assert!(matches!(got.bad[..], [BadLeaf::Unparsable { index: 1, .. }]));
+        assert!(matches!(
+            got.bad[..],
+            [BadLeaf::Unparsable { index: 1, .. }]
+        ));
     }
 
     #[test]

@@ -191,9 +191,16 @@ impl IdentifierIndex {
 
     /// The indexed entry for `filename`, whose PEP 503 normalized project name is `project` (part of
     /// the key), or `None` if it was never logged.
-    pub fn lookup(&self, project: &str, filename: &str) -> Result<Option<IndexedEntry>, IndexError> {
+    pub fn lookup(
+        &self,
+        project: &str,
+        filename: &str,
+    ) -> Result<Option<IndexedEntry>, IndexError> {
         let mut stmt = self.conn.prepare_cached(SELECT_ONE)?;
-        match stmt.query_row(params![project, filename], row_to_entry).optional()? {
+        match stmt
+            .query_row(params![project, filename], row_to_entry)
+            .optional()?
+        {
             None => Ok(None),
             Some(row) => Ok(Some(row?)),
         }
@@ -312,7 +319,10 @@ mod tests {
         let got = idx.insert_batch(&batch, 2).unwrap();
         assert_eq!(got, vec![Insertion::New, Insertion::New]);
         assert_eq!(idx.checked_size().unwrap(), 2);
-        assert_eq!(idx.lookup("b", "b-1.0.tar.gz").unwrap(), Some(batch[1].clone()));
+        assert_eq!(
+            idx.lookup("b", "b-1.0.tar.gz").unwrap(),
+            Some(batch[1].clone())
+        );
         assert_eq!(idx.lookup("c", "c-1.0.tar.gz").unwrap(), None);
     }
 

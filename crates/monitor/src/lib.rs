@@ -28,17 +28,19 @@
 //! - [`catchup`]: fetching entry bundles and checking each entry against the authenticated tree.
 //! - [`finding`]: what a pass reports, one JSON line per finding.
 //! - [`index`]: the on-disk identifier index (SQLite), never the whole map in memory.
+//! - [`logread`]: authenticated tile reads and the checkpoint-against-state decision.
 //! - [`registry`]: PEP 691 / PEP 503 index reader and the log-versus-registry comparison.
 //! - [`webhook`]: POSTs findings with retries.
 //! - [`progress`]: a progress bar on a terminal, structured lines otherwise.
 //!
-//! The checkpoint state (last verified checkpoint per origin, fork evidence) and all log reads come
+//! HTTP transport and the per-origin state directory (last verified checkpoint, fork evidence) come
 //! from `bintrail-client`; tree math and formats from `bintrail-tlog`.
 #![deny(missing_docs)]
 
 pub mod catchup;
 pub mod finding;
 pub mod index;
+pub mod logread;
 pub mod monitor;
 pub mod progress;
 pub mod registry;

@@ -9,20 +9,17 @@ use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use bintrail_client::consistency::{Observation, observe_checkpoint_note};
 use bintrail_client::fetch::{FetchError, Timeouts};
-use bintrail_client::log::LogReader;
-use bintrail_client::state::StateDir;
-use bintrail_client::verify::{VerifyError, verify_checkpoint};
+use bintrail_client::state::{OriginState, StateDir};
 use bintrail_tlog::checkpoint::Checkpoint;
-use bintrail_tlog::note::Note;
-use bintrail_tlog::policy::Policy;
+use bintrail_tlog::policy::{Policy, VerifyError};
 use futures::StreamExt;
 use regex::Regex;
 
 use crate::catchup::{self, BadLeaf, CheckedGroup, GroupError, Tree};
 use crate::finding::{CheckpointRef, Finding, FindingKind};
 use crate::index::{IdentifierIndex, IndexError, IndexedEntry, Insertion};
+use crate::logread::{LogReader, Observation, ObserveError, observe_checkpoint, stored_checkpoint};
 use crate::progress::{Progress, ProgressStyle};
 use crate::registry::{self, Mismatch, RegistryClient, RegistryError};
 use crate::webhook::WebhookSender;
@@ -59,15 +56,11 @@ pub enum MonitorError {
     /// Returned when the checkpoint does not verify: unknown log, bad signature, quorum not met or
     /// malformed. Nothing was accepted.
     #[error("checkpoint not accepted: {0}")]
-    Checkpoint(VerifyError),
-    /// Returned when the state directory cannot be read or written.
-    #[error("state directory {path}: {source}")]
-    State {
-        /// The path.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
+    Checkpoint(#[from] VerifyError),
+    /// Returned when the state directory cannot be read or written, or holds an unreadable
+    /// checkpoint.
+    #[error("state directory: {0}")]
+    State(String),
     /// Returned when the identifier index fails.
     #[error(transparent)]
     Index(#[from] IndexError),
@@ -84,7 +77,6 @@ impl MonitorError {
     pub fn is_transient(&self) -> bool {
         match self {
             MonitorError::Fetch(_) | MonitorError::Registry(_) => true,
-            MonitorError::Checkpoint(e) => matches!(e, VerifyError::Fetch(_)),
             _ => false,
         }
     }
@@ -145,10 +137,18 @@ impl PassReport {
         let rate = (self.checked.1 - self.checked.0) as f64 / self.elapsed.as_secs_f64().max(1e-9);
         let mut s = format!(
             "{cp}: checked leaves {}..{} ({:.0} entries/s), {} integrity finding(s), {} notice(s), {} project(s) compared with the registry",
-            self.checked.0, self.checked.1, rate, self.integrity_findings, self.notices, self.projects_compared
+            self.checked.0,
+            self.checked.1,
+            rate,
+            self.integrity_findings,
+            self.notices,
+            self.projects_compared
         );
         if self.webhook_failures > 0 {
-            s.push_str(&format!(", {} webhook delivery failure(s)", self.webhook_failures));
+            s.push_str(&format!(
+                ", {} webhook delivery failure(s)",
+                self.webhook_failures
+            ));
         }
         if let Some(e) = &self.incomplete {
             s.push_str(&format!("; could not finish: {e}"));
@@ -172,10 +172,8 @@ impl Monitor {
     /// Sets up a monitor: parses the log URL and opens (creating) the state directory.
     pub fn new(cfg: MonitorConfig) -> Result<Monitor, MonitorError> {
         let reader = LogReader::new(&cfg.log_url, Timeouts::default())?;
-        let state = StateDir::open(&cfg.state_dir).map_err(|source| MonitorError::State {
-            path: cfg.state_dir.clone(),
-            source,
-        })?;
+        let state = StateDir::open(&cfg.state_dir)
+            .map_err(|e| MonitorError::State(format!("{}: {e}", cfg.state_dir.display())))?;
         Ok(Monitor {
             registry: cfg.registry.as_deref().map(RegistryClient::new),
             webhook: cfg.webhook.as_deref().map(WebhookSender::new),
@@ -207,70 +205,54 @@ impl Monitor {
 
     async fn pass(&mut self, out: &mut Emitter<'_>) -> Result<(), MonitorError> {
         let note = self.reader.checkpoint_unverified().await?;
-        let (seen, _cosigners) =
-            verify_checkpoint(&note, &self.cfg.policy).map_err(MonitorError::Checkpoint)?;
+        let seen = self.cfg.policy.verify_checkpoint(&note)?.checkpoint;
         let cp_ref = checkpoint_ref(&seen);
         out.report.checkpoint = Some(cp_ref.clone());
-        let observed = observe_checkpoint_note(&self.state, &self.reader, &seen, &note).await;
-        let checkpoint = match observed {
-            Ok(Observation::Older { .. }) => self.stored_checkpoint(&seen.origin)?,
+        let origin = self.origin_state(&seen.origin)?;
+        let checkpoint = match observe_checkpoint(&origin, &self.reader, &seen, &note).await {
+            Ok(Observation::Older) => match stored_checkpoint(&origin) {
+                Ok(Some((stored, _))) => stored,
+                Ok(None) => seen,
+                Err(e) => return Err(MonitorError::State(e.to_string())),
+            },
             Ok(_) => seen,
-            Err(VerifyError::Fork {
+            Err(ObserveError::Fork {
                 old_size,
                 new_size,
                 reason,
                 evidence,
-                ..
             }) => {
-                let f = Finding::new(
-                    FindingKind::Fork,
-                    format!("the log signed tree sizes {old_size} and {new_size} that are inconsistent: {reason}"),
-                )
-                .with_checkpoint(cp_ref)
-                .with_evidence(evidence.display().to_string());
+                let detail = format!(
+                    "the log signed tree sizes {old_size} and {new_size} that are inconsistent: {reason}"
+                );
+                let f = Finding::new(FindingKind::Fork, detail)
+                    .with_checkpoint(cp_ref)
+                    .with_evidence(evidence);
                 out.emit(f).await;
                 return Ok(());
             }
-            Err(VerifyError::LogMisbehaved(reason)) => {
-                let f = Finding::new(FindingKind::Malformed, reason).with_checkpoint(cp_ref);
-                out.emit(f).await;
+            Err(ObserveError::Misbehaved(reason)) => {
+                let detail =
+                    format!("the log's tiles do not match its signed checkpoint: {reason}");
+                out.emit(Finding::new(FindingKind::Malformed, detail).with_checkpoint(cp_ref))
+                    .await;
                 return Ok(());
             }
-            Err(VerifyError::Fetch(e)) => return Err(MonitorError::Fetch(e)),
-            Err(e) => return Err(MonitorError::Checkpoint(e)),
+            Err(ObserveError::Fetch(e)) => return Err(MonitorError::Fetch(e)),
+            Err(e) => return Err(MonitorError::State(e.to_string())),
         };
         out.report.checkpoint = Some(checkpoint_ref(&checkpoint));
-        let index_path = self.index_path(&checkpoint.origin)?;
+        let index_path = origin.path().join("monitor-index.sqlite");
         let index = IdentifierIndex::open(&index_path, &checkpoint.origin)?;
         let touched = self.catch_up(index, &checkpoint, out).await?;
-        self.compare_registry(&checkpoint, touched, out).await
+        self.compare_registry(&checkpoint, &index_path, touched, out)
+            .await
     }
 
-    fn index_path(&self, origin: &str) -> Result<PathBuf, MonitorError> {
-        let dir = self.state.origin(origin).map_err(|source| MonitorError::State {
-            path: self.state.path().to_path_buf(),
-            source,
-        })?;
-        Ok(dir.path().join("monitor-index.sqlite"))
-    }
-
-    /// The stored checkpoint of `origin`, which was verified before it was stored.
-    fn stored_checkpoint(&self, origin: &str) -> Result<Checkpoint, MonitorError> {
-        let state_err = |source| MonitorError::State {
-            path: self.state.path().to_path_buf(),
-            source,
-        };
-        let dir = self.state.origin(origin).map_err(state_err)?;
-        let note = dir.checkpoint().map_err(state_err)?.unwrap_or_default();
-        let parsed = Note::parse(&note)
-            .map_err(|e| e.to_string())
-            .and_then(|n| n.text.parse::<Checkpoint>().map_err(|e| e.to_string()));
-        parsed.map_err(|reason| {
-            MonitorError::Checkpoint(VerifyError::Malformed {
-                what: format!("stored checkpoint in {}", dir.path().display()),
-                reason,
-            })
-        })
+    fn origin_state(&self, origin: &str) -> Result<OriginState, MonitorError> {
+        self.state
+            .origin(origin)
+            .map_err(|e| MonitorError::State(format!("{}: {e}", self.state.path().display())))
     }
 
     /// Checks and indexes leaves from the index's checked size up to the checkpoint's size. Returns
@@ -300,24 +282,36 @@ impl Monitor {
         let in_flight = self.cfg.groups_in_flight.max(1);
         loop {
             while pending.len() < in_flight {
-                let Some((from, to)) = groups.next() else { break };
+                let Some((from, to)) = groups.next() else {
+                    break;
+                };
                 let reader = self.reader.clone();
-                pending.push_back(tokio::spawn(async move { catchup::check_group(&reader, tree, from, to).await }));
+                pending.push_back(tokio::spawn(async move {
+                    catchup::check_group(&reader, tree, from, to).await
+                }));
             }
-            let Some(task) = pending.pop_front() else { break };
+            let Some(task) = pending.pop_front() else {
+                break;
+            };
             let group = match task.await {
                 Ok(Ok(g)) => g,
                 Ok(Err(GroupError::Fetch(e))) => return Err(MonitorError::Fetch(e)),
                 Ok(Err(GroupError::Unauthenticated(reason))) => {
-                    let detail = format!("the log's tiles do not match its signed checkpoint: {reason}");
-                    out.emit(Finding::new(FindingKind::Malformed, detail).with_checkpoint(cp_ref)).await;
+                    let detail =
+                        format!("the log's tiles do not match its signed checkpoint: {reason}");
+                    out.emit(Finding::new(FindingKind::Malformed, detail).with_checkpoint(cp_ref))
+                        .await;
                     return Ok(touched);
                 }
                 Ok(Err(e)) => return Err(MonitorError::Internal(e.to_string())),
                 Err(e) => return Err(MonitorError::Internal(format!("catch-up task: {e}"))),
             };
-            let idx = index.take().ok_or_else(|| MonitorError::Internal("index lost".into()))?;
-            let stop = self.record_group(idx, group, &cp_ref, &mut index, &mut touched, out).await?;
+            let idx = index
+                .take()
+                .ok_or_else(|| MonitorError::Internal("index lost".into()))?;
+            let stop = self
+                .record_group(idx, group, &cp_ref, &mut index, &mut touched, out)
+                .await?;
             progress.update(out.report.checked.1, Instant::now());
             if stop {
                 break;
@@ -360,14 +354,18 @@ impl Monitor {
             if let Insertion::Conflict { first } = &how {
                 out.emit(equivocation(first, entry, cp_ref)).await;
             }
-            if matches!(how, Insertion::New) && self.cfg.watch.iter().any(|r| r.is_match(&entry.project)) {
+            if matches!(how, Insertion::New)
+                && self.cfg.watch.iter().any(|r| r.is_match(&entry.project))
+            {
                 out.emit(watched(entry, cp_ref)).await;
             }
         }
         let mut stop = false;
         for b in bad {
             let (index, detail) = match b {
-                BadLeaf::Unparsable { index, reason } => (index, format!("entry does not parse: {reason}")),
+                BadLeaf::Unparsable { index, reason } => {
+                    (index, format!("entry does not parse: {reason}"))
+                }
                 BadLeaf::Mismatch { index, reason } => {
                     stop = true;
                     (index, reason)
@@ -385,13 +383,14 @@ impl Monitor {
     async fn compare_registry(
         &mut self,
         checkpoint: &Checkpoint,
+        index_path: &std::path::Path,
         mut projects: BTreeSet<String>,
         out: &mut Emitter<'_>,
     ) -> Result<(), MonitorError> {
         let Some(registry) = self.registry.clone() else {
             return Ok(());
         };
-        let index = IdentifierIndex::open(&self.index_path(&checkpoint.origin)?, &checkpoint.origin)?;
+        let index = IdentifierIndex::open(index_path, &checkpoint.origin)?;
         if !self.cfg.watch.is_empty() {
             let watch = &self.cfg.watch;
             projects.extend(index.projects_where(|p| watch.iter().any(|r| r.is_match(p)))?);
@@ -420,18 +419,24 @@ impl Monitor {
         let (key, finding) = match m {
             Mismatch::DigestDiffers { logged, served } => (
                 (logged.filename.clone(), served),
-                Finding::new(FindingKind::RegistryMismatch, "the registry serves this file with another digest than the log holds")
-                    .with_identifier(logged.filename.clone())
-                    .with_digests(vec![hex_digest(&logged.digest), hex_digest(&served)])
-                    .with_indices(vec![logged.index]),
+                Finding::new(
+                    FindingKind::RegistryMismatch,
+                    "the registry serves this file with another digest than the log holds",
+                )
+                .with_identifier(logged.filename.clone())
+                .with_digests(vec![hex_digest(&logged.digest), hex_digest(&served)])
+                .with_indices(vec![logged.index]),
             ),
             Mismatch::NotLogged { served } => {
                 let digests = served.sha256.iter().map(hex_digest).collect();
                 (
                     (served.filename.clone(), served.sha256.unwrap_or_default()),
-                    Finding::new(FindingKind::RegistryMismatch, "the registry serves this file but the log does not hold it")
-                        .with_identifier(served.filename)
-                        .with_digests(digests),
+                    Finding::new(
+                        FindingKind::RegistryMismatch,
+                        "the registry serves this file but the log does not hold it",
+                    )
+                    .with_identifier(served.filename)
+                    .with_digests(digests),
                 )
             }
         };
@@ -481,10 +486,17 @@ fn hex_digest(d: &[u8; 32]) -> String {
 }
 
 fn equivocation(first: &IndexedEntry, new: &IndexedEntry, cp: &CheckpointRef) -> Finding {
-    let what = if first.digest != new.digest { "digest" } else { "publisher" };
+    let what = if first.digest != new.digest {
+        "digest"
+    } else {
+        "publisher"
+    };
     Finding::new(
         FindingKind::Equivocation,
-        format!("logged at index {} and again at index {} with another {what}", first.index, new.index),
+        format!(
+            "logged at index {} and again at index {} with another {what}",
+            first.index, new.index
+        ),
     )
     .with_identifier(new.filename.clone())
     .with_digests(vec![hex_digest(&first.digest), hex_digest(&new.digest)])
@@ -495,7 +507,10 @@ fn equivocation(first: &IndexedEntry, new: &IndexedEntry, cp: &CheckpointRef) ->
 fn watched(entry: &IndexedEntry, cp: &CheckpointRef) -> Finding {
     Finding::new(
         FindingKind::Watched,
-        format!("new release of watched project {} at index {}", entry.project, entry.index),
+        format!(
+            "new release of watched project {} at index {}",
+            entry.project, entry.index
+        ),
     )
     .with_identifier(entry.filename.clone())
     .with_digests(vec![hex_digest(&entry.digest)])

@@ -15,7 +15,10 @@ fn config(url: &str, policy: &str, state: &Path, watch: &[&str]) -> MonitorConfi
         log_url: url.to_string(),
         policy: policy.parse().expect("test policy parses"),
         state_dir: state.to_path_buf(),
-        watch: watch.iter().map(|w| regex::Regex::new(w).unwrap()).collect(),
+        watch: watch
+            .iter()
+            .map(|w| regex::Regex::new(w).unwrap())
+            .collect(),
         registry: None,
         webhook: None,
         progress: ProgressStyle::Hidden,
@@ -25,7 +28,9 @@ fn config(url: &str, policy: &str, state: &Path, watch: &[&str]) -> MonitorConfi
 
 async fn pass(monitor: &mut Monitor) -> (PassReport, Vec<Finding>) {
     let mut found = Vec::new();
-    let report = monitor.run_pass(&mut |f: &Finding| found.push(f.clone())).await;
+    let report = monitor
+        .run_pass(&mut |f: &Finding| found.push(f.clone()))
+        .await;
     (report, found)
 }
 
@@ -70,10 +75,19 @@ async fn watched_releases_are_notices() {
     log.append(entry("Demo_Pkg-2.0-py3-none-any.whl", 99));
     let server = FileServer::start(log.files()).await;
     let state = tempfile::tempdir().unwrap();
-    let mut m = Monitor::new(config(&server.url, &log.policy_text(), state.path(), &["^demo-pkg$"])).unwrap();
+    let mut m = Monitor::new(config(
+        &server.url,
+        &log.policy_text(),
+        state.path(),
+        &["^demo-pkg$"],
+    ))
+    .unwrap();
     let (report, found) = pass(&mut m).await;
     assert_eq!(kinds(&found), vec![FindingKind::Watched]);
-    assert_eq!(found[0].identifier.as_deref(), Some("Demo_Pkg-2.0-py3-none-any.whl"));
+    assert_eq!(
+        found[0].identifier.as_deref(),
+        Some("Demo_Pkg-2.0-py3-none-any.whl")
+    );
     assert_eq!(found[0].indices, vec![20]);
     assert_eq!(report.notices, 1);
     assert_eq!(report.exit_code(), 0, "notices do not fail a pass");
@@ -186,9 +200,15 @@ async fn forged_hash_tile_is_caught() {
     let state = tempfile::tempdir().unwrap();
     let mut m = Monitor::new(config(&server.url, &log.policy_text(), state.path(), &[])).unwrap();
     let (report, found) = pass(&mut m).await;
-    assert!(found.iter().any(|f| f.kind == FindingKind::Malformed), "{found:?}");
+    assert!(
+        found.iter().any(|f| f.kind == FindingKind::Malformed),
+        "{found:?}"
+    );
     assert_eq!(report.exit_code(), 1);
-    assert_eq!(report.checked.1, 0, "nothing is indexed from an unauthenticated tile");
+    assert_eq!(
+        report.checked.1, 0,
+        "nothing is indexed from an unauthenticated tile"
+    );
 }
 
 #[tokio::test]
@@ -213,7 +233,13 @@ async fn wrong_log_key_cannot_check() {
     let server = FileServer::start(log.files()).await;
     let impostor = FakeLog::new(ORIGIN, 8);
     let state = tempfile::tempdir().unwrap();
-    let mut m = Monitor::new(config(&server.url, &impostor.policy_text(), state.path(), &[])).unwrap();
+    let mut m = Monitor::new(config(
+        &server.url,
+        &impostor.policy_text(),
+        state.path(),
+        &[],
+    ))
+    .unwrap();
     let (report, found) = pass(&mut m).await;
     assert!(found.is_empty());
     assert_eq!(report.exit_code(), 2, "{:?}", report.incomplete);
@@ -221,10 +247,19 @@ async fn wrong_log_key_cannot_check() {
 
 #[tokio::test]
 async fn unreachable_log_cannot_check_and_is_transient() {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let log = clean_log(1);
     let state = tempfile::tempdir().unwrap();
-    let mut m = Monitor::new(config(&format!("http://{addr}/"), &log.policy_text(), state.path(), &[])).unwrap();
+    let mut m = Monitor::new(config(
+        &format!("http://{addr}/"),
+        &log.policy_text(),
+        state.path(),
+        &[],
+    ))
+    .unwrap();
     let (report, _) = pass(&mut m).await;
     assert_eq!(report.exit_code(), 2);
     assert!(report.incomplete.as_ref().unwrap().is_transient());

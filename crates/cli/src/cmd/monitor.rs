@@ -15,7 +15,9 @@ use bintrail_monitor::{Finding, Monitor, MonitorConfig, PassReport, ProgressStyl
 
 /// Arguments of `bintrail monitor`.
 #[derive(clap::Args)]
-#[command(after_help = "Exit codes with --once: 0 clean (notices allowed), 1 integrity finding, 2 could not check.")]
+#[command(
+    after_help = "Exit codes with --once: 0 clean (notices allowed), 1 integrity finding, 2 could not check."
+)]
 pub struct Args {
     /// The log's tlog-tiles URL prefix (where /checkpoint and /tile/... are served).
     #[arg(long, value_name = "URL")]
@@ -57,7 +59,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             print_summary(&report);
             return Ok(ExitCode::from(report.exit_code()));
         }
-        bintrail_monitor::run_forever(&mut monitor, args.interval, &mut sink, &mut print_summary).await
+        bintrail_monitor::run_forever(&mut monitor, args.interval, &mut sink, &mut print_summary)
+            .await
     })
 }
 
@@ -70,7 +73,9 @@ fn config(args: &Args) -> anyhow::Result<MonitorConfig> {
     let watch = args
         .watch
         .iter()
-        .map(|w| regex::Regex::new(w).with_context(|| format!("--watch {w:?} is not a valid regex")))
+        .map(|w| {
+            regex::Regex::new(w).with_context(|| format!("--watch {w:?} is not a valid regex"))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(MonitorConfig {
         log_url: args.log.clone(),

@@ -74,7 +74,9 @@ impl FakeLog {
             root_hash: tree_hash(self.size(), &self.hashes).expect("in-memory hashes"),
             extensions: Vec::new(),
         };
-        sign_checkpoint(&cp, &self.signer).expect("origin is the key name").to_bytes()
+        sign_checkpoint(&cp, &self.signer)
+            .expect("origin is the key name")
+            .to_bytes()
     }
 
     /// Every file a tlog-tiles log of this size serves: checkpoint, hash tiles, entry bundles.
@@ -118,7 +120,9 @@ impl FileServer {
     /// Serves `files` at `http://127.0.0.1:<port>/<path>`.
     pub async fn start(files: HashMap<String, Vec<u8>>) -> FileServer {
         let files = Arc::new(RwLock::new(files));
-        let app = axum::Router::new().fallback(serve).with_state(files.clone());
+        let app = axum::Router::new()
+            .fallback(serve)
+            .with_state(files.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
@@ -139,7 +143,9 @@ impl FileServer {
     /// Applies `f` to the file at `path`, which must exist.
     pub fn alter(&self, path: &str, f: impl FnOnce(&mut Vec<u8>)) {
         let mut files = self.files.write().unwrap();
-        f(files.get_mut(path).unwrap_or_else(|| panic!("no file {path}")));
+        f(files
+            .get_mut(path)
+            .unwrap_or_else(|| panic!("no file {path}")));
     }
 }
 
@@ -155,5 +161,9 @@ async fn serve(
 ) -> Result<Bytes, StatusCode> {
     let path = uri.path().trim_start_matches('/');
     let files = files.read().unwrap();
-    files.get(path).cloned().map(Bytes::from).ok_or(StatusCode::NOT_FOUND)
+    files
+        .get(path)
+        .cloned()
+        .map(Bytes::from)
+        .ok_or(StatusCode::NOT_FOUND)
 }
