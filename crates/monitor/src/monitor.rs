@@ -75,10 +75,7 @@ pub enum MonitorError {
 impl MonitorError {
     /// Whether retrying later may succeed (network trouble) rather than needing an operator.
     pub fn is_transient(&self) -> bool {
-        match self {
-            MonitorError::Fetch(_) | MonitorError::Registry(_) => true,
-            _ => false,
-        }
+        matches!(self, MonitorError::Fetch(_) | MonitorError::Registry(_))
     }
 }
 

@@ -112,14 +112,14 @@ pub fn bundle_path(index: u64, size: u64) -> String {
 /// Files served from memory on 127.0.0.1; replace or alter them at any time.
 pub struct FileServer {
     pub url: String,
-    files: Arc<RwLock<HashMap<String, Vec<u8>>>>,
+    files: Arc<Files>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl FileServer {
     /// Serves `files` at `http://127.0.0.1:<port>/<path>`.
     pub async fn start(files: HashMap<String, Vec<u8>>) -> FileServer {
-        let files = Arc::new(RwLock::new(files));
+        let files = Arc::new(Files(RwLock::new(files)));
         let app = axum::Router::new()
             .fallback(serve)
             .with_state(files.clone());
@@ -137,12 +137,12 @@ impl FileServer {
 
     /// Replaces every file (a log that moved on, or another log).
     pub fn replace(&self, files: HashMap<String, Vec<u8>>) {
-        *self.files.write().unwrap() = files;
+        *self.files.0.write().unwrap() = files;
     }
 
     /// Applies `f` to the file at `path`, which must exist.
     pub fn alter(&self, path: &str, f: impl FnOnce(&mut Vec<u8>)) {
-        let mut files = self.files.write().unwrap();
+        let mut files = self.files.0.write().unwrap();
         f(files
             .get_mut(path)
             .unwrap_or_else(|| panic!("no file {path}")));
@@ -155,12 +155,12 @@ impl Drop for FileServer {
     }
 }
 
-async fn serve(
-    State(files): State<Arc<RwLock<HashMap<String, Vec<u8>>>>>,
-    uri: Uri,
-) -> Result<Bytes, StatusCode> {
+/// The served files by path, shared between the server task and the test.
+struct Files(RwLock<HashMap<String, Vec<u8>>>);
+
+async fn serve(State(files): State<Arc<Files>>, uri: Uri) -> Result<Bytes, StatusCode> {
     let path = uri.path().trim_start_matches('/');
-    let files = files.read().unwrap();
+    let files = files.0.read().unwrap();
     files
         .get(path)
         .cloned()
