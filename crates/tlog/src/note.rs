@@ -24,6 +24,20 @@
 //! assert_eq!(verified[0].name(), "example.com/log");
 //! assert_eq!(parsed.text, "hello\n");
 //! ```
+//!
+//! # Where bintrail is stricter than x/mod
+//!
+//! Everything bintrail writes, Go's `note.Open` accepts (tests/go_interop.rs checks it).
+//! Reading, bintrail rejects a few inputs Go accepts, each to keep one encoding per value
+//! or to follow the spec's MUST:
+//! - base64 (signatures, keys) must be canonical: Go ignores non-zero padding bits;
+//! - every signature line from a known key is verified, duplicates included (Go checks
+//!   the first and skips the rest);
+//! - key names with control characters and vkeys whose key is not a curve point are
+//!   rejected when parsed (Go fails later, at verification).
+//!
+//! It is also more lenient in one place: the same verifier listed twice is not an
+//! "ambiguous key" (two *different* keys under one name and key ID still are).
 
 use std::fmt;
 use std::str::FromStr;
