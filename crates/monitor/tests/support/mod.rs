@@ -37,6 +37,16 @@ pub fn entry(filename: &str, seed: u64) -> Vec<u8> {
     .to_bytes()
 }
 
+/// The bytes of a `pypi-transparency/v1` entry for `filename` with `checksum` (`sha256:<hex>`).
+pub fn entry_with_checksum(filename: &str, checksum: &str) -> Vec<u8> {
+    Entry {
+        checksum: checksum.parse().expect("a valid sha256:<hex> checksum"),
+        filename: filename.parse().expect("test filenames are valid"),
+        publisher: None,
+    }
+    .to_bytes()
+}
+
 impl FakeLog {
     /// An empty log whose key is derived from `seed` (same seed, same key: a second log with the same
     /// key is how a fork is made).

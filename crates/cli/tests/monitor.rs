@@ -1,0 +1,344 @@
+//! `bintrail monitor` end to end (issue 6), through the real binary: a log written directly with
+//! crates/tlog and served from memory (it equivocates, which the real server refuses to do), a real
+//! PyPI-compatible index (`pypiserver`, installed by scripts/setup.sh) serving wheels built here, and
+//! the continuous mode riding out a log that is not there yet.
+
+#[path = "../../monitor/tests/support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// What one `bintrail monitor --once` run produced.
+struct Run {
+    code: i32,
+    findings: Vec<Value>,
+    stderr: String,
+}
+
+impl Run {
+    fn kinds(&self) -> Vec<&str> {
+        self.findings
+            .iter()
+            .map(|f| f["kind"].as_str().unwrap_or("?"))
+            .collect()
+    }
+}
+
+/// Runs `bintrail monitor --once` with `args`, bounded to 120 s.
+fn monitor_once(log: &str, policy: &Path, state: &Path, args: &[&str]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bintrail"))
+        .arg("monitor")
+        .args(["--log", log, "--once"])
+        .arg("--policy")
+        .arg(policy)
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn bintrail monitor");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("bintrail monitor --once did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
+    let findings = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line {l:?} is not JSON: {e}"))
+        })
+        .collect();
+    Run {
+        code: out.status.code().expect("exit code"),
+        findings,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("tokio runtime")
+}
+
+#[test]
+fn equivocating_log_written_with_tlog_is_caught() {
+    let rt = runtime();
+    let mut log = support::FakeLog::new("example.test/equivocating", 3);
+    log.append(support::entry("twice-1.0-py3-none-any.whl", 1));
+    log.append(support::entry("fine-1.0-py3-none-any.whl", 2));
+    log.append(support::entry("twice-1.0-py3-none-any.whl", 3));
+    let server = rt.block_on(support::FileServer::start(log.files()));
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy");
+    std::fs::write(&policy, log.policy_text()).unwrap();
+
+    let run = monitor_once(&server.url, &policy, &dir.path().join("state"), &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.kinds(), vec!["equivocation"], "{}", run.stderr);
+    assert_eq!(run.findings[0]["identifier"], "twice-1.0-py3-none-any.whl");
+    assert_eq!(run.findings[0]["indices"], serde_json::json!([0, 2]));
+    assert!(
+        run.stderr.contains("equivocation"),
+        "human summary on stderr: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn unreachable_log_cannot_check() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = support::FakeLog::new("example.test/log", 1);
+    let policy = dir.path().join("policy");
+    std::fs::write(&policy, log.policy_text()).unwrap();
+    let run = monitor_once(
+        &format!("http://{addr}"),
+        &policy,
+        &dir.path().join("state"),
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.findings.is_empty());
+}
+
+#[test]
+fn registry_comparison_against_pypiserver() {
+    let pypi_server = which("pypi-server").unwrap_or_else(|| {
+        panic!("pypi-server is not installed: run scripts/setup.sh (it pip-installs pypiserver)")
+    });
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let packages = dir.path().join("packages");
+    std::fs::create_dir(&packages).unwrap();
+    let mut log = support::FakeLog::new("example.test/registry", 5);
+    let names = ["demo-1.0-py3-none-any.whl", "demo-1.1-py3-none-any.whl"];
+    for name in names {
+        let checksum = build_wheel(&packages, name, "original");
+        log.append(support::entry_with_checksum(name, &checksum));
+    }
+    let server = rt.block_on(support::FileServer::start(log.files()));
+    let index = PypiServer::start(&pypi_server, &packages);
+    let policy = dir.path().join("policy");
+    std::fs::write(&policy, log.policy_text()).unwrap();
+    let state = dir.path().join("state");
+    let registry = ["--registry", index.url.as_str()];
+
+    let run = monitor_once(&server.url, &policy, &state, &registry);
+    assert_eq!((run.code, run.findings.len()), (0, 0), "{}", run.stderr);
+
+    // After logging, the index serves other bytes under a logged name, and a file the log never
+    // saw. The project is watched, so it is compared again even with no new entries.
+    build_wheel(&packages, names[1], "swapped");
+    build_wheel(&packages, "demo-2.0-py3-none-any.whl", "unlogged");
+    let args = [&registry[..], &["--watch", "^demo$"]].concat();
+    let run = monitor_once(&server.url, &policy, &state, &args);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let mut found: Vec<(&str, &str)> = run
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap(),
+                f["identifier"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("registry_mismatch", "demo-1.1-py3-none-any.whl"),
+            ("registry_mismatch", "demo-2.0-py3-none-any.whl"),
+        ],
+        "{}",
+        run.stderr
+    );
+    let swapped = run
+        .findings
+        .iter()
+        .find(|f| f["identifier"] == names[1])
+        .unwrap();
+    assert_eq!(swapped["indices"], serde_json::json!([1]));
+    assert_eq!(swapped["digests"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn bad_arguments_are_refused_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy");
+    std::fs::write(&policy, "log not-a-vkey\nquorum none\n").unwrap();
+    let run = monitor_once(
+        "http://127.0.0.1:9",
+        &policy,
+        &dir.path().join("state"),
+        &[],
+    );
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("policy"), "{}", run.stderr);
+    std::fs::write(
+        &policy,
+        support::FakeLog::new("example.test/log", 1).policy_text(),
+    )
+    .unwrap();
+    let run = monitor_once(
+        "http://127.0.0.1:9",
+        &policy,
+        &dir.path().join("state"),
+        &["--watch", "("],
+    );
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--watch"), "{}", run.stderr);
+}
+
+#[test]
+fn interval_mode_rides_out_a_missing_log_and_reports_when_it_appears() {
+    let rt = runtime();
+    let server = rt.block_on(support::FileServer::start(Default::default()));
+    let mut log = support::FakeLog::new("example.test/later", 9);
+    log.append(support::entry("twice-1.0-py3-none-any.whl", 1));
+    log.append(support::entry("twice-1.0-py3-none-any.whl", 2));
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy");
+    std::fs::write(&policy, log.policy_text()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bintrail"))
+        .args(["monitor", "--log", &server.url, "--interval", "100ms"])
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--state")
+        .arg(dir.path().join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn bintrail monitor");
+    // The log serves nothing (404) for a while: passes fail, the process keeps going.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "monitor exited on a transient error"
+    );
+    server.replace(log.files());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx.recv_timeout(Duration::from_secs(60));
+    let _ = child.kill();
+    let _ = child.wait();
+    let finding: Value =
+        serde_json::from_str(&line.expect("a finding once the log appears")).unwrap();
+    assert_eq!(finding["kind"], "equivocation");
+}
+
+/// Writes a minimal valid wheel (a zip with METADATA, WHEEL and RECORD) named `name` into `dir`
+/// with Python's zipfile, and returns its `sha256:<hex>`.
+fn build_wheel(dir: &Path, name: &str, payload: &str) -> String {
+    let script = r#"
+import hashlib, sys, zipfile
+path, name, payload = sys.argv[1], sys.argv[2], sys.argv[3]
+dist, version = name.split("-")[0], name.split("-")[1]
+info = f"{dist}-{version}.dist-info"
+files = {
+    f"{dist}/__init__.py": f"PAYLOAD = {payload!r}\n",
+    f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n",
+    f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: bintrail-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+with zipfile.ZipFile(path, "w") as z:
+    record = []
+    for fname, text in files.items():
+        z.writestr(fname, text)
+        record.append(f"{fname},,")
+    record.append(f"{info}/RECORD,,")
+    z.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
+print("sha256:" + hashlib.sha256(open(path, "rb").read()).hexdigest())
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.join(name))
+        .args([name, payload])
+        .output()
+        .expect("python3 (scripts/setup.sh) builds the test wheel");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.is_file())
+}
+
+/// A running `pypi-server` on 127.0.0.1 serving `packages`; killed on drop.
+struct PypiServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl PypiServer {
+    fn start(program: &Path, packages: &Path) -> PypiServer {
+        // pypiserver cannot report a port it chose, so take a free one and hand it over.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(program)
+            .args([
+                "run",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "--disable-fallback",
+            ])
+            .arg(packages)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn pypi-server");
+        let server = PypiServer {
+            child,
+            url: format!("http://127.0.0.1:{port}/simple/"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "pypi-server did not listen within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+}
+
+impl Drop for PypiServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
