@@ -6,6 +6,36 @@
 //! `MTH(D[(N * 256 + i) * 256^L : (N * 256 + i + 1) * 256^L])`. The rightmost tile of
 //! each level may be partial (width 1 to 255). Entry bundles (`tile/entries/...`)
 //! share the coordinates of level-0 tiles and hold the entries themselves.
+//!
+//! A verifier that holds a trusted checkpoint reads proofs through a
+//! [`TileHashReader`]; every hash it hands out has been authenticated:
+//!
+//! ```
+//! use bintrail_tlog::hash::{Hash, leaf_hash};
+//! use bintrail_tlog::tile::{Tile, TileHashReader, TileReader, read_tile_data};
+//! use bintrail_tlog::tree::{TreeError, prove_record, stored_hashes, tree_hash, verify_record};
+//!
+//! // A stand-in for a tile server: serves tiles computed from a log's stored hashes.
+//! struct Server(Vec<Hash>);
+//! impl TileReader for Server {
+//!     fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, TreeError> {
+//!         tiles.iter().map(|t| read_tile_data(t, &self.0)).collect()
+//!     }
+//!     fn save_tiles(&self, _: &[Tile], _: &[Vec<u8>]) {}
+//! }
+//!
+//! let mut stored = Vec::new();
+//! for i in 0..300u64 {
+//!     let new = stored_hashes(i, &i.to_be_bytes(), &stored)?;
+//!     stored.extend(new);
+//! }
+//! let root = tree_hash(300, &stored)?; // from a verified checkpoint, in real use
+//! let server = Server(stored);
+//! let reader = TileHashReader::new(300, root, &server);
+//! let proof = prove_record(300, 42, &reader)?;
+//! verify_record(&proof, 300, root, 42, leaf_hash(&42u64.to_be_bytes()))?;
+//! # Ok::<(), TreeError>(())
+//! ```
 
 use std::collections::HashMap;
 
@@ -111,13 +141,17 @@ impl Tile {
     /// prefixed with `x`, so that a directory never holds more than 1000 entries and
     /// no name is both a file and a directory. A full tile has no `.p/<W>` suffix.
     pub fn path(&self) -> String {
-        let level = match self.level {
-            TileLevel::Hash(l) => l.to_string(),
-            TileLevel::Entries => "entries".to_owned(),
-        };
-        let mut path = format!("tile/{level}/{}", index_path(self.index));
+        use std::fmt::Write as _;
+        let mut path = String::with_capacity(48);
+        path.push_str("tile/");
+        match self.level {
+            // Writing to a String cannot fail.
+            TileLevel::Hash(l) => write!(path, "{l}/").expect("write to String"),
+            TileLevel::Entries => path.push_str("entries/"),
+        }
+        push_index_path(&mut path, self.index);
         if self.width != TILE_WIDTH {
-            path.push_str(&format!(".p/{}", self.width));
+            write!(path, ".p/{}", self.width).expect("write to String");
         }
         path
     }
@@ -137,25 +171,26 @@ impl Tile {
         }
         let rest = path
             .strip_prefix("tile/")
-            .ok_or(bad("missing tile/ prefix"))?;
-        let (level, rest) = rest.split_once('/').ok_or(bad("missing index"))?;
+            .ok_or_else(|| bad("missing tile/ prefix"))?;
+        let (level, rest) = rest.split_once('/').ok_or_else(|| bad("missing index"))?;
         let level = match level {
             "entries" => TileLevel::Entries,
             _ => TileLevel::Hash(
                 parse_decimal(level, u64::from(MAX_TILE_LEVEL))
-                    .ok_or(bad("level is not a decimal from 0 to 63"))? as u8,
+                    .ok_or_else(|| bad("level is not a decimal from 0 to 63"))?
+                    as u8,
             ),
         };
         let (index, width) = match rest.split_once(".p/") {
             Some((index, width)) => {
                 let width = parse_decimal(width, TILE_WIDTH - 1)
                     .filter(|&w| w > 0)
-                    .ok_or(bad("partial width is not a decimal from 1 to 255"))?;
+                    .ok_or_else(|| bad("partial width is not a decimal from 1 to 255"))?;
                 (index, width)
             }
             None => (rest, TILE_WIDTH),
         };
-        let index = parse_index(index).ok_or(bad("malformed index"))?;
+        let index = parse_index(index).ok_or_else(|| bad("malformed index"))?;
         let tile = Tile {
             level,
             index,
@@ -662,15 +697,32 @@ fn check_data_size(t: &Tile, data: &[u8]) -> Result<(), TileError> {
     Ok(())
 }
 
-/// `N` as zero-padded 3-digit path elements, all but the last prefixed with `x`.
-fn index_path(mut n: u64) -> String {
-    let mut elements = vec![format!("{:03}", n % 1000)];
-    while n >= 1000 {
-        n /= 1000;
-        elements.push(format!("x{:03}", n % 1000));
+/// Appends `N` as zero-padded 3-digit path elements, all but the last prefixed
+/// with `x`.
+fn push_index_path(out: &mut String, n: u64) {
+    // u64::MAX has 20 digits: at most 7 elements, most significant first.
+    let mut groups = [0u16; 7];
+    let mut count = 0;
+    let mut rest = n;
+    loop {
+        groups[count] = (rest % 1000) as u16;
+        count += 1;
+        rest /= 1000;
+        if rest == 0 {
+            break;
+        }
     }
-    elements.reverse();
-    elements.join("/")
+    for (i, group) in groups[..count].iter().rev().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        if i + 1 < count {
+            out.push('x');
+        }
+        for divisor in [100, 10, 1] {
+            out.push(char::from(b'0' + (group / divisor % 10) as u8));
+        }
+    }
 }
 
 /// Parses the index elements of a path; canonical form is checked by the caller.

@@ -15,6 +15,29 @@
 //!
 //! Sizes are `u64` but limited to [`MAX_TREE_SIZE`] (2^63 - 1, the range of x/mod's
 //! `int64` sizes), so that every stored hash index fits in a `u64`.
+//!
+//! ```
+//! use bintrail_tlog::hash::leaf_hash;
+//! use bintrail_tlog::tree::{prove_record, prove_tree, stored_hashes, tree_hash, verify_record, verify_tree};
+//!
+//! // A log appends each record's stored hashes; a Vec<Hash> is a HashReader.
+//! let mut stored = Vec::new();
+//! for i in 0..10u64 {
+//!     let new = stored_hashes(i, format!("entry {i}").as_bytes(), &stored)?;
+//!     stored.extend(new);
+//! }
+//! let root7 = tree_hash(7, &stored)?;
+//! let root10 = tree_hash(10, &stored)?;
+//!
+//! // Record 3 is in the tree of size 10.
+//! let proof = prove_record(10, 3, &stored)?;
+//! verify_record(&proof, 10, root10, 3, leaf_hash(b"entry 3"))?;
+//!
+//! // The tree of size 7 is a prefix of the tree of size 10.
+//! let proof = prove_tree(10, 7, &stored)?;
+//! verify_tree(&proof, 10, root10, 7, root7)?;
+//! # Ok::<(), bintrail_tlog::tree::TreeError>(())
+//! ```
 
 use std::error::Error as StdError;
 
