@@ -576,3 +576,86 @@ async fn slow_clients_are_cut_off() {
         .expect("slow headers cut off in time")
         .expect("read");
 }
+
+/// Issue 8: a witness killed with SIGKILL in the middle of updates restarts
+/// with a consistent state: the latest checkpoint it serves verifies, is one
+/// the log really signed, and is never older than the last one it cosigned.
+#[tokio::test]
+async fn witness_killed_mid_update_keeps_a_consistent_state() {
+    let mut setup = Setup::new();
+    setup.log.grow_to(400);
+    let log = std::sync::Arc::new(setup.log);
+    let origin_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(ORIGIN.as_bytes()));
+    let mut acked = 0u64;
+    // The log moved into the Arc; the setup keeps the witness key and database.
+    let setup = Setup {
+        log: TestLog::new(ORIGIN, 1),
+        ..setup
+    };
+    for _round in 0..12 {
+        let witness = setup.start();
+        // The restarted witness is at least where it said it was.
+        let stored = match post(&witness, log.request(0, acked.max(1))).await {
+            a if a.status == 409 => String::from_utf8(a.body)
+                .expect("utf8")
+                .trim()
+                .parse()
+                .expect("size"),
+            a if a.status == 200 => acked.max(1),
+            a => panic!("unexpected status {}", a.status),
+        };
+        assert!(
+            stored >= acked,
+            "witness lost an acknowledged checkpoint: {stored} < {acked}"
+        );
+        let served = reqwest::get(format!("{}/{origin_hash}/checkpoint", witness.url))
+            .await
+            .expect("get");
+        if stored > 0 {
+            let note = Note::parse(&served.bytes().await.expect("body")).expect("note");
+            let cp = log.checkpoint(stored);
+            assert_eq!(
+                note.text,
+                cp.to_string(),
+                "the state is a checkpoint the log signed"
+            );
+            assert!(
+                note.signatures.iter().any(|s| verify_cosignature(
+                    &setup.witness_verifier(),
+                    &cp,
+                    s
+                )
+                .is_ok())
+            );
+        }
+        // Advance one size at a time until killed at a random moment.
+        let url = witness.url.clone();
+        let log2 = log.clone();
+        let updater = tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut current = stored;
+            let mut last_ack = stored;
+            while current < 399 {
+                let body = log2.request(current, current + 1);
+                let Ok(r) = client
+                    .post(format!("{url}/add-checkpoint"))
+                    .body(body)
+                    .send()
+                    .await
+                else {
+                    break;
+                };
+                if r.status().as_u16() != 200 {
+                    break;
+                }
+                current += 1;
+                last_ack = current;
+            }
+            last_ack
+        });
+        tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 150)).await;
+        drop(witness); // SIGKILL
+        acked = updater.await.expect("updater");
+    }
+    assert!(acked > 0, "some updates went through");
+}
