@@ -150,6 +150,13 @@ pub fn error_response(err: &AddCheckpointError) -> Response {
         | E::ProofForOldZero
         | E::RootMismatch { .. }
         | E::BadConsistencyProof { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        E::ClockUnset => {
+            tracing::error!("system clock is before 1970; refusing to cosign");
+            return json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "witness clock is not set",
+            );
+        }
         E::Store(store) => {
             tracing::error!(err = %store, "witness storage failed");
             return json_error(StatusCode::INTERNAL_SERVER_ERROR, "witness storage failed");
@@ -176,8 +183,7 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 }
 
 fn unix_now() -> u64 {
-    // A clock before 1970 is a broken host; 0 would make an invalid
-    // cosignature, so it is refused later by the witness rather than here.
+    // A clock before 1970 is a broken host; the witness refuses to cosign at 0.
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -96,6 +96,10 @@ pub enum AddCheckpointError {
         /// The checkpoint's size.
         size: u64,
     },
+    /// Returned when the time given is 0 (a host clock before 1970): a
+    /// cosignature must carry the current time, never 0 (500).
+    #[error("the witness's clock is not set")]
+    ClockUnset,
     /// Returned when the state database fails (500).
     #[error(transparent)]
     Store(StoreError),
@@ -116,6 +120,7 @@ impl AddCheckpointError {
             Self::ProofForOldZero => "proof_for_old_zero",
             Self::RootMismatch { .. } => "root_mismatch",
             Self::BadConsistencyProof { .. } => "bad_proof",
+            Self::ClockUnset => "clock",
             Self::Store(_) => "storage",
         }
     }
@@ -176,6 +181,9 @@ impl Witness {
         if let Err(err) = check_consistency(&request, &checkpoint, &state) {
             self.record_evidence(&err, &state, body, now)?;
             return Err(err);
+        }
+        if now == 0 {
+            return Err(AddCheckpointError::ClockUnset);
         }
         let cosignature = cosign(&self.signer, &checkpoint, now)
             .map_err(|e| AddCheckpointError::MalformedCheckpoint(e.to_string()))?;
