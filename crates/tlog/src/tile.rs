@@ -341,6 +341,10 @@ pub fn hash_from_tile(t: &Tile, data: &[u8], stored_hash_index: u64) -> Result<H
 /// Returns the hash tiles that change when the tree grows from `old_size` to
 /// `new_size`: every tile with a hash that is new, at the width it has at
 /// `new_size`, ordered by level then index. Empty when `new_size <= old_size`.
+///
+/// Unlike x/mod's `NewTiles`, which lists a partial tile at every width between
+/// the two sizes for Go sumdb clients, this lists each tile once: C2SP tlog-tiles
+/// logs serve the partial tiles of checkpointed sizes only.
 pub fn new_tiles(old_size: u64, new_size: u64) -> Vec<Tile> {
     let mut tiles = Vec::new();
     for level in 0..=MAX_TILE_LEVEL {
