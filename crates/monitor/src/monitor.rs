@@ -273,21 +273,21 @@ impl Monitor {
         };
         let cp_ref = checkpoint_ref(checkpoint);
         let mut progress = Progress::new(self.cfg.progress, start, end, Instant::now());
-        let mut pending = VecDeque::new();
+        let mut pending = InFlight(VecDeque::new());
         let mut groups = catchup::groups(start, end).into_iter();
         let mut index = Some(index);
         let in_flight = self.cfg.groups_in_flight.max(1);
         loop {
-            while pending.len() < in_flight {
+            while pending.0.len() < in_flight {
                 let Some((from, to)) = groups.next() else {
                     break;
                 };
                 let reader = self.reader.clone();
-                pending.push_back(tokio::spawn(async move {
+                pending.0.push_back(tokio::spawn(async move {
                     catchup::check_group(&reader, tree, from, to).await
                 }));
             }
-            let Some(task) = pending.pop_front() else {
+            let Some(task) = pending.0.pop_front() else {
                 break;
             };
             let group = match task.await {
@@ -440,6 +440,18 @@ impl Monitor {
         self.reported
             .insert(key)
             .then(|| finding.with_checkpoint(cp_ref.clone()))
+    }
+}
+
+/// Group tasks in flight, in leaf order. Dropping it (the catch-up ended early) aborts them, so no
+/// fetch outlives the pass that wanted it.
+struct InFlight(VecDeque<tokio::task::JoinHandle<Result<CheckedGroup, GroupError>>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }
 
