@@ -13,7 +13,7 @@
 use bintrail_tlog::bundle::{encode_entry_bundle, parse_entry_bundle};
 use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::hash::Hash;
-use bintrail_tlog::note::{Note, Signer, Verifier};
+use bintrail_tlog::note::{Note, NoteSignature, Signer, Verifier};
 use bintrail_tlog::policy::Policy;
 use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::pypi::{Checksum, Entry, Filename};
@@ -137,5 +137,22 @@ pub fn tlog_proof(data: &[u8]) {
     if let Ok(proof) = TlogProof::parse(data) {
         assert_eq!(proof.to_bytes(), data, "proof is not canonical");
         assert!(proof.inclusion_proof.len() <= 64);
+    }
+}
+
+/// Signature lines (tlog-witness `add-checkpoint` response bodies, single lines):
+/// parsing keeps every byte, so formatting gives back the input.
+pub fn signature_lines(data: &[u8]) {
+    if let Ok(signatures) = NoteSignature::parse_lines(data) {
+        assert_eq!(NoteSignature::format_lines(&signatures), data);
+        for sig in &signatures {
+            let line = sig.to_string();
+            assert_eq!(line.parse::<NoteSignature>().as_ref(), Ok(sig));
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(sig) = text.parse::<NoteSignature>()
+    {
+        assert_eq!(sig.to_string(), text, "signature line is not canonical");
     }
 }

@@ -14,7 +14,7 @@ use bintrail_tlog::bundle::{encode_entry_bundle, parse_entry_bundle};
 use bintrail_tlog::checkpoint::{Checkpoint, sign_checkpoint};
 use bintrail_tlog::cosignature::cosign;
 use bintrail_tlog::hash::Hash;
-use bintrail_tlog::note::{KeyType, Note, Signer, Verifier};
+use bintrail_tlog::note::{KeyType, Note, NoteSignature, Signer, Verifier};
 use bintrail_tlog::policy::Policy;
 use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::pypi::{Checksum, Entry, Filename, Publisher};
@@ -33,6 +33,7 @@ struct Seeds {
     entry_bundle: Vec<Vec<u8>>,
     hash: Vec<Vec<u8>>,
     tlog_proof: Vec<Vec<u8>>,
+    signature_lines: Vec<Vec<u8>>,
 }
 
 fn seeds() -> &'static Seeds {
@@ -100,6 +101,10 @@ fn make_seeds() -> Seeds {
         ],
         hash: vec![Hash([0xa5; 32]).to_base64().into_bytes()],
         tlog_proof: vec![proof.to_bytes(), no_extra.to_bytes()],
+        signature_lines: vec![
+            NoteSignature::format_lines(&note.signatures),
+            note.signatures[0].to_string().into_bytes(),
+        ],
     }
 }
 
@@ -180,7 +185,7 @@ fn arbitrary_input() -> impl Strategy<Value = Vec<u8>> {
 fn bodies_accept_every_seed() {
     let s = seeds();
     type Body = fn(&[u8]);
-    let cases: [(Body, &Vec<Vec<u8>>); 10] = [
+    let cases: [(Body, &Vec<Vec<u8>>); 11] = [
         (fuzz_bodies::note, &s.note),
         (fuzz_bodies::vkey, &s.vkey),
         (fuzz_bodies::private_key, &s.private_key),
@@ -191,6 +196,7 @@ fn bodies_accept_every_seed() {
         (fuzz_bodies::entry_bundle, &s.entry_bundle),
         (fuzz_bodies::hash, &s.hash),
         (fuzz_bodies::tlog_proof, &s.tlog_proof),
+        (fuzz_bodies::signature_lines, &s.signature_lines),
     ];
     for (body, seeds) in cases {
         for seed in seeds {
@@ -249,6 +255,13 @@ fn seeds_are_valid() {
     for data in &s.tlog_proof {
         assert!(TlogProof::parse(data).is_ok());
     }
+    assert!(NoteSignature::parse_lines(&s.signature_lines[0]).is_ok());
+    assert!(
+        std::str::from_utf8(&s.signature_lines[1])
+            .unwrap()
+            .parse::<NoteSignature>()
+            .is_ok()
+    );
     assert!(
         std::str::from_utf8(&s.pypi_entry[2])
             .unwrap()
@@ -308,6 +321,11 @@ proptest! {
     fn tlog_proof_arbitrary(data in arbitrary_input()) { fuzz_bodies::tlog_proof(&data) }
     #[test]
     fn tlog_proof_mutated(data in mutated(|s| &s.tlog_proof)) { fuzz_bodies::tlog_proof(&data) }
+
+    #[test]
+    fn signature_lines_arbitrary(data in arbitrary_input()) { fuzz_bodies::signature_lines(&data) }
+    #[test]
+    fn signature_lines_mutated(data in mutated(|s| &s.signature_lines)) { fuzz_bodies::signature_lines(&data) }
 }
 
 /// Wheel and sdist names built from valid components.
