@@ -29,6 +29,12 @@ enum Command {
     /// Tail a log: verify checkpoints and every entry, report equivocation, forks, watched releases
     /// and registry mismatches as JSON lines.
     Monitor(cmd::monitor::Args),
+    /// Log files and write a .tlog-proof beside each.
+    Add(cmd::add::Args),
+    /// Verify that files are logged, offline from their .tlog-proof (exit codes in its --help).
+    Verify(cmd::verify::Args),
+    /// Print a log's tlog-policy (GET /policy) to review and save for `verify`.
+    Policy(cmd::policy::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +44,9 @@ fn main() -> ExitCode {
         Command::Token(args) => cmd::token::run(args),
         Command::Witness(args) => cmd::witness::run(args),
         Command::Monitor(args) => cmd::monitor::run(args),
+        Command::Add(args) => cmd::add::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
+        Command::Policy(args) => cmd::policy::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,259 @@
+//! `bintrail add`: logs files and writes their proofs.
+//!
+//! Each file is hashed, submitted, and the returned proof is verified in full
+//! (entry, log signature, witness quorum, inclusion) before it is written, so a
+//! proof on disk always verifies with the same policy.
+//!
+//! Which policy: `--policy FILE` when given. Otherwise the log's own `GET /policy`,
+//! trusted on first use: that catches a broken or truncated response and binds the
+//! proof to the key the log announces, but not a log lying about its own key, so
+//! `add` says so on stderr. Registries should pin the policy with `--policy`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use bintrail_client::consistency::observe_checkpoint;
+use bintrail_client::digest::sha256_file;
+use bintrail_client::fetch::Timeouts;
+use bintrail_client::log::LogReader;
+use bintrail_client::state::{StateDir, write_atomic};
+use bintrail_client::submit::{AddRequest, PublisherJson, SubmitError, submit};
+use bintrail_client::verify::{VerifyError, load_policy, parse_policy, parse_proof, verify_digest};
+use bintrail_tlog::policy::Policy;
+use bintrail_tlog::pypi::{Checksum, Filename, Publisher};
+
+use super::exit;
+
+/// Arguments of `bintrail add`.
+#[derive(clap::Args)]
+#[command(after_help = exit::EXIT_CODES_HELP)]
+pub struct Args {
+    /// The log's URL (its tlog-tiles prefix), e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    pub log: String,
+    /// A file holding the publish token (as printed by `bintrail serve` or
+    /// `bintrail token add`).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: PathBuf,
+    /// The Trusted Publisher's OIDC issuer to log with each file (with
+    /// --publisher-subject).
+    #[arg(long, value_name = "ISSUER", requires = "publisher_subject")]
+    pub publisher_issuer: Option<String>,
+    /// The Trusted Publisher's subject (with --publisher-issuer).
+    #[arg(long, value_name = "SUBJECT", requires = "publisher_issuer")]
+    pub publisher_subject: Option<String>,
+    /// Write FILE.tlog-proof into DIR instead of beside each FILE.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The tlog-policy to verify responses with (default: the log's own GET
+    /// /policy, trusted on first use).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// The state directory where the latest checkpoint is kept (default:
+    /// $XDG_STATE_HOME/bintrail or ~/.local/state/bintrail).
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// The files to log; each name must be a valid wheel or sdist file name.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// Runs `bintrail add`: exit 0 when every file was logged and its proof written.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let token = read_token(&args.token_file)?;
+    let publisher = match (&args.publisher_issuer, &args.publisher_subject) {
+        (Some(issuer), Some(subject)) => Some(
+            Publisher::new(issuer, subject)
+                .context("invalid --publisher-issuer/--publisher-subject")?,
+        ),
+        _ => None,
+    };
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    }
+    let reader = LogReader::new(&args.log, Timeouts::default())?;
+    let state_dir = args.state.clone().or_else(StateDir::default_path);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let policy = policy_for(&args, &reader).await?;
+        let state = match &state_dir {
+            Some(dir) => Some(
+                StateDir::open(dir)
+                    .with_context(|| format!("state directory {}", dir.display()))?,
+            ),
+            None => None,
+        };
+        let mut failures = Vec::new();
+        for file in &args.files {
+            let target = add_one(
+                file,
+                &args,
+                &token,
+                publisher.as_ref(),
+                &policy,
+                &reader,
+                state.as_ref(),
+            )
+            .await;
+            match target {
+                Ok(line) => println!("{}: {line}", file.display()),
+                Err(Failure { kind, message }) => {
+                    eprintln!("bintrail: {}: {message}", file.display());
+                    failures.push(kind);
+                }
+            }
+        }
+        Ok(exit::for_failures(failures))
+    })
+}
+
+/// A failed file: its exit-code kind and the line to print.
+struct Failure {
+    kind: bintrail_client::verify::FailureKind,
+    message: String,
+}
+
+impl From<VerifyError> for Failure {
+    fn from(err: VerifyError) -> Self {
+        Failure {
+            kind: err.kind(),
+            message: format!("{}: {err}", err.kind().label()),
+        }
+    }
+}
+
+impl From<SubmitError> for Failure {
+    fn from(err: SubmitError) -> Self {
+        Failure {
+            kind: bintrail_client::verify::FailureKind::UnusableInput,
+            message: format!("the log refused the file: {err}"),
+        }
+    }
+}
+
+async fn add_one(
+    file: &Path,
+    args: &Args,
+    token: &str,
+    publisher: Option<&Publisher>,
+    policy: &Policy,
+    reader: &LogReader,
+    state: Option<&StateDir>,
+) -> Result<String, Failure> {
+    let unusable = |message: String| Failure {
+        kind: bintrail_client::verify::FailureKind::UnusableInput,
+        message,
+    };
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| unusable("file name is not UTF-8".into()))?;
+    let filename: Filename = name
+        .parse()
+        .map_err(|err| unusable(format!("not a valid wheel or sdist file name: {err}")))?;
+    let digest = sha256_file(file).map_err(|err| unusable(format!("reading: {err}")))?;
+    let request = AddRequest {
+        filename: filename.to_string(),
+        checksum: Checksum::from_digest(digest).to_string(),
+        publisher: publisher.map(|p| PublisherJson {
+            issuer: p.issuer.clone(),
+            subject: p.subject.clone(),
+        }),
+    };
+    let response = submit(reader.http(), token, &request).await?;
+    let proof = parse_proof(response.proof.as_bytes(), "the add response")?;
+    if proof.index != response.index {
+        return Err(unusable(format!(
+            "the add response says index {} but its proof says {}",
+            response.index, proof.index
+        )));
+    }
+    let verified = verify_digest(digest, name, &proof, policy)?;
+    if verified.entry.publisher.as_ref() != publisher {
+        return Err(unusable(
+            "the log recorded another publisher than the one requested".into(),
+        ));
+    }
+    let observation = match state {
+        Some(state) => format!("; {}", observe_checkpoint(state, reader, &verified).await?),
+        None => String::new(),
+    };
+    let out = proof_path(file, args.out.as_deref());
+    write_atomic(&out, response.proof.as_bytes())
+        .map_err(|err| unusable(format!("writing {}: {err}", out.display())))?;
+    Ok(format!(
+        "logged at index {} in {} (tree size {}); proof written to {}{}",
+        verified.index,
+        verified.checkpoint.origin,
+        verified.checkpoint.size,
+        out.display(),
+        observation
+    ))
+}
+
+/// FILE.tlog-proof beside FILE, or in `out`.
+fn proof_path(file: &Path, out: Option<&Path>) -> PathBuf {
+    let beside = super::verify::proof_path_beside(file);
+    match (out, beside.file_name()) {
+        (Some(dir), Some(name)) => dir.join(name),
+        _ => beside,
+    }
+}
+
+/// The token, trimmed; never printed.
+fn read_token(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading token file {}", path.display()))?;
+    let token = text.trim();
+    if token.is_empty() || token.contains(char::is_whitespace) {
+        anyhow::bail!("token file {} must hold one token", path.display());
+    }
+    Ok(token.to_owned())
+}
+
+async fn policy_for(args: &Args, reader: &LogReader) -> anyhow::Result<Policy> {
+    if let Some(path) = &args.policy {
+        return Ok(load_policy(path)?);
+    }
+    let bytes = reader
+        .policy_unverified()
+        .await
+        .context("fetching the log's policy (pass --policy FILE to use your own)")?;
+    eprintln!(
+        "bintrail: warning: verifying with the log's own policy from {}; pass --policy to pin it",
+        reader.http().url("policy")
+    );
+    Ok(parse_policy(&bytes, &reader.http().url("policy"))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proof_goes_beside_or_into_out() {
+        assert_eq!(
+            proof_path(Path::new("d/a-1.0.tar.gz"), None),
+            PathBuf::from("d/a-1.0.tar.gz.tlog-proof")
+        );
+        assert_eq!(
+            proof_path(Path::new("d/a-1.0.tar.gz"), Some(Path::new("o"))),
+            PathBuf::from("o/a-1.0.tar.gz.tlog-proof")
+        );
+    }
+
+    #[test]
+    fn token_file_must_hold_one_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        std::fs::write(&path, "  abc\n").unwrap();
+        assert_eq!(read_token(&path).unwrap(), "abc");
+        std::fs::write(&path, "a b").unwrap();
+        assert!(read_token(&path).is_err());
+        std::fs::write(&path, "\n").unwrap();
+        assert!(read_token(&path).is_err());
+    }
+}

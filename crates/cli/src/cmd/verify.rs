@@ -1,0 +1,246 @@
+//! `bintrail verify`: checks that files are logged, offline by default.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use bintrail_client::consistency::{Observation, observe_checkpoint};
+use bintrail_client::fetch::Timeouts;
+use bintrail_client::log::LogReader;
+use bintrail_client::state::StateDir;
+use bintrail_client::verify::{Verified, VerifyError, load_policy, load_proof, verify_artifact};
+use bintrail_tlog::policy::Policy;
+use bintrail_tlog::proof::TlogProof;
+
+use super::exit;
+
+/// Arguments of `bintrail verify`.
+#[derive(clap::Args)]
+#[command(after_help = exit::EXIT_CODES_HELP)]
+pub struct Args {
+    /// The tlog-policy file: the logs and witnesses to trust and the quorum
+    /// (`bintrail policy --log URL` prints a log's own policy to review and save).
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// The proof to check (default: FILE.tlog-proof beside each FILE). Only with
+    /// a single FILE.
+    #[arg(long, value_name = "FILE")]
+    pub proof: Option<PathBuf>,
+    /// A log to consult: fetches the proof by lookup when none is at hand, and
+    /// checks the proof's checkpoint for consistency with the last one seen from
+    /// this log (kept in the state directory).
+    #[arg(long, value_name = "URL")]
+    pub log: Option<String>,
+    /// The state directory (default: $XDG_STATE_HOME/bintrail or
+    /// ~/.local/state/bintrail). Used only with --log.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Print one JSON object per file on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// The files to verify. Each file's name must be the name that was logged.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// Runs `bintrail verify`; the exit code is documented in [`exit::EXIT_CODES_HELP`].
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.proof.is_some() && args.files.len() != 1 {
+        anyhow::bail!("--proof can only be used with a single FILE");
+    }
+    let policy = match load_policy(&args.policy) {
+        Ok(policy) => policy,
+        Err(err) => {
+            eprintln!("bintrail: {err}");
+            return Ok(exit::for_failures([err.kind()]));
+        }
+    };
+    let online = match &args.log {
+        Some(url) => Some(Online::new(url, args.state.clone())?),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut failures = Vec::new();
+    for file in &args.files {
+        let result = runtime.block_on(verify_one(file, &args, &policy, online.as_ref()));
+        report(file, &result, args.json);
+        if let Err(err) = result {
+            failures.push(err.kind());
+        }
+    }
+    Ok(exit::for_failures(failures))
+}
+
+/// What `--log` adds: a reader for the log and the state directory.
+struct Online {
+    reader: LogReader,
+    state: StateDir,
+}
+
+impl Online {
+    fn new(url: &str, state: Option<PathBuf>) -> anyhow::Result<Self> {
+        let state = match state.or_else(StateDir::default_path) {
+            Some(dir) => StateDir::open(&dir)
+                .map_err(|err| anyhow::anyhow!("state directory {}: {err}", dir.display()))?,
+            None => anyhow::bail!("no state directory: set --state, XDG_STATE_HOME or HOME"),
+        };
+        let reader = LogReader::new(url, Timeouts::default())?;
+        Ok(Online { reader, state })
+    }
+}
+
+/// The outcome for one file, with what `--log` observed about the checkpoint.
+struct Outcome {
+    verified: Verified,
+    observation: Option<Observation>,
+}
+
+async fn verify_one(
+    file: &Path,
+    args: &Args,
+    policy: &Policy,
+    online: Option<&Online>,
+) -> Result<Outcome, VerifyError> {
+    let proof = find_proof(file, args.proof.as_deref(), online).await?;
+    let verified = verify_artifact(file, &proof, policy)?;
+    let observation = match online {
+        Some(online) => Some(observe_checkpoint(&online.state, &online.reader, &verified).await?),
+        None => None,
+    };
+    Ok(Outcome {
+        verified,
+        observation,
+    })
+}
+
+/// The proof given with --proof, else FILE.tlog-proof, else (with --log) a lookup.
+async fn find_proof(
+    file: &Path,
+    explicit: Option<&Path>,
+    online: Option<&Online>,
+) -> Result<TlogProof, VerifyError> {
+    if let Some(path) = explicit {
+        return load_proof(path);
+    }
+    let beside = proof_path_beside(file);
+    if beside.exists() {
+        return load_proof(&beside);
+    }
+    let name = file
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default();
+    match online {
+        Some(online) => online.reader.lookup(name).await,
+        None => Err(VerifyError::NotLogged(format!(
+            "no proof at {} (pass --proof, or --log URL to look it up)",
+            beside.display()
+        ))),
+    }
+}
+
+/// `dir/name.whl` -> `dir/name.whl.tlog-proof`.
+pub fn proof_path_beside(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".tlog-proof");
+    PathBuf::from(name)
+}
+
+fn report(file: &Path, result: &Result<Outcome, VerifyError>, json: bool) {
+    if json {
+        println!("{}", json_result(file, result));
+        return;
+    }
+    match result {
+        Ok(outcome) => println!("{}: {}", file.display(), describe(outcome)),
+        Err(err) => eprintln!(
+            "bintrail: {}: {}: {}",
+            file.display(),
+            err.kind().label(),
+            message(err)
+        ),
+    }
+}
+
+fn describe(outcome: &Outcome) -> String {
+    let v = &outcome.verified;
+    let witnesses = if v.cosigners.is_empty() {
+        "no witness cosignatures required".to_owned()
+    } else {
+        format!("cosigned by {}", v.cosigners.join(", "))
+    };
+    let mut text = format!(
+        "verified: index {} in {} at tree size {}, {}",
+        v.index, v.checkpoint.origin, v.checkpoint.size, witnesses
+    );
+    if let Some(observation) = &outcome.observation {
+        text.push_str(&format!("; {observation}"));
+    }
+    text
+}
+
+fn json_result(file: &Path, result: &Result<Outcome, VerifyError>) -> serde_json::Value {
+    match result {
+        Ok(outcome) => {
+            let v = &outcome.verified;
+            serde_json::json!({
+                "file": file.display().to_string(),
+                "ok": true,
+                "filename": v.entry.filename.to_string(),
+                "checksum": v.entry.checksum.to_string(),
+                "publisher": v.entry.publisher.as_ref().map(|p| serde_json::json!({
+                    "issuer": p.issuer, "subject": p.subject,
+                })),
+                "origin": v.checkpoint.origin,
+                "index": v.index,
+                "treeSize": v.checkpoint.size,
+                "cosigners": v.cosigners,
+                "consistency": outcome.observation.as_ref().map(|o| o.label()),
+            })
+        }
+        Err(err) => serde_json::json!({
+            "file": file.display().to_string(),
+            "ok": false,
+            "kind": err.kind().label(),
+            "exitCode": exit::code(err.kind()),
+            "error": message(err),
+        }),
+    }
+}
+
+/// The error and its causes on one line.
+fn message(err: &VerifyError) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bintrail_client::verify::FailureKind;
+
+    #[test]
+    fn proof_path_appends_extension() {
+        assert_eq!(
+            proof_path_beside(Path::new("d/x-1.0.tar.gz")),
+            PathBuf::from("d/x-1.0.tar.gz.tlog-proof")
+        );
+    }
+
+    #[test]
+    fn failure_kinds_have_exit_codes() {
+        let err = VerifyError::NotLogged("x".into());
+        assert_eq!(err.kind(), FailureKind::NotLogged);
+        assert_eq!(exit::code(err.kind()), 3);
+    }
+}
