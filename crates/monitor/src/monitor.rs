@@ -163,6 +163,9 @@ pub struct Monitor {
     webhook: Option<WebhookSender>,
     /// Registry mismatches already reported by this process, so `--interval` does not repeat them.
     reported: HashSet<(String, [u8; 32])>,
+    /// Conflicting checkpoint notes already reported as forks by this process: seen again, they count
+    /// as an integrity finding but are neither re-emitted nor saved as evidence again.
+    forks: HashSet<Vec<u8>>,
 }
 
 impl Monitor {
@@ -178,6 +181,7 @@ impl Monitor {
             state,
             cfg,
             reported: HashSet::new(),
+            forks: HashSet::new(),
         })
     }
 
@@ -205,6 +209,10 @@ impl Monitor {
         let seen = self.cfg.policy.verify_checkpoint(&note)?.checkpoint;
         let cp_ref = checkpoint_ref(&seen);
         out.report.checkpoint = Some(cp_ref.clone());
+        if self.forks.contains(&note) {
+            out.report.integrity_findings += 1;
+            return Ok(());
+        }
         let origin = self.origin_state(&seen.origin)?;
         let checkpoint = match observe_checkpoint(&origin, &self.reader, &seen, &note).await {
             Ok(Observation::Older) => match stored_checkpoint(&origin) {
@@ -219,6 +227,7 @@ impl Monitor {
                 reason,
                 evidence,
             }) => {
+                self.forks.insert(note);
                 let detail = format!(
                     "the log signed tree sizes {old_size} and {new_size} that are inconsistent: {reason}"
                 );

@@ -133,8 +133,14 @@ async fn fork_is_caught_and_evidence_saved() {
     let evidence = found[0].evidence.as_ref().expect("evidence path");
     assert!(Path::new(evidence).exists(), "{evidence}");
     assert_eq!(report.exit_code(), 1);
-    // The fork is not accepted: the next pass still sees it.
-    let (_, found) = pass(&mut m).await;
+    // The fork is not accepted: the next pass still fails, without repeating the finding...
+    let (report, found) = pass(&mut m).await;
+    assert!(found.is_empty(), "{found:?}");
+    assert_eq!(report.exit_code(), 1);
+    // ...and a new process (fresh monitor, same state) reports it again.
+    let mut again =
+        Monitor::new(config(&server.url, &log.policy_text(), state.path(), &[])).unwrap();
+    let (_, found) = pass(&mut again).await;
     assert_eq!(kinds(&found), vec![FindingKind::Fork]);
 }
 
