@@ -43,6 +43,41 @@ fn check_proofs_through_tiles(log: &TestLog, t: u64, records: &[u64], olds: &[u6
 }
 
 #[test]
+fn every_read_through_tiles_for_small_and_boundary_sizes() {
+    // In the manner of x/mod's TestTree: for each size, read leaf hashes, prove
+    // records and older trees through tiles, and compare with storage.
+    let log = TestLog::with_size(514);
+    let sizes = (1..=100).chain(255..=260).chain(511..=513);
+    for t in sizes {
+        let tiles = TestTiles::new(&log.hashes);
+        let reader = TileHashReader::new(t, log.roots[t as usize], &tiles);
+        // Every record of small trees; a spread (and the tile edges) of larger ones.
+        let records = (0..t).filter(|&j| t <= 100 || j % 16 == 0 || (j + 2) % 256 < 4 || j + 3 > t);
+        for j in records {
+            let leaf = reader
+                .read_hashes(&[stored_hash_index(0, j)])
+                .expect("leaf through tiles");
+            assert_eq!(leaf, vec![log.leaves[j as usize]], "size {t} leaf {j}");
+            let proof = prove_record(t, j, &reader).expect("prove_record via tiles");
+            assert_eq!(proof, prove_record(t, j, &log.hashes).expect("direct"));
+            assert_eq!(
+                tree_hash(j + 1, &reader).expect("older tree hash via tiles"),
+                log.roots[j as usize + 1],
+                "size {t} old {}",
+                j + 1
+            );
+            let proof = prove_tree(t, j + 1, &reader).expect("prove_tree via tiles");
+            assert_eq!(proof, prove_tree(t, j + 1, &log.hashes).expect("direct"));
+        }
+        assert!(matches!(
+            reader.read_hashes(&[stored_hash_index(0, t)]),
+            Err(TreeError::HashNotInTree { .. })
+        ));
+        assert_eq!(*tiles.fetched.borrow(), *tiles.saved.borrow());
+    }
+}
+
+#[test]
 fn proofs_through_tiles_match_direct_proofs() {
     let log = TestLog::with_size(70_001);
     for t in [
