@@ -8,6 +8,7 @@
 //! separate tasks and several are in flight while the caller indexes earlier ones in order.
 
 use bintrail_client::fetch::FetchError;
+use bintrail_client::log::{LogReader, ReadError};
 use bintrail_tlog::bundle::parse_entry_bundle_with_width;
 use bintrail_tlog::hash::{Hash, leaf_hash};
 use bintrail_tlog::pypi::Entry;
@@ -16,7 +17,6 @@ use bintrail_tlog::tree::stored_hash_index;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::index::IndexedEntry;
-use crate::logread::{LogReader, ReadError};
 
 /// Entry bundles per group: 32 bundles are 8,192 leaves, enough to amortize the tiles fetched to
 /// authenticate them, small enough that several groups in flight stay within a few MiB.
@@ -121,7 +121,7 @@ pub async fn check_group(
         .map(|n| stored_hash_index(0, n))
         .collect();
     let bundles = entry_bundle_tiles(bundle_start, end);
-    let hashes = reader.read_hashes(tree.size, tree.root_hash, &indexes);
+    let hashes = reader.read_hashes(tree.size, tree.root_hash, &indexes, None);
     let data = futures::stream::iter(bundles.iter().copied())
         .map(|b| async move { fetch_bundle(reader, &b).await })
         .buffered(BUNDLE_CONCURRENCY)

@@ -28,19 +28,18 @@
 //! - [`catchup`]: fetching entry bundles and checking each entry against the authenticated tree.
 //! - [`finding`]: what a pass reports, one JSON line per finding.
 //! - [`index`]: the on-disk identifier index (SQLite), never the whole map in memory.
-//! - [`logread`]: authenticated tile reads and the checkpoint-against-state decision.
 //! - [`registry`]: PEP 691 / PEP 503 index reader and the log-versus-registry comparison.
 //! - [`webhook`]: POSTs findings with retries.
 //! - [`progress`]: a progress bar on a terminal, structured lines otherwise.
 //!
-//! HTTP transport and the per-origin state directory (last verified checkpoint, fork evidence) come
-//! from `bintrail-client`; tree math and formats from `bintrail-tlog`.
+//! Log reads (every hash authenticated against the signed root), checkpoint verification and the
+//! per-origin state (last verified checkpoint, consistency, fork evidence) come from
+//! `bintrail-client`; tree math and formats from `bintrail-tlog`.
 #![deny(missing_docs)]
 
 pub mod catchup;
 pub mod finding;
 pub mod index;
-pub mod logread;
 pub mod monitor;
 pub mod progress;
 pub mod registry;

@@ -9,17 +9,20 @@ use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use bintrail_client::consistency::{Observation, observe_checkpoint_note};
 use bintrail_client::fetch::{FetchError, Timeouts};
+use bintrail_client::log::LogReader;
 use bintrail_client::state::{OriginState, StateDir};
+use bintrail_client::verify::{VerifyError, verify_checkpoint};
 use bintrail_tlog::checkpoint::Checkpoint;
-use bintrail_tlog::policy::{Policy, VerifyError};
+use bintrail_tlog::note::Note;
+use bintrail_tlog::policy::Policy;
 use futures::StreamExt;
 use regex::Regex;
 
 use crate::catchup::{self, BadLeaf, CheckedGroup, GroupError, Tree};
 use crate::finding::{CheckpointRef, Finding, FindingKind};
 use crate::index::{IdentifierIndex, IndexError, IndexedEntry, Insertion};
-use crate::logread::{LogReader, Observation, ObserveError, observe_checkpoint, stored_checkpoint};
 use crate::progress::{Progress, ProgressStyle};
 use crate::registry::{self, Mismatch, RegistryClient, RegistryError};
 use crate::webhook::WebhookSender;
@@ -56,7 +59,7 @@ pub enum MonitorError {
     /// Returned when the checkpoint does not verify: unknown log, bad signature, quorum not met or
     /// malformed. Nothing was accepted.
     #[error("checkpoint not accepted: {0}")]
-    Checkpoint(#[from] VerifyError),
+    Checkpoint(VerifyError),
     /// Returned when the state directory cannot be read or written, or holds an unreadable
     /// checkpoint.
     #[error("state directory: {0}")]
@@ -206,7 +209,8 @@ impl Monitor {
 
     async fn pass(&mut self, out: &mut Emitter<'_>) -> Result<(), MonitorError> {
         let note = self.reader.checkpoint_unverified().await?;
-        let seen = self.cfg.policy.verify_checkpoint(&note)?.checkpoint;
+        let (seen, _cosigners) =
+            verify_checkpoint(&note, &self.cfg.policy).map_err(MonitorError::Checkpoint)?;
         let cp_ref = checkpoint_ref(&seen);
         out.report.checkpoint = Some(cp_ref.clone());
         if self.forks.contains(&note) {
@@ -214,18 +218,16 @@ impl Monitor {
             return Ok(());
         }
         let origin = self.origin_state(&seen.origin)?;
-        let checkpoint = match observe_checkpoint(&origin, &self.reader, &seen, &note).await {
-            Ok(Observation::Older) => match stored_checkpoint(&origin) {
-                Ok(Some((stored, _))) => stored,
-                Ok(None) => seen,
-                Err(e) => return Err(MonitorError::State(e.to_string())),
-            },
+        let observed = observe_checkpoint_note(&self.state, &self.reader, &seen, &note).await;
+        let checkpoint = match observed {
+            Ok(Observation::Older { .. }) => stored_checkpoint(&origin)?,
             Ok(_) => seen,
-            Err(ObserveError::Fork {
+            Err(VerifyError::Fork {
                 old_size,
                 new_size,
                 reason,
                 evidence,
+                ..
             }) => {
                 self.forks.insert(note);
                 let detail = format!(
@@ -233,18 +235,18 @@ impl Monitor {
                 );
                 let f = Finding::new(FindingKind::Fork, detail)
                     .with_checkpoint(cp_ref)
-                    .with_evidence(evidence);
+                    .with_evidence(evidence.display().to_string());
                 out.emit(f).await;
                 return Ok(());
             }
-            Err(ObserveError::Misbehaved(reason)) => {
+            Err(VerifyError::LogMisbehaved(reason)) => {
                 let detail =
                     format!("the log's tiles do not match its signed checkpoint: {reason}");
                 out.emit(Finding::new(FindingKind::Malformed, detail).with_checkpoint(cp_ref))
                     .await;
                 return Ok(());
             }
-            Err(ObserveError::Fetch(e)) => return Err(MonitorError::Fetch(e)),
+            Err(VerifyError::Fetch(e)) => return Err(MonitorError::Fetch(e)),
             Err(e) => return Err(MonitorError::State(e.to_string())),
         };
         out.report.checkpoint = Some(checkpoint_ref(&checkpoint));
@@ -450,6 +452,22 @@ impl Monitor {
             .insert(key)
             .then(|| finding.with_checkpoint(cp_ref.clone()))
     }
+}
+
+/// The checkpoint stored for `origin`, which was verified before it was stored.
+fn stored_checkpoint(origin: &OriginState) -> Result<Checkpoint, MonitorError> {
+    let unreadable = |e: String| {
+        MonitorError::State(format!(
+            "stored checkpoint in {}: {e}",
+            origin.path().display()
+        ))
+    };
+    let note = origin.checkpoint().map_err(|e| unreadable(e.to_string()))?;
+    let note = note.ok_or_else(|| unreadable("missing".into()))?;
+    let note = Note::parse(&note).map_err(|e| unreadable(e.to_string()))?;
+    note.text
+        .parse()
+        .map_err(|e: bintrail_tlog::checkpoint::CheckpointError| unreadable(e.to_string()))
 }
 
 /// Group tasks in flight, in leaf order. Dropping it (the catch-up ended early) aborts them, so no
