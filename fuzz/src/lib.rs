@@ -10,14 +10,16 @@
 //! run on stable by `crates/tlog/tests/arbitrary_input.rs`, which includes this file as
 //! a module, so they always build against the real API.
 
-use bintrail_tlog::bundle::{encode_entry_bundle, parse_entry_bundle};
+use bintrail_tlog::bundle::{
+    encode_entry_bundle, parse_entry_bundle, parse_entry_bundle_with_width,
+};
 use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::hash::Hash;
 use bintrail_tlog::note::{Note, NoteSignature, Signer, Verifier};
 use bintrail_tlog::policy::Policy;
 use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::pypi::{Checksum, Entry, Filename};
-use bintrail_tlog::tile::Tile;
+use bintrail_tlog::tile::{Tile, TileLevel, hash_from_tile, tile_for_index};
 
 /// Signed notes: `Note::parse` keeps every line, so `to_bytes` gives back the input.
 pub fn note(data: &[u8]) {
@@ -154,5 +156,47 @@ pub fn signature_lines(data: &[u8]) {
         && let Ok(sig) = text.parse::<NoteSignature>()
     {
         assert_eq!(sig.to_string(), text, "signature line is not canonical");
+    }
+}
+
+/// Tile data from untrusted storage: reading a stored hash out of arbitrary bytes, for
+/// the right tile or a tampered one (input: flags, level, width, 8-byte stored hash
+/// index, data), returns a hash or an error and never panics; a hash comes back only
+/// for data of exactly the tile's size. The same bytes as an entry bundle of the
+/// tile's width parse to exactly that many entries or fail.
+pub fn tile_data(data: &[u8]) {
+    let [
+        flags,
+        level,
+        width,
+        i0,
+        i1,
+        i2,
+        i3,
+        i4,
+        i5,
+        i6,
+        i7,
+        rest @ ..,
+    ] = data
+    else {
+        return;
+    };
+    let index = u64::from_be_bytes([*i0, *i1, *i2, *i3, *i4, *i5, *i6, *i7]);
+    let mut tile = tile_for_index(index);
+    if flags & 1 != 0 {
+        tile.width = u64::from(*width);
+    }
+    if flags & 2 != 0 {
+        tile.level = TileLevel::Hash(*level);
+    }
+    if flags & 4 != 0 {
+        tile.level = TileLevel::Entries;
+    }
+    if hash_from_tile(&tile, rest, index).is_ok() {
+        assert_eq!(rest.len() as u64, tile.width * 32);
+    }
+    if let Ok(entries) = parse_entry_bundle_with_width(rest, tile.width) {
+        assert_eq!(entries.len() as u64, tile.width);
     }
 }

@@ -18,7 +18,7 @@ use bintrail_tlog::note::{KeyType, Note, NoteSignature, Signer, Verifier};
 use bintrail_tlog::policy::Policy;
 use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::pypi::{Checksum, Entry, Filename, Publisher};
-use bintrail_tlog::tile::Tile;
+use bintrail_tlog::tile::{Tile, hash_from_tile, tile_for_index};
 use proptest::prelude::*;
 
 /// Valid inputs for each parser, the starting points for mutation.
@@ -34,6 +34,7 @@ struct Seeds {
     hash: Vec<Vec<u8>>,
     tlog_proof: Vec<Vec<u8>>,
     signature_lines: Vec<Vec<u8>>,
+    tile_data: Vec<Vec<u8>>,
 }
 
 fn seeds() -> &'static Seeds {
@@ -101,11 +102,22 @@ fn make_seeds() -> Seeds {
         ],
         hash: vec![Hash([0xa5; 32]).to_base64().into_bytes()],
         tlog_proof: vec![proof.to_bytes(), no_extra.to_bytes()],
+        tile_data: [1000u64, 5, 255 * 2 + 1].map(tile_data_seed).to_vec(),
         signature_lines: vec![
             NoteSignature::format_lines(&note.signatures),
             note.signatures[0].to_string().into_bytes(),
         ],
     }
+}
+
+/// Input for the `tile_data` body: no flags, the true tile of `index`, and as many
+/// hashes as it is wide.
+fn tile_data_seed(index: u64) -> Vec<u8> {
+    let width = tile_for_index(index).width;
+    let mut data = vec![0, 0, 0];
+    data.extend_from_slice(&index.to_be_bytes());
+    data.extend((0..width * 32).map(|i| i as u8));
+    data
 }
 
 /// One edit of a byte string; positions wrap around the current length.
@@ -185,7 +197,7 @@ fn arbitrary_input() -> impl Strategy<Value = Vec<u8>> {
 fn bodies_accept_every_seed() {
     let s = seeds();
     type Body = fn(&[u8]);
-    let cases: [(Body, &Vec<Vec<u8>>); 11] = [
+    let cases: [(Body, &Vec<Vec<u8>>); 12] = [
         (fuzz_bodies::note, &s.note),
         (fuzz_bodies::vkey, &s.vkey),
         (fuzz_bodies::private_key, &s.private_key),
@@ -197,6 +209,7 @@ fn bodies_accept_every_seed() {
         (fuzz_bodies::hash, &s.hash),
         (fuzz_bodies::tlog_proof, &s.tlog_proof),
         (fuzz_bodies::signature_lines, &s.signature_lines),
+        (fuzz_bodies::tile_data, &s.tile_data),
     ];
     for (body, seeds) in cases {
         for seed in seeds {
@@ -256,6 +269,10 @@ fn seeds_are_valid() {
         assert!(TlogProof::parse(data).is_ok());
     }
     assert!(NoteSignature::parse_lines(&s.signature_lines[0]).is_ok());
+    for data in &s.tile_data {
+        let index = u64::from_be_bytes(data[3..11].try_into().unwrap());
+        assert!(hash_from_tile(&tile_for_index(index), &data[11..], index).is_ok());
+    }
     assert!(
         std::str::from_utf8(&s.signature_lines[1])
             .unwrap()
@@ -326,6 +343,11 @@ proptest! {
     fn signature_lines_arbitrary(data in arbitrary_input()) { fuzz_bodies::signature_lines(&data) }
     #[test]
     fn signature_lines_mutated(data in mutated(|s| &s.signature_lines)) { fuzz_bodies::signature_lines(&data) }
+
+    #[test]
+    fn tile_data_arbitrary(data in arbitrary_input()) { fuzz_bodies::tile_data(&data) }
+    #[test]
+    fn tile_data_mutated(data in mutated(|s| &s.tile_data)) { fuzz_bodies::tile_data(&data) }
 }
 
 /// Wheel and sdist names built from valid components.
