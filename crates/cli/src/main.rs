@@ -31,7 +31,7 @@ enum Command {
     Monitor(cmd::monitor::Args),
     /// Log files and write a .tlog-proof beside each.
     Add(cmd::add::Args),
-    /// Verify that files are logged, offline from their .tlog-proof (exit codes in its --help).
+    /// Verify that files are logged, offline from their .tlog-proof.
     Verify(cmd::verify::Args),
     /// Print a log's tlog-policy (GET /policy) to review and save for `verify`.
     Policy(cmd::policy::Args),

@@ -1,6 +1,23 @@
 //! Fetching and verifying for bintrail: offline proof verification, a tile-reading
 //! log client, and per-origin checkpoint state.
 //!
+//! Verifying a downloaded file against its `.tlog-proof` and a saved policy, offline:
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use bintrail_client::verify::{load_policy, load_proof, verify_artifact};
+//!
+//! let policy = load_policy(Path::new("bintrail.policy"))?;
+//! let file = Path::new("demo-1.0-py3-none-any.whl");
+//! let proof = load_proof(Path::new("demo-1.0-py3-none-any.whl.tlog-proof"))?;
+//! match verify_artifact(file, &proof, &policy) {
+//!     Ok(v) => println!("logged at index {} in {}", v.index, v.checkpoint.origin),
+//!     // Each step has its own variant; `kind()` groups them with a stable label.
+//!     Err(err) => eprintln!("{}: {err}", err.kind().label()),
+//! }
+//! # Ok::<(), bintrail_client::verify::VerifyError>(())
+//! ```
+//!
 //! Modules:
 //! - [`verify`]: offline verification of an artifact against a tlog-proof and a
 //!   tlog-policy.

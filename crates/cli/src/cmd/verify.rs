@@ -50,7 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let policy = match load_policy(&args.policy) {
         Ok(policy) => policy,
         Err(err) => {
-            eprintln!("bintrail: {err}");
+            eprintln!("bintrail: cannot use the policy: {err}");
             return Ok(exit::for_failures([err.kind()]));
         }
     };
