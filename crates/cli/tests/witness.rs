@@ -115,10 +115,23 @@ fn path_str(path: &Path) -> &str {
 impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let witness_key =
-            Signer::generate("witness.example/e2e", KeyType::CosignatureV1, [7; 32]).expect("key");
-        std::fs::write(dir.path().join("witness.key"), witness_key.to_private_key())
-            .expect("write key");
+        // The witness key comes from `bintrail keygen --witness`, as operators make it.
+        let out = bintrail(&[
+            "keygen",
+            "--witness",
+            "--origin",
+            "witness.example/e2e",
+            "--private-key",
+            path_str(&dir.path().join("witness.key")),
+            "--public-key",
+            path_str(&dir.path().join("witness.vkey")),
+        ]);
+        assert!(out.status.success(), "keygen: {out:?}");
+        let private = std::fs::read_to_string(dir.path().join("witness.key")).expect("key");
+        let witness_key = Signer::from_private_key(private.trim()).expect("witness key");
+        let vkey = std::fs::read_to_string(dir.path().join("witness.vkey")).expect("vkey");
+        assert_eq!(vkey.trim(), witness_key.verifier().to_string());
+        assert_eq!(witness_key.key_type(), KeyType::CosignatureV1);
         let log = TestLog::new(ORIGIN, 1);
         std::fs::write(
             dir.path().join("log.vkey"),

@@ -334,22 +334,17 @@ pub fn parse_conflict(content_type: &str, body: &[u8]) -> Result<u64, WitnessFai
     }
 }
 
-/// Finds and verifies the witness's cosignature in a 200 body, by appending the
-/// body to the checkpoint text and parsing the result as a note, as
-/// tlog-witness suggests. Signatures by other keys are ignored.
+/// Finds and verifies the witness's cosignature in a 200 body (note signature
+/// lines). Signatures by other keys are ignored, as tlog-witness requires.
 pub fn verify_answer(
     witness: &Verifier,
     checkpoint: &Checkpoint,
     body: &[u8],
 ) -> Result<NoteSignature, WitnessFailure> {
-    let mut note_bytes = checkpoint.to_string().into_bytes();
-    note_bytes.push(b'\n');
-    note_bytes.extend_from_slice(body);
-    let note =
-        Note::parse(&note_bytes).map_err(|e| WitnessFailure::BadCosignature(e.to_string()))?;
+    let signatures = NoteSignature::parse_lines(body)
+        .map_err(|e| WitnessFailure::BadCosignature(e.to_string()))?;
     let mut last_error = String::from("no signature line from the witness's key");
-    for sig in note
-        .signatures
+    for sig in signatures
         .iter()
         .filter(|s| s.name == witness.name() && s.key_id == witness.key_id())
     {
