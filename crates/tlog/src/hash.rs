@@ -1,4 +1,4 @@
-//! RFC 6962 hashing: the 32-byte [`Hash`], leaf and interior node hashes.
+//! RFC 6962 hashing: the 32-byte [`Hash`](struct@Hash), leaf and interior node hashes.
 //!
 //! RFC 6962 Section 2.1 defines the Merkle Tree Hash with domain separation: a leaf
 //! hash is `SHA-256(0x00 || entry)` and an interior node hash is
@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 
-/// The size in bytes of a [`Hash`] (SHA-256).
+/// The size in bytes of a [`Hash`](struct@Hash) (SHA-256).
 pub const HASH_SIZE: usize = 32;
 
 /// A SHA-256 Merkle Tree Hash: a leaf hash, an interior node hash or a root hash.
@@ -21,7 +21,7 @@ pub const HASH_SIZE: usize = 32;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Hash(pub [u8; HASH_SIZE]);
 
-/// Errors from parsing a [`Hash`].
+/// Errors from parsing a [`Hash`](struct@Hash).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HashError {
