@@ -1,11 +1,21 @@
 //! Publishing under a tlog-policy: gather cosignatures from the policy's
 //! witnesses and release the checkpoint only when they meet its quorum.
+//!
+//! How a log uses it: its publisher hands [`QuorumCosigner::cosign`] the last
+//! published size, the log-signed note and its checkpoint, and a
+//! [`ConsistencyProver`] over its own tiles; it publishes the returned note,
+//! or on error keeps sequencing and retries later with a newer checkpoint.
+//! Witnesses that cosigned a round that missed the quorum have moved on; the
+//! gatherer remembers their sizes (and the 409 protocol corrects it after a
+//! restart), so the next round still proves consistency from where each is.
+//! The log crate and this one do not depend on each other: the binary adapts
+//! the log's publishing trait to this type.
 
 use std::time::Duration;
 
 use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::note::{Note, Verifier};
-use bintrail_tlog::policy::{Policy, Quorum};
+use bintrail_tlog::policy::{Policy, PolicyLog, Quorum};
 
 use crate::gather::{ConsistencyProver, Gatherer, WitnessEndpoint};
 
@@ -38,6 +48,33 @@ pub enum QuorumError {
         /// Per witness: "cosigned" or why not.
         detail: String,
     },
+}
+
+/// The tlog-policy a log publishes (`GET /policy`) so verifiers can save it:
+/// the log's own key as its only `log` line, and the witnesses, groups and
+/// quorum of the operator's policy; `quorum none` when there is none.
+///
+/// Any `log` lines in the operator's file are replaced: a log vouches only for
+/// itself. `log_url` is the log's public URL, if it has one.
+pub fn published_policy(
+    log: &Verifier,
+    log_url: Option<&str>,
+    witnesses: Option<&Policy>,
+) -> Policy {
+    let mut policy = match witnesses {
+        Some(policy) => policy.clone(),
+        None => Policy {
+            logs: Vec::new(),
+            witnesses: Vec::new(),
+            groups: Vec::new(),
+            quorum: Quorum::None,
+        },
+    };
+    policy.logs = vec![PolicyLog {
+        verifier: log.clone(),
+        url: log_url.map(str::to_owned),
+    }];
+    policy
 }
 
 impl QuorumCosigner {
@@ -129,5 +166,51 @@ impl QuorumCosigner {
                 .map(|(v, failure)| format!("{}: {failure}", name(v))),
         );
         parts.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bintrail_tlog::note::{KeyType, Signer};
+
+    fn log_key() -> Verifier {
+        Signer::generate("example.com/log", KeyType::Ed25519, [1; 32])
+            .expect("key")
+            .verifier()
+    }
+
+    #[test]
+    fn published_policy_without_witnesses_is_quorum_none() {
+        let policy = published_policy(&log_key(), None, None);
+        assert_eq!(
+            policy.to_string(),
+            format!("log {}\nquorum none\n", log_key())
+        );
+        let parsed: Policy = policy.to_string().parse().expect("parses back");
+        assert_eq!(parsed, policy);
+    }
+
+    #[test]
+    fn published_policy_keeps_witnesses_and_replaces_logs() {
+        let other = Signer::generate("other.example/log", KeyType::Ed25519, [2; 32]).expect("key");
+        let w =
+            Signer::generate("witness.example/w", KeyType::CosignatureV1, [3; 32]).expect("key");
+        let file: Policy = format!(
+            "log {}\nwitness w {} http://127.0.0.1:1\nquorum w\n",
+            other.verifier(),
+            w.verifier()
+        )
+        .parse()
+        .expect("policy");
+        let published = published_policy(&log_key(), Some("https://log.example"), Some(&file));
+        assert_eq!(
+            published.to_string(),
+            format!(
+                "log {} https://log.example\nwitness w {} http://127.0.0.1:1\nquorum w\n",
+                log_key(),
+                w.verifier()
+            )
+        );
     }
 }
