@@ -35,6 +35,9 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Print a log's tlog-policy (GET /policy) to review and save for `verify`.
     Policy(cmd::policy::Args),
+    /// Put load on a log (writes, reads or /healthz) and report throughput, latency
+    /// percentiles and errors by status.
+    Loadgen(cmd::loadgen::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Add(args) => cmd::add::run(args),
         Command::Verify(args) => cmd::verify::run(args),
         Command::Policy(args) => cmd::policy::run(args),
+        Command::Loadgen(args) => cmd::loadgen::run(args),
     };
     match result {
         Ok(code) => code,

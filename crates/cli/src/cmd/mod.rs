@@ -1,6 +1,7 @@
 pub mod add;
 pub mod exit;
 pub mod keygen;
+pub mod loadgen;
 pub mod monitor;
 pub mod policy;
 pub mod token;
