@@ -164,3 +164,30 @@ async fn wrong_sized_tile_is_refused() {
         .unwrap_err();
     assert!(matches!(err, ReadError::Unauthenticated(_)), "{err}");
 }
+
+#[tokio::test]
+async fn deleted_partial_tile_falls_back_to_the_full_tile() {
+    // The log has grown to 600 but the client checks the tree of size 300, whose
+    // partial tile 0/001.p/44 the log has deleted now that 0/001 is full.
+    let mut log = TestLog::new(1, 0);
+    log.append_filler(600, "");
+    let server = TestServer::start(log.clone(), 600, &[]).await;
+    server
+        .served
+        .lock()
+        .unwrap()
+        .gone
+        .push("tile/0/001.p/44".to_owned());
+    let index = first_hash_of(0, 1);
+    let hashes = reader(&server)
+        .read_hashes(300, log.root(300), &[index], None)
+        .await
+        .unwrap();
+    assert_eq!(hashes, vec![log.hashes[index as usize]]);
+    let requests = server.requests();
+    assert!(
+        requests.iter().any(|p| p == "tile/0/001.p/44"),
+        "{requests:?}"
+    );
+    assert!(requests.iter().any(|p| p == "tile/0/001"), "{requests:?}");
+}

@@ -173,6 +173,9 @@ pub struct Served {
     pub cosigners: Vec<usize>,
     /// Tile paths served with these bytes instead of the real ones.
     pub forged: HashMap<String, Vec<u8>>,
+    /// Tile paths answered with 404, as a log does for partial tiles once the full
+    /// tile exists.
+    pub gone: Vec<String>,
     /// Paths requested, in order.
     pub requests: Vec<String>,
 }
@@ -191,6 +194,7 @@ impl TestServer {
             size,
             cosigners: cosigners.to_vec(),
             forged: HashMap::new(),
+            gone: Vec::new(),
             requests: Vec::new(),
         }));
         let router = Router::new()
@@ -262,6 +266,9 @@ async fn tile(State(served): Shared, Path(path): Path<String>) -> Response {
     let path = format!("tile/{path}");
     let mut served = served.lock().unwrap();
     served.requests.push(path.clone());
+    if served.gone.contains(&path) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     if let Some(data) = served.forged.get(&path) {
         return data.clone().into_response();
     }
