@@ -470,3 +470,34 @@ async fn stalled_connections_do_not_block_others() {
         .assert_healthy(&log, "closing 200 stalled connections")
         .await;
 }
+
+/// Finding W2 (RELIABILITY.md): unknown paths and wrong methods answered with
+/// an empty body; every error answer must carry JSON `{"error": ...}`.
+#[tokio::test]
+async fn w2_unknown_paths_and_wrong_methods_answer_json() {
+    let log = TestLog::new(2);
+    let mut witness = Witness::start(&log);
+    let cases = [
+        ("unknown path", request("GET", "/nope"), 404),
+        ("dot-dot", request("GET", "/../x"), 404),
+        ("PUT add-checkpoint", request("PUT", "/add-checkpoint"), 405),
+        ("GET add-checkpoint", request("GET", "/add-checkpoint"), 405),
+        (
+            "POST checkpoint",
+            request("POST", &format!("/{}/checkpoint", "0".repeat(64))),
+            405,
+        ),
+    ];
+    for (name, raw, expected) in cases {
+        let answer = witness.raw(&raw).await;
+        assert_eq!(status(&answer), expected, "case {name}: {}", text(&answer));
+        let json: serde_json::Value = serde_json::from_slice(body_of(&answer))
+            .unwrap_or_else(|e| panic!("case {name}: JSON error body: {e}: {}", text(&answer)));
+        assert!(json["error"].is_string(), "case {name}: {json}");
+    }
+    let first = witness
+        .raw(&post("/add-checkpoint", &log.request(0, 2)))
+        .await;
+    assert_eq!(status(&first), 200, "{}", text(&first));
+    witness.assert_healthy(&log, "the W2 cases").await;
+}

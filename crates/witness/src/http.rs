@@ -45,6 +45,12 @@ pub fn router(witness: Arc<Witness>) -> Router {
     Router::new()
         .route("/add-checkpoint", post(add_checkpoint))
         .route("/{origin_hash}/checkpoint", get(latest_checkpoint))
+        // Every answer carries a JSON error body, unknown paths and methods
+        // too (finding W2 in RELIABILITY.md: axum's defaults send none).
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        })
         .with_state(witness)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
