@@ -105,8 +105,10 @@ load() {
   "$BIN" loadgen --url "$LOG" --token-file "$TOKEN_FILE" --json "$@" >"$WORK/$name.json"
 }
 field() { jq -r "$2" "$WORK/$1.json"; }
+# lat NAME: "p50 X ms, p99 Y ms", to 0.1 ms.
+lat() { jq -r '.latency_ms | "p50 \((.p50 * 10 | round) / 10) ms, p99 \((.p99 * 10 | round) / 10) ms"' "$WORK/$1.json"; }
 errors() { jq -r '[.errors | to_entries[] | "\(.value) × \(.key)"] | join(", ") | if . == "" then "none" else . end' "$WORK/$1.json"; }
-ratio() { jq -n --argjson a "$1" --argjson b "$2" 'if $b > 0 then ($a / $b * 100 | round | tostring) + "%" else "n/a" end'; }
+ratio() { jq -rn --argjson a "$1" --argjson b "$2" 'if $b > 0 then ($a / $b * 100 | round | tostring) + "%" else "n/a" end'; }
 rss_mb() { awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 hwm_mb() { awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
@@ -116,12 +118,12 @@ row() { ROWS+=("| $1 | $2 | $3 | $4 | $5 |"); }
 D="${SECONDS_PER_RUN}s"
 
 # --- HTTP ceilings: the same loads as the write runs, against /healthz --------------------
-load ceil_h2 --scenario healthz --concurrency 4000 --http2 --connections 8 --duration "$D"
-load ceil_h1 --scenario healthz --concurrency 1000 --duration "$D"
+load ceil_h2 --scenario healthz --concurrency 10000 --http2 --connections 16 --duration "$D"
+load ceil_h1 --scenario healthz --concurrency 4000 --duration "$D"
 load ceil_reads --scenario healthz --concurrency 256 --http2 --connections 4 --duration "$D"
 for c in ceil_h2 ceil_h1 ceil_reads; do
   row "HTTP ceiling: /healthz ($(field $c '"\(.protocol), \(.load) in flight"'))" \
-    "$(field $c '.successes_per_sec | round') req/s" "p50 $(field $c .latency_ms.p50) ms, p99 $(field $c .latency_ms.p99) ms" \
+    "$(field $c '.successes_per_sec | round') req/s" "$(lat $c)" \
     "reference" "errors: $(errors $c)"
 done
 
@@ -131,12 +133,12 @@ P50="$(field steady .latency_ms.p50)"
 P99="$(field steady .latency_ms.p99)"
 MET="$(jq -n --argjson a "$P50" --argjson b "$P99" 'if $a <= 600 and $b <= 1300 then "met" else "missed" end')"
 row "steady adds, open loop 1,000/s, HTTP/1.1" "$(field steady '.successes_per_sec | round') adds/s" \
-  "p50 ${P50} ms, p90 $(field steady .latency_ms.p90) ms, p99 ${P99} ms, max $(field steady .latency_ms.max) ms" \
+  "$(lat steady), max $(field steady '.latency_ms.max | round') ms" \
   "p50 ≤ 600 ms, p99 ≤ 1300 ms: ${MET//\"/}" "errors: $(errors steady)"
 
 # --- Maximum single-add throughput ----------------------------------------------------------
-load add_h2 --scenario add --concurrency 4000 --http2 --connections 8 --duration "$D"
-load add_h1 --scenario add --concurrency 1000 --duration "$D"
+load add_h2 --scenario add --concurrency 10000 --http2 --connections 16 --duration "$D"
+load add_h1 --scenario add --concurrency 4000 --duration "$D"
 for pair in "add_h2 ceil_h2" "add_h1 ceil_h1"; do
   set -- $pair
   A="$(field "$1" .successes_per_sec)"
@@ -144,7 +146,7 @@ for pair in "add_h2 ceil_h2" "add_h1 ceil_h1"; do
   MET="$(jq -n --argjson a "$A" --argjson c "$C" 'if $a >= 20000 and $a >= 0.3 * $c then "met" else "missed" end')"
   row "max adds, closed loop ($(field "$1" '"\(.protocol), \(.load) in flight"'))" \
     "$(field "$1" '.successes_per_sec | round') adds/s ($(ratio "$A" "$C") of ceiling)" \
-    "p50 $(field "$1" .latency_ms.p50) ms, p99 $(field "$1" .latency_ms.p99) ms" \
+    "$(lat "$1")" \
     "≥ 20,000/s and ≥ 30% of ceiling: ${MET//\"/}" "errors: $(errors "$1")"
 done
 
@@ -154,18 +156,18 @@ A="$(field tiles .successes_per_sec)"
 MET="$(jq -n --argjson a "$A" 'if $a >= 50000 then "met" else "missed" end')"
 row "tile and checkpoint reads (http2, 256 in flight)" \
   "$(field tiles '.successes_per_sec | round') req/s ($(ratio "$A" "$(field ceil_reads .successes_per_sec)") of ceiling)" \
-  "p50 $(field tiles .latency_ms.p50) ms, p99 $(field tiles .latency_ms.p99) ms" \
+  "$(lat tiles)" \
   "≥ 50,000/s: ${MET//\"/}" "errors: $(errors tiles)"
 load lookup --scenario lookup --concurrency 64 --http2 --connections 2 --duration "$D"
 row "lookups with proof (http2, 64 in flight)" "$(field lookup '.successes_per_sec | round') req/s" \
-  "p50 $(field lookup .latency_ms.p50) ms, p99 $(field lookup .latency_ms.p99) ms" "no target" "errors: $(errors lookup)"
+  "$(lat lookup)" "no target" "errors: $(errors lookup)"
 
 # --- Bulk backfill, then fill to the large-log size -------------------------------------------
 load bulk --scenario bulk --bulk-lines 10000 --concurrency 4 --duration "$D"
 A="$(field bulk .entries_per_sec)"
 MET="$(jq -n --argjson a "$A" 'if $a >= 100000 then "met" else "missed" end')"
 row "bulk backfill (10,000 lines a request, 4 in flight)" "$(field bulk '.entries_per_sec | round') entries/s" \
-  "p50 $(field bulk .latency_ms.p50) ms a request, p99 $(field bulk .latency_ms.p99) ms" \
+  "$(lat bulk) a request" \
   "≥ 100,000/s: ${MET//\"/}" "errors: $(errors bulk)"
 
 # The tree size: the second line of the checkpoint.
@@ -175,22 +177,22 @@ if [ "$HAVE" -lt "$FILL" ]; then
   NEED=$(( (FILL - HAVE + 9999) / 10000 ))
   load fill --scenario bulk --bulk-lines 10000 --concurrency 4 --max-requests "$NEED" --duration 1h
 fi
-TREE="$(size)"
-load add_large --scenario add --concurrency 4000 --http2 --connections 8 --duration "$D"
+BEFORE="$(size)"
+load add_large --scenario add --concurrency 10000 --http2 --connections 16 --duration "$D"
 A="$(field add_large .successes_per_sec)"
 E="$(field add_h2 .successes_per_sec)"
 MET="$(jq -n --argjson a "$A" --argjson e "$E" 'if $a >= 0.9 * $e then "met" else "missed" end')"
-row "max adds on a log of ${TREE} entries (http2, 4000 in flight)" \
+row "max adds on a log of ${BEFORE} entries (http2, 10000 in flight)" \
   "$(field add_large '.successes_per_sec | round') adds/s ($(ratio "$A" "$E") of the empty log's)" \
-  "p50 $(field add_large .latency_ms.p50) ms, p99 $(field add_large .latency_ms.p99) ms" \
+  "$(lat add_large)" \
   "within 10% of empty: ${MET//\"/}" "errors: $(errors add_large)"
 
 # Memory and disk at this size.
+TREE="$(size)"
 RSS="$(rss_mb "$LOG_PID")"
 HWM="$(hwm_mb "$LOG_PID")"
 row "log server memory at ${TREE} entries" "RSS ${RSS} MB (peak ${HWM} MB)" "" \
   "≤ 300 MB: $([ "$HWM" -le 300 ] && echo met || echo missed)" ""
-TREE="$(size)"
 BUNDLES="$(find "$DATA" -path '*tile/entries*' -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')"
 HASHES="$(find "$DATA" -path '*tile/*' -not -path '*tile/entries*' -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')"
 INDEX="$(find "$DATA" -type f \( -name '*.sqlite*' -o -name '*.db*' \) -printf '%s\n' | awk '{s += $1} END {print s + 0}')"
