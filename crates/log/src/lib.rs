@@ -3,3 +3,15 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod keys;
+
+pub mod cosign;
+pub mod log;
+mod recovery;
+mod sequencer;
+pub mod stats;
+pub mod storage;
+mod tiles;
+
+pub use crate::cosign::{ConsistencyProver, CosignError, CosignRequest, Cosigner, NoWitness};
+pub use crate::log::{AddError, Added, Log, LogError, LogOptions};
+pub use crate::stats::LogStats;

@@ -1,0 +1,279 @@
+//! The sequencer: pools adds, and on each checkpoint interval turns the pool into a batch
+//! that is deduplicated, hashed, written and committed.
+//!
+//! A batch's commit sequence (the crate README's "Life of an entry" tells the whole story):
+//! 1. entry bundles and hash tiles for the new tree are written and fsynced;
+//! 2. the index rows are appended in one SQLite transaction;
+//! 3. the new checkpoint is signed and the sequenced checkpoint replaced atomically:
+//!    THE COMMIT POINT. Before it, recovery forgets the batch (index rows beyond the size are
+//!    dropped, tiles beyond it are ignored and later overwritten); after it, recovery keeps it.
+//! 4. the publisher is told; it cosigns, persists the published checkpoint and wakes adds.
+//!
+//! Any failed write leaves the batch's fate unknown (it may have persisted), so the sequencer
+//! forgets its in-memory tree and re-runs recovery, which reads the truth from storage.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bintrail_tlog::bundle::encode_entry_bundle;
+use bintrail_tlog::checkpoint::Checkpoint;
+use bintrail_tlog::hash::Hash;
+use bintrail_tlog::pypi::{Entry, Filename};
+use bintrail_tlog::tile::{Tile, TileLevel, new_tiles, read_tile_data};
+use bintrail_tlog::tree::{stored_hash_count, stored_hashes, tree_hash};
+use bytes::Bytes;
+use tokio::sync::oneshot;
+use tokio::time::MissedTickBehavior;
+
+use crate::log::{LogError, Shared};
+use crate::recovery::{Committed, recover, sign};
+use crate::storage::{CheckpointKind, IndexRecord};
+use crate::tiles::{FULL_WIDTH, TreeReader};
+
+/// What the sequencer decided for one pooled add.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The entry is committed at `index`; `existing` when this add appended nothing.
+    Logged { index: u64, existing: bool },
+    /// Another entry holds the filename (logged before, or first in this batch).
+    Conflict(IndexRecord),
+    /// The batch failed to commit; the message says why.
+    Failed(String),
+}
+
+/// One add waiting in the pool.
+pub(crate) struct PendingAdd {
+    entry: Entry,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// Adds waiting for the next batch, in arrival order (first come, first win).
+#[derive(Default)]
+pub(crate) struct Pool {
+    adds: Vec<PendingAdd>,
+    /// Set by the sequencer when it exits; nothing may be pooled after.
+    pub(crate) closed: bool,
+}
+
+impl Pool {
+    pub(crate) fn len(&self) -> usize {
+        self.adds.len()
+    }
+
+    pub(crate) fn push(&mut self, entry: Entry) -> oneshot::Receiver<Outcome> {
+        let (reply, rx) = oneshot::channel();
+        self.adds.push(PendingAdd { entry, reply });
+        rx
+    }
+
+    fn take(&mut self, max: usize) -> Vec<PendingAdd> {
+        let n = self.adds.len().min(max.max(1));
+        let rest = self.adds.split_off(n);
+        std::mem::replace(&mut self.adds, rest)
+    }
+}
+
+/// The sequencer task: runs until shutdown drains the pool.
+pub(crate) async fn run_sequencer(shared: Arc<Shared>, committed: Committed) {
+    let max_batch = shared.opts.max_batch_entries.max(1);
+    let mut state = Some(committed);
+    let mut ticker = tokio::time::interval(shared.opts.checkpoint_interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shared.wake.notified() => {}
+        }
+        let stopping = !shared.accepting.load(Ordering::SeqCst);
+        loop {
+            let batch = shared.lock_pool().take(max_batch);
+            if batch.is_empty() {
+                break;
+            }
+            let sh = shared.clone();
+            state = tokio::task::spawn_blocking(move || sequence_batch(&sh, state, batch)).await.unwrap_or(None);
+            if !stopping && shared.lock_pool().len() < max_batch {
+                break;
+            }
+        }
+        if stopping {
+            let mut pool = shared.lock_pool();
+            if pool.len() == 0 {
+                pool.closed = true;
+                return;
+            }
+        }
+    }
+}
+
+/// How a filename in a batch is resolved.
+enum Resolution {
+    /// Already in the index.
+    Indexed(IndexRecord),
+    /// Appended by this batch at `index`; the add at position `first` in the batch won.
+    New { index: u64, first: usize },
+}
+
+/// Sequences one batch and replies to each add. Returns the new committed tree, or `None` if
+/// the tree in storage is unknown and recovery must run before the next batch.
+fn sequence_batch(shared: &Shared, state: Option<Committed>, batch: Vec<PendingAdd>) -> Option<Committed> {
+    let Some(committed) = state.or_else(|| recover_in_place(shared)) else {
+        fail_all(batch, "storage is unavailable; the log is retrying recovery");
+        return None;
+    };
+    let size = committed.checkpoint.size;
+    let mut first_of: HashMap<Filename, usize> = HashMap::new();
+    for (i, add) in batch.iter().enumerate() {
+        first_of.entry(add.entry.filename.clone()).or_insert(i);
+    }
+    let mut firsts: Vec<usize> = first_of.values().copied().collect();
+    firsts.sort_unstable();
+    let names: Vec<&Filename> = firsts.iter().map(|&i| &batch[i].entry.filename).collect();
+    let found = match shared.storage.lookup(&names) {
+        Ok(found) => found,
+        Err(e) => {
+            fail_all(batch, &e.to_string());
+            return Some(committed);
+        }
+    };
+    let mut resolved: HashMap<Filename, Resolution> = HashMap::new();
+    let mut new_entries = Vec::new();
+    for (&first, record) in firsts.iter().zip(found) {
+        let resolution = match record {
+            Some(record) => Resolution::Indexed(record),
+            None => {
+                new_entries.push(batch[first].entry.clone());
+                Resolution::New { index: size + new_entries.len() as u64 - 1, first }
+            }
+        };
+        resolved.insert(batch[first].entry.filename.clone(), resolution);
+    }
+    let (next, failure) = if new_entries.is_empty() {
+        (Some(committed), None)
+    } else {
+        match commit(shared, &committed, &new_entries) {
+            Ok(next) => (Some(next), None),
+            Err(e) => {
+                tracing::error!(error = %e, entries = new_entries.len(), "batch failed to commit; recovering");
+                shared.counters.batch_failures.fetch_add(1, Ordering::Relaxed);
+                (recover_in_place(shared), Some(e.to_string()))
+            }
+        }
+    };
+    for (i, add) in batch.into_iter().enumerate() {
+        let outcome = match resolved.get(&add.entry.filename) {
+            Some(Resolution::Indexed(r)) if r.entry == add.entry => Outcome::Logged { index: r.index, existing: true },
+            Some(Resolution::Indexed(r)) => Outcome::Conflict(r.clone()),
+            Some(Resolution::New { .. }) if failure.is_some() => {
+                Outcome::Failed(failure.clone().unwrap_or_default())
+            }
+            Some(&Resolution::New { index, first }) => {
+                let winner = &new_entries[(index - size) as usize];
+                if *winner == add.entry {
+                    Outcome::Logged { index, existing: i != first }
+                } else {
+                    Outcome::Conflict(IndexRecord { index, entry: winner.clone() })
+                }
+            }
+            None => Outcome::Failed("internal error: add missing from its batch".into()),
+        };
+        let _ = add.reply.send(outcome);
+    }
+    next
+}
+
+/// Runs the commit sequence (module docs) for `entries`, appended after `old`.
+fn commit(shared: &Shared, old: &Committed, entries: &[Entry]) -> Result<Committed, LogError> {
+    let storage = shared.storage.as_ref();
+    let size = old.checkpoint.size;
+    let new_size = size + entries.len() as u64;
+    let bytes: Vec<Vec<u8>> = entries.iter().map(Entry::to_bytes).collect();
+    let overlay_start = stored_hash_count(size);
+    let mut overlay: Vec<Hash> = Vec::with_capacity(2 * bytes.len() + 64);
+    for (i, data) in bytes.iter().enumerate() {
+        let reader = TreeReader { storage, cache: &shared.cache, size, overlay_start, overlay: &overlay };
+        let hashes = stored_hashes(size + i as u64, data, &reader).map_err(tree_error)?;
+        overlay.extend(hashes);
+    }
+    let reader = TreeReader { storage, cache: &shared.cache, size, overlay_start, overlay: &overlay };
+    let root = tree_hash(new_size, &reader).map_err(tree_error)?;
+    let mut tiles = Vec::new();
+    for tile in new_tiles(size, new_size) {
+        let data = read_tile_data(&tile, &reader).map_err(tree_error)?;
+        tiles.push((tile, data));
+    }
+    let mut edge = old.edge.clone();
+    tiles.extend(entry_bundles(size, &mut edge, bytes)?);
+
+    // Step 1: tiles and entry bundles, durable.
+    storage.write_tiles(&tiles)?;
+    // Step 2: the index rows, one transaction.
+    let records: Vec<IndexRecord> =
+        entries.iter().enumerate().map(|(i, e)| IndexRecord { index: size + i as u64, entry: e.clone() }).collect();
+    storage.append_index(&records)?;
+    // Step 3: sign and persist the sequenced checkpoint. THE COMMIT POINT: once this write
+    // is durable the batch is part of the log forever; until then recovery forgets it.
+    let checkpoint = Checkpoint { origin: old.checkpoint.origin.clone(), size: new_size, root_hash: root, extensions: vec![] };
+    let note = sign(&checkpoint, &shared.opts.signer)?;
+    storage.write_checkpoint(CheckpointKind::Sequenced, &note)?;
+
+    for (tile, data) in tiles {
+        shared.cache.insert(&tile, Bytes::from(data));
+    }
+    shared.counters.record_batch(entries.len() as u64);
+    let next = Committed { checkpoint, note: Bytes::from(note), edge };
+    shared.sequenced.send_replace(next.clone());
+    Ok(next)
+}
+
+/// Appends `entries` to the right-edge bundle `edge` (the partial bundle of the tree of
+/// `size`), returning every bundle that changed: the full ones completed and the new edge.
+fn entry_bundles(size: u64, edge: &mut Vec<Vec<u8>>, entries: Vec<Vec<u8>>) -> Result<Vec<(Tile, Vec<u8>)>, LogError> {
+    let mut out = Vec::new();
+    let mut index = size / FULL_WIDTH;
+    let mut changed = false;
+    for entry in entries {
+        edge.push(entry);
+        changed = true;
+        if edge.len() as u64 == FULL_WIDTH {
+            out.push((Tile { level: TileLevel::Entries, index, width: FULL_WIDTH }, encode(edge)?));
+            edge.clear();
+            index += 1;
+            changed = false;
+        }
+    }
+    if changed {
+        out.push((Tile { level: TileLevel::Entries, index, width: edge.len() as u64 }, encode(edge)?));
+    }
+    Ok(out)
+}
+
+fn encode(entries: &[Vec<u8>]) -> Result<Vec<u8>, LogError> {
+    encode_entry_bundle(entries).map_err(|e| LogError::Corrupt { what: "entry bundle".into(), detail: e.to_string() })
+}
+
+/// Re-reads the committed tree from storage after a failure; publishes the result to the
+/// `sequenced` channel (a checkpoint write reported failed may in fact have persisted).
+fn recover_in_place(shared: &Shared) -> Option<Committed> {
+    match recover(shared.storage.as_ref(), &shared.cache, &shared.opts.signer) {
+        Ok(recovered) => {
+            shared.sequenced.send_replace(recovered.committed.clone());
+            Some(recovered.committed)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "recovery failed; adds fail until storage recovers");
+            None
+        }
+    }
+}
+
+fn fail_all(batch: Vec<PendingAdd>, message: &str) {
+    for add in batch {
+        let _ = add.reply.send(Outcome::Failed(message.to_string()));
+    }
+}
+
+fn tree_error(e: impl std::fmt::Display) -> LogError {
+    LogError::Proof(e.to_string())
+}
