@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 use crate::cosign::{Cosigner, NoWitness, run_publisher};
 use crate::recovery::{Committed, read_bundle, recover};
-use crate::sequencer::{Outcome, PendingAdd, Pool, run_sequencer};
+use crate::sequencer::{Outcome, Pool, run_sequencer};
 use crate::stats::{Counters, LogStats};
 use crate::storage::{IndexRecord, LocalStorage, Storage, StorageError};
 use crate::tiles::{TileCache, TreeReader, read_hash_tile, tile_in_tree};

@@ -43,8 +43,8 @@ pub(crate) struct Committed {
 /// What recovery found: the committed tree and the latest published checkpoint.
 pub(crate) struct Recovered {
     pub(crate) committed: Committed,
-    /// The published checkpoint and its note, if one was ever published.
-    pub(crate) published: Option<(Checkpoint, Bytes)>,
+    /// The published checkpoint and its note.
+    pub(crate) published: (Checkpoint, Bytes),
 }
 
 /// Runs recovery (see the module docs). Blocking: call it from a blocking thread.
@@ -95,7 +95,7 @@ fn create_empty_log(storage: &dyn Storage, signer: &Signer) -> Result<Recovered,
     let note = Bytes::from(note);
     Ok(Recovered {
         committed: Committed { checkpoint: checkpoint.clone(), note: note.clone(), edge: vec![] },
-        published: Some((checkpoint, note)),
+        published: (checkpoint, note),
     })
 }
 
@@ -187,13 +187,19 @@ fn read_published(
     verifier: &Verifier,
     sequenced: &Checkpoint,
     sequenced_note: &[u8],
-) -> Result<Option<(Checkpoint, Bytes)>, LogError> {
+) -> Result<(Checkpoint, Bytes), LogError> {
     let Some(note) = storage.read_checkpoint(CheckpointKind::Published)? else {
+        // Only a crash while creating the log leaves no published checkpoint behind a
+        // sequenced one, and then the sequenced one is the empty tree. Anything else means
+        // files were removed by hand: refuse to guess what readers saw.
         if sequenced.size == 0 {
             storage.write_checkpoint(CheckpointKind::Published, sequenced_note)?;
-            return Ok(Some((sequenced.clone(), Bytes::copy_from_slice(sequenced_note))));
+            return Ok((sequenced.clone(), Bytes::copy_from_slice(sequenced_note)));
         }
-        return Ok(None);
+        return Err(LogError::Corrupt {
+            what: "data directory".into(),
+            detail: format!("sequenced checkpoint of size {} but no published checkpoint", sequenced.size),
+        });
     };
     let (checkpoint, _) = open_checkpoint(&note, verifier).map_err(|e| LogError::BadCheckpoint {
         which: "published",
@@ -209,7 +215,7 @@ fn read_published(
             ),
         });
     }
-    Ok(Some((checkpoint, Bytes::from(note))))
+    Ok((checkpoint, Bytes::from(note)))
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> LogError {

@@ -208,6 +208,7 @@ fn commit(shared: &Shared, old: &Committed, entries: &[Entry]) -> Result<Committ
 
     // Step 1: tiles and entry bundles, durable.
     storage.write_tiles(&tiles)?;
+
     // Step 2: the index rows, one transaction.
     let records: Vec<IndexRecord> =
         entries.iter().enumerate().map(|(i, e)| IndexRecord { index: size + i as u64, entry: e.clone() }).collect();

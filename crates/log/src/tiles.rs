@@ -6,13 +6,18 @@
 //! tiles and, per tile, the partial tile of exactly the width that size gives. Any tile at
 //! least that wide holds the same hashes in its prefix (stored hashes never change once
 //! computed), so the cache may answer with a wider tile than asked for.
+//!
+//! A stored hash at tree level `8L + k` (k in 1..8) is not in any tile: it is computed from
+//! `2^k` hashes of a tile at level L (what `tlog::tile::hash_from_tile` does). Proofs read
+//! mostly such hashes, so computing them per read costs up to 128 SHA-256 calls per hash;
+//! the cache instead computes all of a tile's inner hashes once, when the tile is loaded.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use bintrail_tlog::hash::Hash;
-use bintrail_tlog::tile::{Tile, TileLevel, hash_from_tile, tile_for_index};
-use bintrail_tlog::tree::{HashReader, TreeError};
+use bintrail_tlog::hash::{HASH_SIZE, Hash, node_hash};
+use bintrail_tlog::tile::{Tile, TileLevel};
+use bintrail_tlog::tree::{HashReader, TreeError, split_stored_hash_index};
 use bytes::Bytes;
 
 use crate::storage::{Storage, StorageError};
@@ -20,9 +25,10 @@ use crate::storage::{Storage, StorageError};
 /// Hashes per full tile (tlog-tiles fixes the tile height at 8).
 pub(crate) const FULL_WIDTH: u64 = 256;
 
-/// How many tiles the cache keeps: 4096 tiles of at most 8 KiB is at most 32 MiB, enough for
-/// the right edge at every level plus the tiles recent proofs touched.
-const CACHE_TILES: usize = 4096;
+/// How many hash tiles the cache keeps. A full tile costs 8 KiB of data plus 8 KiB of inner
+/// hashes, so this is at most 32 MiB: the right edge at every level plus the tiles that
+/// recent proofs touched (for 10M entries, all tiles above level 0 fit in 160 slots).
+const CACHE_TILES: usize = 2048;
 
 /// The tile at `level`/`index` as it is in a tree of `size` entries, or `None` if that
 /// tree has no such tile (it would be empty).
@@ -37,8 +43,47 @@ pub(crate) fn tile_in_tree(level: TileLevel, index: u64, size: u64) -> Option<Ti
     (width > 0).then_some(Tile { level, index, width })
 }
 
-/// A bounded, first-in-first-out cache of tiles keyed by level and index, each kept at the
-/// widest width seen. FIFO rather than LRU: the right edge is re-inserted on every batch,
+/// A hash tile's data and its inner hashes: `inner[k - 1][j]` is the j-th hash of the tile
+/// at tree level `8L + k`, for the complete subtrees the tile's width covers.
+pub(crate) struct CachedTile {
+    data: Bytes,
+    inner: Vec<Vec<Hash>>,
+}
+
+impl CachedTile {
+    fn new(data: Bytes) -> CachedTile {
+        let mut inner: Vec<Vec<Hash>> = Vec::with_capacity(8);
+        let mut below: Vec<Hash> = data.chunks_exact(HASH_SIZE).map(to_hash).collect();
+        while below.len() >= 2 {
+            let above: Vec<Hash> = below.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+            inner.push(above.clone());
+            below = above;
+        }
+        CachedTile { data, inner }
+    }
+
+    fn width(&self) -> u64 {
+        (self.data.len() / HASH_SIZE) as u64
+    }
+
+    /// The j-th hash at inner level k (0 = the tile's own hashes), if the tile covers it.
+    fn hash(&self, k: u8, j: u64) -> Option<Hash> {
+        let j = usize::try_from(j).ok()?;
+        if k == 0 {
+            return self.data.get(j * HASH_SIZE..(j + 1) * HASH_SIZE).map(to_hash);
+        }
+        self.inner.get(usize::from(k) - 1)?.get(j).copied()
+    }
+}
+
+fn to_hash(bytes: &[u8]) -> Hash {
+    let mut h = [0u8; HASH_SIZE];
+    h.copy_from_slice(bytes);
+    Hash(h)
+}
+
+/// A bounded, first-in-first-out cache of hash tiles keyed by level and index, each kept at
+/// the widest width seen. FIFO rather than LRU: the right edge is re-inserted on every batch,
 /// which keeps the tiles that matter fresh without bookkeeping on every read.
 pub(crate) struct TileCache {
     inner: Mutex<CacheInner>,
@@ -46,8 +91,8 @@ pub(crate) struct TileCache {
 
 #[derive(Default)]
 struct CacheInner {
-    tiles: HashMap<(TileLevel, u64), Bytes>,
-    order: VecDeque<(TileLevel, u64)>,
+    tiles: HashMap<(u8, u64), Arc<CachedTile>>,
+    order: VecDeque<(u8, u64)>,
 }
 
 impl TileCache {
@@ -55,34 +100,29 @@ impl TileCache {
         TileCache { inner: Mutex::new(CacheInner::default()) }
     }
 
-    /// Returns the cached data of `tile` if the cached copy is at least as wide, truncated to
-    /// the requested width.
-    pub(crate) fn get(&self, tile: &Tile) -> Option<Bytes> {
-        let inner = self.lock();
-        let data = inner.tiles.get(&(tile.level, tile.index))?;
-        let want = tile_len(tile)?;
-        (data.len() >= want && tile.level != TileLevel::Entries).then(|| data.slice(..want))
+    fn get(&self, level: u8, index: u64) -> Option<Arc<CachedTile>> {
+        self.lock().tiles.get(&(level, index)).cloned()
     }
 
-    /// Caches a hash tile's data (entry bundles are not cached: only readers of the whole
-    /// log fetch them, and they can be truncated only by parsing).
-    pub(crate) fn insert(&self, tile: &Tile, data: Bytes) {
-        if tile.level == TileLevel::Entries {
-            return;
+    /// Caches a hash tile (entry bundles are ignored: only readers of the whole log fetch
+    /// them). Keeps the wider copy if one is cached already.
+    pub(crate) fn insert(&self, tile: &Tile, data: Bytes) -> Option<Arc<CachedTile>> {
+        let TileLevel::Hash(level) = tile.level else { return None };
+        let key = (level, tile.index);
+        if let Some(old) = self.get(level, tile.index).filter(|old| old.data.len() >= data.len()) {
+            return Some(old);
         }
+        let cached = Arc::new(CachedTile::new(data));
         let mut inner = self.lock();
-        let key = (tile.level, tile.index);
-        match inner.tiles.get(&key) {
-            Some(old) if old.len() >= data.len() => return,
-            Some(_) => {}
-            None => inner.order.push_back(key),
+        if inner.tiles.insert(key, cached.clone()).is_none() {
+            inner.order.push_back(key);
         }
-        inner.tiles.insert(key, data);
         while inner.order.len() > CACHE_TILES {
             if let Some(old) = inner.order.pop_front() {
                 inner.tiles.remove(&old);
             }
         }
+        Some(cached)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
@@ -91,26 +131,29 @@ impl TileCache {
     }
 }
 
-/// The byte length of a hash tile's data.
-fn tile_len(tile: &Tile) -> Option<usize> {
-    usize::try_from(tile.width).ok()?.checked_mul(32)
+/// Reads a hash tile of a committed tree through the cache; returns its data at the
+/// requested width.
+pub(crate) fn read_hash_tile(storage: &dyn Storage, cache: &TileCache, tile: &Tile) -> Result<Bytes, StorageError> {
+    let cached = load(storage, cache, tile)?;
+    Ok(cached.data.slice(..(tile.width as usize) * HASH_SIZE))
 }
 
-/// Reads the data of a hash tile of a committed tree, through the cache.
-pub(crate) fn read_hash_tile(storage: &dyn Storage, cache: &TileCache, tile: &Tile) -> Result<Bytes, StorageError> {
-    if let Some(data) = cache.get(tile) {
-        return Ok(data);
+fn load(storage: &dyn Storage, cache: &TileCache, tile: &Tile) -> Result<Arc<CachedTile>, StorageError> {
+    let TileLevel::Hash(level) = tile.level else {
+        return Err(StorageError::Corrupt { what: tile.path(), detail: "not a hash tile".into() });
+    };
+    if let Some(cached) = cache.get(level, tile.index).filter(|c| c.width() >= tile.width) {
+        return Ok(cached);
     }
     let data = storage.read_tile(tile)?.ok_or_else(|| StorageError::Corrupt {
         what: tile.path(),
         detail: "tile is missing although a checkpoint covers it".into(),
     })?;
-    if Some(data.len()) != tile_len(tile) {
+    if data.len() as u64 != tile.width * HASH_SIZE as u64 {
         return Err(StorageError::Corrupt { what: tile.path(), detail: format!("tile has {} bytes", data.len()) });
     }
     let data = Bytes::from(data);
-    cache.insert(tile, data.clone());
-    Ok(data)
+    Ok(cache.insert(tile, data.clone()).unwrap_or_else(|| Arc::new(CachedTile::new(data))))
 }
 
 /// A [`HashReader`] over the committed tree of `size` entries, optionally extended by the
@@ -130,20 +173,24 @@ impl<'a> TreeReader<'a> {
     }
 
     fn read_one(&self, index: u64) -> Result<Hash, TreeError> {
+        let not_in_tree = TreeError::HashNotInTree { index, size: self.size };
         if index >= self.overlay_start {
             let offset = usize::try_from(index - self.overlay_start).ok();
-            return offset.and_then(|o| self.overlay.get(o)).copied().ok_or(TreeError::HashNotInTree { index, size: self.size });
+            return offset.and_then(|o| self.overlay.get(o)).copied().ok_or(not_in_tree);
         }
-        let needed = tile_for_index(index);
-        
-        let tile = tile_in_tree(needed.level, needed.index, self.size)
-            .filter(|t| t.width >= needed.width)
-            .ok_or(TreeError::HashNotInTree { index, size: self.size })?;
-        let data = read_hash_tile(self.storage, self.cache, &tile).map_err(storage_to_tree)?;
-        hash_from_tile(&tile, &data, index).map_err(|e| storage_to_tree(StorageError::Corrupt {
-            what: tile.path(),
-            detail: e.to_string(),
-        }))
+        let (level, n) = split_stored_hash_index(index);
+        let (tile_level, k) = (level / 8, level % 8);
+        // The hash covers tile-level hashes [n << k, (n + 1) << k); cannot overflow for a
+        // stored hash of a tree below 2^63 entries.
+        let first = n << k;
+        let tile_index = first / FULL_WIDTH;
+        let j = n - (tile_index << (8 - k));
+        let needed_width = first % FULL_WIDTH + (1 << k);
+        let tile = tile_in_tree(TileLevel::Hash(tile_level), tile_index, self.size)
+            .filter(|t| t.width >= needed_width)
+            .ok_or(not_in_tree)?;
+        let cached = load(self.storage, self.cache, &tile).map_err(|e| TreeError::Reader(Box::new(e)))?;
+        cached.hash(k, j).ok_or(TreeError::HashNotInTree { index, size: self.size })
     }
 }
 
@@ -153,6 +200,55 @@ impl HashReader for TreeReader<'_> {
     }
 }
 
-fn storage_to_tree(e: StorageError) -> TreeError {
-    TreeError::Reader(Box::new(e))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bintrail_tlog::hash::leaf_hash;
+    use bintrail_tlog::tile::{hash_from_tile, tile_for_index};
+    use bintrail_tlog::tree::{stored_hash_count, stored_hashes};
+
+    /// The precomputed inner hashes agree with tlog's `hash_from_tile` for every stored hash
+    /// of a tree spanning several tiles and two tile levels.
+    #[test]
+    fn inner_hashes_match_hash_from_tile() {
+        let n = 256 * 3 + 77;
+        let mut all: Vec<Hash> = Vec::new();
+        for i in 0..n {
+            let new = stored_hashes(i, format!("leaf {i}").as_bytes(), &all).unwrap();
+            all.extend(new);
+        }
+        let cache = TileCache::new();
+        for index in 0..stored_hash_count(n) {
+            let want = tile_for_index(index);
+            let TileLevel::Hash(level) = want.level else { unreachable!("hash tiles only") };
+            let Some(tile) = tile_in_tree(want.level, want.index, n).filter(|t| t.width >= want.width) else {
+                continue;
+            };
+            let data = bintrail_tlog::tile::read_tile_data(&tile, &all).unwrap();
+            let expected = hash_from_tile(&tile, &data, index).unwrap();
+            cache.insert(&tile, Bytes::from(data));
+            let (l, k) = (split_stored_hash_index(index).0 / 8, split_stored_hash_index(index).0 % 8);
+            assert_eq!(l, level);
+            let n_at = split_stored_hash_index(index).1;
+            let j = n_at - (((n_at << k) / FULL_WIDTH) << (8 - k));
+            assert_eq!(cache.get(level, tile.index).unwrap().hash(k, j), Some(expected), "stored hash {index}");
+        }
+        assert_eq!(all[0], leaf_hash(b"leaf 0"));
+    }
+
+    #[test]
+    fn tile_in_tree_widths_follow_the_spec_example() {
+        // tlog-tiles: a tree of 70,000 has 273 full level-0 tiles, a level-0 tile of width
+        // 112, a full level-1 tile, a level-1 tile of width 17 and a level-2 tile of width 1.
+        let t = |l, i| tile_in_tree(TileLevel::Hash(l), i, 70_000).map(|t| t.width);
+        assert_eq!(t(0, 272), Some(256));
+        assert_eq!(t(0, 273), Some(112));
+        assert_eq!(t(0, 274), None);
+        assert_eq!(t(1, 0), Some(256));
+        assert_eq!(t(1, 1), Some(17));
+        assert_eq!(t(2, 0), Some(1));
+        assert_eq!(t(3, 0), None);
+        assert_eq!(tile_in_tree(TileLevel::Entries, 273, 70_000).map(|t| t.width), Some(112));
+        assert_eq!(tile_in_tree(TileLevel::Hash(0), 0, 0), None);
+    }
 }
