@@ -16,25 +16,37 @@ fn entry(i: u64) -> Entry {
     digest[..8].copy_from_slice(&i.to_be_bytes());
     Entry {
         checksum: Checksum::from_digest(digest),
-        filename: format!("loadtest{i}-1.0-py3-none-any.whl").parse().expect("valid filename"),
+        filename: format!("loadtest{i}-1.0-py3-none-any.whl")
+            .parse()
+            .expect("valid filename"),
         publisher: None,
     }
 }
 
 fn arg(n: usize, default: u64) -> u64 {
-    std::env::args().nth(n).and_then(|a| a.parse().ok()).unwrap_or(default)
+    std::env::args()
+        .nth(n)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
 }
 
 fn peak_rss_mib() -> String {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: ?").to_string()
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: ?")
+        .to_string()
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (bulk, singles, concurrency) = (arg(1, 100_000), arg(2, 20_000), arg(3, 2_000));
     let tmp = tempfile::tempdir()?;
-    let dir = std::env::args().nth(4).map(std::path::PathBuf::from).unwrap_or_else(|| tmp.path().to_path_buf());
+    let dir = std::env::args()
+        .nth(4)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_path_buf());
     let opts = LogOptions {
         data_dir: dir,
         signer: Signer::generate("example.com/load", KeyType::Ed25519, [1; 32])?,
@@ -50,13 +62,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut done = 0u64;
     while done < bulk {
         let n = (bulk - done).min(100_000);
-        let results = log.add_many((start + done..start + done + n).map(entry).collect()).await;
+        let results = log
+            .add_many((start + done..start + done + n).map(entry).collect())
+            .await;
         let failed = results.iter().filter(|r| r.is_err()).count();
         assert_eq!(failed, 0, "bulk adds failed");
         done += n;
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("bulk: {bulk} entries in {secs:.2}s = {:.0} entries/s", bulk as f64 / secs);
+    println!(
+        "bulk: {bulk} entries in {secs:.2}s = {:.0} entries/s",
+        bulk as f64 / secs
+    );
 
     let log = Arc::new(log);
     let next = Arc::new(std::sync::atomic::AtomicU64::new(start + bulk));
@@ -84,7 +101,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let secs = started.elapsed().as_secs_f64();
     latencies.sort();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)));
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+    };
     println!(
         "single adds: {singles} with {concurrency} in flight in {secs:.2}s = {:.0} adds/s; latency p50 {:?} p99 {:?}",
         singles as f64 / secs,

@@ -56,7 +56,10 @@ impl ConsistencyProver {
 /// publisher also gives up on one call after the log's `add_timeout`.
 pub trait Cosigner: Send + Sync + 'static {
     /// Returns the note to publish for `request`, or why it cannot be published yet.
-    fn cosign(&self, request: CosignRequest) -> impl Future<Output = Result<Bytes, CosignError>> + Send;
+    fn cosign(
+        &self,
+        request: CosignRequest,
+    ) -> impl Future<Output = Result<Bytes, CosignError>> + Send;
 }
 
 /// The cosigner of a log without witnesses: publishes the log-signed note as it is.
@@ -64,7 +67,10 @@ pub trait Cosigner: Send + Sync + 'static {
 pub struct NoWitness;
 
 impl Cosigner for NoWitness {
-    fn cosign(&self, request: CosignRequest) -> impl Future<Output = Result<Bytes, CosignError>> + Send {
+    fn cosign(
+        &self,
+        request: CosignRequest,
+    ) -> impl Future<Output = Result<Bytes, CosignError>> + Send {
         std::future::ready(Ok(request.signed_note))
     }
 }
@@ -106,12 +112,18 @@ pub(crate) async fn run_publisher<C: Cosigner>(shared: Arc<Shared>, cosigner: C)
             old_size: published_size,
             signed_note: target.note.clone(),
             checkpoint: target.checkpoint.clone(),
-            prover: ConsistencyProver { log: Log::from_shared(shared.clone()), size: target.checkpoint.size },
+            prover: ConsistencyProver {
+                log: Log::from_shared(shared.clone()),
+                size: target.checkpoint.size,
+            },
         };
         match publish(&shared, &cosigner, request).await {
             Ok(()) => continue,
             Err(e) => {
-                shared.counters.publish_failures.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .counters
+                    .publish_failures
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, size = target.checkpoint.size, "checkpoint not published; retrying");
             }
         }
@@ -123,7 +135,11 @@ pub(crate) async fn run_publisher<C: Cosigner>(shared: Arc<Shared>, cosigner: C)
 }
 
 /// Cosigns, checks, persists and publishes one checkpoint.
-async fn publish<C: Cosigner>(shared: &Arc<Shared>, cosigner: &C, request: CosignRequest) -> Result<(), String> {
+async fn publish<C: Cosigner>(
+    shared: &Arc<Shared>,
+    cosigner: &C,
+    request: CosignRequest,
+) -> Result<(), String> {
     let checkpoint = request.checkpoint.clone();
     let signed_note = request.signed_note.clone();
     let note = tokio::time::timeout(shared.opts.add_timeout, cosigner.cosign(request))
@@ -136,7 +152,11 @@ async fn publish<C: Cosigner>(shared: &Arc<Shared>, cosigner: &C, request: Cosig
         .await
         .map_err(|_| "publishing task failed".to_string())?
         .map_err(|e| format!("persisting the published checkpoint: {e}"))?;
-    shared.published.send_replace(Published { checkpoint, note, since: Instant::now() });
+    shared.published.send_replace(Published {
+        checkpoint,
+        note,
+        since: Instant::now(),
+    });
     shared.counters.publishes.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
@@ -145,7 +165,8 @@ async fn publish<C: Cosigner>(shared: &Arc<Shared>, cosigner: &C, request: Cosig
 /// signature still verifies.
 fn check_cosigned(shared: &Shared, signed: &[u8], cosigned: &[u8]) -> Result<(), String> {
     let verifier = shared.opts.signer.verifier();
-    open_checkpoint(cosigned, &verifier).map_err(|e| format!("cosigned note does not verify: {e}"))?;
+    open_checkpoint(cosigned, &verifier)
+        .map_err(|e| format!("cosigned note does not verify: {e}"))?;
     let a = Note::parse(signed).map_err(|e| e.to_string())?;
     let b = Note::parse(cosigned).map_err(|e| e.to_string())?;
     if a.text != b.text {

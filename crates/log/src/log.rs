@@ -234,7 +234,11 @@ impl Log {
         .map_err(|_| LogError::Closed)?;
         let recovered = recovered?;
         let (published_cp, published_note) = recovered.published;
-        let published = Published { checkpoint: published_cp, note: published_note, since: Instant::now() };
+        let published = Published {
+            checkpoint: published_cp,
+            note: published_note,
+            since: Instant::now(),
+        };
         let shared = Arc::new(Shared {
             opts,
             storage,
@@ -290,7 +294,9 @@ impl Log {
     /// published one is cut from it, so every width a published checkpoint implied is served.
     pub async fn read_tile(&self, tile: &Tile) -> Result<Option<Bytes>, LogError> {
         let size = self.shared.published.borrow().checkpoint.size;
-        let Some(available) = tile_in_tree(tile.level, tile.index, size) else { return Ok(None) };
+        let Some(available) = tile_in_tree(tile.level, tile.index, size) else {
+            return Ok(None);
+        };
         if tile.width > available.width || tile.width == 0 {
             return Ok(None);
         }
@@ -303,11 +309,15 @@ impl Log {
     pub async fn lookup(&self, filename: &Filename) -> Result<Option<Added>, LogError> {
         let published = self.shared.published.borrow().clone();
         let found = self.lookup_index(vec![filename.clone()]).await?;
-        let Some(Some(record)) = found.into_iter().next() else { return Ok(None) };
+        let Some(Some(record)) = found.into_iter().next() else {
+            return Ok(None);
+        };
         if record.index >= published.checkpoint.size {
             return Ok(None);
         }
-        let mut proofs = self.prove(published.checkpoint.size, vec![record.index]).await?;
+        let mut proofs = self
+            .prove(published.checkpoint.size, vec![record.index])
+            .await?;
         Ok(Some(Added {
             index: record.index,
             entry: record.entry.to_bytes(),
@@ -369,7 +379,8 @@ impl Log {
         let shared = self.shared.clone();
         blocking(move || {
             let reader = TreeReader::new(shared.storage.as_ref(), &shared.cache, size);
-            bintrail_tlog::tree::prove_tree(size, old_size, &reader).map_err(|e| LogError::Proof(e.to_string()))
+            bintrail_tlog::tree::prove_tree(size, old_size, &reader)
+                .map_err(|e| LogError::Proof(e.to_string()))
         })
         .await?
     }
@@ -381,30 +392,65 @@ impl Log {
         // Rows below the sequenced size read before the lookup are committed; only those may
         // answer without the sequencer (rows above may belong to a batch that fails).
         let committed = self.shared.sequenced.borrow().checkpoint.size;
-        let found = self.lookup_index(vec![entry.filename.clone()]).await.map_err(storage_error)?;
-        if let Some(Some(record)) = found.into_iter().next().filter(|r| matches!(r, Some(r) if r.index < committed)) {
+        let found = self
+            .lookup_index(vec![entry.filename.clone()])
+            .await
+            .map_err(storage_error)?;
+        if let Some(Some(record)) = found
+            .into_iter()
+            .next()
+            .filter(|r| matches!(r, Some(r) if r.index < committed))
+        {
             check_same(&record, &entry)?;
-            return self.finish(record.index, entry.to_bytes(), true, deadline).await;
+            return self
+                .finish(record.index, entry.to_bytes(), true, deadline)
+                .await;
         }
-        let reply = self.enqueue(vec![entry.clone()])?.pop().ok_or(AddError::ShuttingDown)?;
+        let reply = self
+            .enqueue(vec![entry.clone()])?
+            .pop()
+            .ok_or(AddError::ShuttingDown)?;
         let outcome = reply.await.map_err(|_| AddError::ShuttingDown)?;
         self.settle(outcome, &entry, deadline).await
     }
 
-    async fn settle(&self, outcome: Outcome, entry: &Entry, deadline: Instant) -> Result<Added, AddError> {
+    async fn settle(
+        &self,
+        outcome: Outcome,
+        entry: &Entry,
+        deadline: Instant,
+    ) -> Result<Added, AddError> {
         match outcome {
-            Outcome::Logged { index, existing } => self.finish(index, entry.to_bytes(), existing, deadline).await,
+            Outcome::Logged { index, existing } => {
+                self.finish(index, entry.to_bytes(), existing, deadline)
+                    .await
+            }
             Outcome::Conflict(record) => Err(conflict(record)),
             Outcome::Failed(message) => Err(AddError::Storage(message)),
         }
     }
 
     /// Waits for a published checkpoint covering `index`, then proves inclusion in it.
-    async fn finish(&self, index: u64, entry: Vec<u8>, existing: bool, deadline: Instant) -> Result<Added, AddError> {
+    async fn finish(
+        &self,
+        index: u64,
+        entry: Vec<u8>,
+        existing: bool,
+        deadline: Instant,
+    ) -> Result<Added, AddError> {
         let published = self.wait_published(index, deadline).await?;
-        let mut proofs = self.prove(published.checkpoint.size, vec![index]).await.map_err(storage_error)?;
+        let mut proofs = self
+            .prove(published.checkpoint.size, vec![index])
+            .await
+            .map_err(storage_error)?;
         let inclusion_proof = proofs.pop().unwrap_or_default();
-        Ok(Added { index, entry, checkpoint: published.note, inclusion_proof, existing })
+        Ok(Added {
+            index,
+            entry,
+            checkpoint: published.note,
+            inclusion_proof,
+            existing,
+        })
     }
 
     async fn wait_published(&self, index: u64, deadline: Instant) -> Result<Published, AddError> {
@@ -417,18 +463,31 @@ impl Log {
         }
     }
 
-    async fn add_batch(&self, entries: Vec<Entry>, deadline: Instant) -> Vec<Result<Added, AddError>> {
+    async fn add_batch(
+        &self,
+        entries: Vec<Entry>,
+        deadline: Instant,
+    ) -> Vec<Result<Added, AddError>> {
         if !self.shared.accepting.load(Ordering::SeqCst) {
-            return entries.iter().map(|_| Err(AddError::ShuttingDown)).collect();
+            return entries
+                .iter()
+                .map(|_| Err(AddError::ShuttingDown))
+                .collect();
         }
         let committed = self.shared.sequenced.borrow().checkpoint.size;
         let names = entries.iter().map(|e| e.filename.clone()).collect();
         let found = match self.lookup_index(names).await {
             Ok(found) => found,
-            Err(e) => return entries.iter().map(|_| Err(storage_error(e.clone_message()))).collect(),
+            Err(e) => {
+                return entries
+                    .iter()
+                    .map(|_| Err(storage_error(e.clone_message())))
+                    .collect();
+            }
         };
         // Decide what the index already answers; pool the rest.
-        let mut settled: Vec<Option<Result<(u64, bool), AddError>>> = Vec::with_capacity(entries.len());
+        let mut settled: Vec<Option<Result<(u64, bool), AddError>>> =
+            Vec::with_capacity(entries.len());
         let mut to_pool = Vec::new();
         for (i, (entry, record)) in entries.iter().zip(found).enumerate() {
             match record.filter(|r| r.index < committed) {
@@ -439,7 +498,12 @@ impl Log {
                 }
             }
         }
-        let replies = self.enqueue_waiting(to_pool.iter().map(|&i| entries[i].clone()).collect(), deadline).await;
+        let replies = self
+            .enqueue_waiting(
+                to_pool.iter().map(|&i| entries[i].clone()).collect(),
+                deadline,
+            )
+            .await;
         for (i, reply) in to_pool.into_iter().zip(replies) {
             settled[i] = Some(match reply {
                 Ok(rx) => match rx.await {
@@ -461,12 +525,14 @@ impl Log {
         settled: Vec<Option<Result<(u64, bool), AddError>>>,
         deadline: Instant,
     ) -> Vec<Result<Added, AddError>> {
-        let highest = settled.iter().flatten().filter_map(|r| r.as_ref().ok()).map(|(i, _)| *i).max();
+        let highest = settled
+            .iter()
+            .flatten()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|(i, _)| *i)
+            .max();
         let published = match highest {
-            Some(h) => match self.wait_published(h, deadline).await {
-                Ok(p) => Some(p),
-                Err(_) => None,
-            },
+            Some(h) => self.wait_published(h, deadline).await.ok(),
             None => None,
         };
         let current = published.unwrap_or_else(|| self.shared.published.borrow().clone());
@@ -480,22 +546,29 @@ impl Log {
             .collect();
         let mut proofs = match self.prove(size, indexes).await {
             Ok(p) => p.into_iter(),
-            Err(e) => return entries.iter().map(|_| Err(storage_error(e.clone_message()))).collect(),
+            Err(e) => {
+                return entries
+                    .iter()
+                    .map(|_| Err(storage_error(e.clone_message())))
+                    .collect();
+            }
         };
         entries
             .into_iter()
             .zip(settled)
-            .map(|(entry, s)| match s.unwrap_or(Err(AddError::ShuttingDown)) {
-                Ok((index, _)) if index >= size => Err(AddError::Pending { index }),
-                Ok((index, existing)) => Ok(Added {
-                    index,
-                    entry: entry.to_bytes(),
-                    checkpoint: current.note.clone(),
-                    inclusion_proof: proofs.next().unwrap_or_default(),
-                    existing,
-                }),
-                Err(e) => Err(e),
-            })
+            .map(
+                |(entry, s)| match s.unwrap_or(Err(AddError::ShuttingDown)) {
+                    Ok((index, _)) if index >= size => Err(AddError::Pending { index }),
+                    Ok((index, existing)) => Ok(Added {
+                        index,
+                        entry: entry.to_bytes(),
+                        checkpoint: current.note.clone(),
+                        inclusion_proof: proofs.next().unwrap_or_default(),
+                        existing,
+                    }),
+                    Err(e) => Err(e),
+                },
+            )
             .collect()
     }
 
@@ -527,7 +600,10 @@ impl Log {
         while rest.peek().is_some() {
             let room = {
                 let pool = self.shared.lock_pool();
-                self.shared.opts.max_pending_entries.saturating_sub(pool.len())
+                self.shared
+                    .opts
+                    .max_pending_entries
+                    .saturating_sub(pool.len())
             };
             if room == 0 {
                 if Instant::now() >= deadline {
@@ -555,7 +631,10 @@ impl Log {
         out
     }
 
-    async fn lookup_index(&self, names: Vec<Filename>) -> Result<Vec<Option<IndexRecord>>, LogError> {
+    async fn lookup_index(
+        &self,
+        names: Vec<Filename>,
+    ) -> Result<Vec<Option<IndexRecord>>, LogError> {
         let shared = self.shared.clone();
         blocking(move || {
             let refs: Vec<&Filename> = names.iter().collect();
@@ -571,7 +650,9 @@ impl Log {
             let reader = TreeReader::new(shared.storage.as_ref(), &shared.cache, size);
             indexes
                 .iter()
-                .map(|&i| prove_record(size, i, &reader).map_err(|e| LogError::Proof(e.to_string())))
+                .map(|&i| {
+                    prove_record(size, i, &reader).map_err(|e| LogError::Proof(e.to_string()))
+                })
                 .collect()
         })
         .await?
@@ -600,7 +681,11 @@ impl LogError {
 
 /// Reads a tile of the published tree (`available` is the tile as the published tree has it)
 /// and cuts it to the requested width.
-fn read_published_tile(shared: &Shared, available: &Tile, want: &Tile) -> Result<Option<Bytes>, LogError> {
+fn read_published_tile(
+    shared: &Shared,
+    available: &Tile,
+    want: &Tile,
+) -> Result<Option<Bytes>, LogError> {
     match want.level {
         TileLevel::Hash(_) => {
             let data = read_hash_tile(shared.storage.as_ref(), &shared.cache, available)?;
@@ -612,15 +697,24 @@ fn read_published_tile(shared: &Shared, available: &Tile, want: &Tile) -> Result
             }
             let size = available.index * 256 + available.width;
             let entries = read_bundle(shared.storage.as_ref(), available.index, size)?;
-            let data = encode_entry_bundle(entries.iter().take(want.width as usize))
-                .map_err(|e| LogError::Corrupt { what: available.path(), detail: e.to_string() })?;
+            let data =
+                encode_entry_bundle(entries.iter().take(want.width as usize)).map_err(|e| {
+                    LogError::Corrupt {
+                        what: available.path(),
+                        detail: e.to_string(),
+                    }
+                })?;
             Ok(Some(Bytes::from(data)))
         }
     }
 }
 
 fn check_same(record: &IndexRecord, entry: &Entry) -> Result<(), AddError> {
-    if record.entry == *entry { Ok(()) } else { Err(conflict(record.clone())) }
+    if record.entry == *entry {
+        Ok(())
+    } else {
+        Err(conflict(record.clone()))
+    }
 }
 
 fn conflict(record: IndexRecord) -> AddError {
@@ -635,11 +729,17 @@ fn storage_error(e: LogError) -> AddError {
     AddError::Storage(e.to_string())
 }
 
-fn lock_task(task: &Mutex<Option<JoinHandle<()>>>) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
+fn lock_task(
+    task: &Mutex<Option<JoinHandle<()>>>,
+) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
     task.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Runs blocking work (storage, hashing) off the async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, LogError> {
-    tokio::task::spawn_blocking(f).await.map_err(|_| LogError::Closed)
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, LogError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| LogError::Closed)
 }

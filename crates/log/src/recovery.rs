@@ -48,28 +48,43 @@ pub(crate) struct Recovered {
 }
 
 /// Runs recovery (see the module docs). Blocking: call it from a blocking thread.
-pub(crate) fn recover(storage: &dyn Storage, cache: &TileCache, signer: &Signer) -> Result<Recovered, LogError> {
+pub(crate) fn recover(
+    storage: &dyn Storage,
+    cache: &TileCache,
+    signer: &Signer,
+) -> Result<Recovered, LogError> {
     let verifier = signer.verifier();
     let Some(note) = storage.read_checkpoint(CheckpointKind::Sequenced)? else {
         return create_empty_log(storage, signer);
     };
-    let (checkpoint, _) = open_checkpoint(&note, &verifier).map_err(|e| LogError::BadCheckpoint {
-        which: "sequenced",
-        detail: e.to_string(),
-    })?;
+    let (checkpoint, _) =
+        open_checkpoint(&note, &verifier).map_err(|e| LogError::BadCheckpoint {
+            which: "sequenced",
+            detail: e.to_string(),
+        })?;
     let size = checkpoint.size;
     let reader = TreeReader::new(storage, cache, size);
     let root = tree_hash(size, &reader).map_err(|e| corrupt("tiles", e))?;
     if root != checkpoint.root_hash {
         return Err(LogError::Corrupt {
             what: "tiles".into(),
-            detail: format!("tiles hash to {root} but the checkpoint of size {size} says {}", checkpoint.root_hash),
+            detail: format!(
+                "tiles hash to {root} but the checkpoint of size {size} says {}",
+                checkpoint.root_hash
+            ),
         });
     }
     repair_index(storage, &reader, size)?;
     let edge = read_edge(storage, size)?;
     let published = read_published(storage, &verifier, &checkpoint, &note)?;
-    Ok(Recovered { committed: Committed { checkpoint, note: Bytes::from(note), edge }, published })
+    Ok(Recovered {
+        committed: Committed {
+            checkpoint,
+            note: Bytes::from(note),
+            edge,
+        },
+        published,
+    })
 }
 
 /// Commits and publishes the empty tree for a new log.
@@ -81,12 +96,20 @@ fn create_empty_log(storage: &dyn Storage, signer: &Signer) -> Result<Recovered,
             what: "data directory".into(),
             detail: format!(
                 "no sequenced checkpoint, yet {rows} index rows{}; refusing to start a new tree over it",
-                if published.is_some() { " and a published checkpoint" } else { "" }
+                if published.is_some() {
+                    " and a published checkpoint"
+                } else {
+                    ""
+                }
             ),
         });
     }
-    let checkpoint =
-        Checkpoint { origin: signer.name().to_string(), size: 0, root_hash: empty_tree_hash(), extensions: vec![] };
+    let checkpoint = Checkpoint {
+        origin: signer.name().to_string(),
+        size: 0,
+        root_hash: empty_tree_hash(),
+        extensions: vec![],
+    };
     let note = sign(&checkpoint, signer)?;
     storage.write_checkpoint(CheckpointKind::Sequenced, &note)?;
     // The empty tree can show no split view, so it is published without cosigning: a new
@@ -94,7 +117,11 @@ fn create_empty_log(storage: &dyn Storage, signer: &Signer) -> Result<Recovered,
     storage.write_checkpoint(CheckpointKind::Published, &note)?;
     let note = Bytes::from(note);
     Ok(Recovered {
-        committed: Committed { checkpoint: checkpoint.clone(), note: note.clone(), edge: vec![] },
+        committed: Committed {
+            checkpoint: checkpoint.clone(),
+            note: note.clone(),
+            edge: vec![],
+        },
         published: (checkpoint, note),
     })
 }
@@ -109,12 +136,20 @@ pub(crate) fn sign(checkpoint: &Checkpoint, signer: &Signer) -> Result<Vec<u8>, 
 fn repair_index(storage: &dyn Storage, reader: &TreeReader<'_>, size: u64) -> Result<(), LogError> {
     let rows = storage.index_size()?;
     if rows > size {
-        tracing::warn!(rows, size, "dropping index rows beyond the sequenced checkpoint");
+        tracing::warn!(
+            rows,
+            size,
+            "dropping index rows beyond the sequenced checkpoint"
+        );
         storage.truncate_index(size)?;
         return Ok(());
     }
     if rows < size {
-        tracing::warn!(rows, size, "rebuilding index rows lost in a crash from the entry bundles");
+        tracing::warn!(
+            rows,
+            size,
+            "rebuilding index rows lost in a crash from the entry bundles"
+        );
     }
     let mut next = rows;
     while next < size {
@@ -139,9 +174,15 @@ fn read_entries(
     while index < size && records.len() < max {
         let bundle = index / FULL_WIDTH;
         let entries = read_bundle(storage, bundle, size)?;
-        for (offset, bytes) in entries.iter().enumerate().skip((index % FULL_WIDTH) as usize) {
+        for (offset, bytes) in entries
+            .iter()
+            .enumerate()
+            .skip((index % FULL_WIDTH) as usize)
+        {
             let at = bundle * FULL_WIDTH + offset as u64;
-            let stored = reader.read_hashes(&[stored_hash_index(0, at)]).map_err(|e| corrupt("tiles", e))?;
+            let stored = reader
+                .read_hashes(&[stored_hash_index(0, at)])
+                .map_err(|e| corrupt("tiles", e))?;
             if stored.first() != Some(&leaf_hash(bytes)) {
                 return Err(LogError::Corrupt {
                     what: format!("entry {at}"),
@@ -157,8 +198,14 @@ fn read_entries(
 }
 
 /// Reads and parses entry bundle `bundle` of the tree of `size`.
-pub(crate) fn read_bundle(storage: &dyn Storage, bundle: u64, size: u64) -> Result<Vec<Vec<u8>>, LogError> {
-    let Some(tile) = tile_in_tree(TileLevel::Entries, bundle, size) else { return Ok(vec![]) };
+pub(crate) fn read_bundle(
+    storage: &dyn Storage,
+    bundle: u64,
+    size: u64,
+) -> Result<Vec<Vec<u8>>, LogError> {
+    let Some(tile) = tile_in_tree(TileLevel::Entries, bundle, size) else {
+        return Ok(vec![]);
+    };
     let data = storage.read_tile(&tile)?.ok_or_else(|| LogError::Corrupt {
         what: tile.path(),
         detail: "entry bundle is missing although the checkpoint covers it".into(),
@@ -167,7 +214,11 @@ pub(crate) fn read_bundle(storage: &dyn Storage, bundle: u64, size: u64) -> Resu
     if entries.len() as u64 != tile.width {
         return Err(LogError::Corrupt {
             what: tile.path(),
-            detail: format!("bundle holds {} entries, want {}", entries.len(), tile.width),
+            detail: format!(
+                "bundle holds {} entries, want {}",
+                entries.len(),
+                tile.width
+            ),
         });
     }
     Ok(entries.into_iter().map(|e| e.to_vec()).collect())
@@ -175,7 +226,7 @@ pub(crate) fn read_bundle(storage: &dyn Storage, bundle: u64, size: u64) -> Resu
 
 /// The entries of the partial bundle at the right edge of the tree of `size`.
 fn read_edge(storage: &dyn Storage, size: u64) -> Result<Vec<Vec<u8>>, LogError> {
-    if size % FULL_WIDTH == 0 {
+    if size.is_multiple_of(FULL_WIDTH) {
         return Ok(vec![]);
     }
     read_bundle(storage, size / FULL_WIDTH, size)
@@ -198,13 +249,17 @@ fn read_published(
         }
         return Err(LogError::Corrupt {
             what: "data directory".into(),
-            detail: format!("sequenced checkpoint of size {} but no published checkpoint", sequenced.size),
+            detail: format!(
+                "sequenced checkpoint of size {} but no published checkpoint",
+                sequenced.size
+            ),
         });
     };
-    let (checkpoint, _) = open_checkpoint(&note, verifier).map_err(|e| LogError::BadCheckpoint {
-        which: "published",
-        detail: e.to_string(),
-    })?;
+    let (checkpoint, _) =
+        open_checkpoint(&note, verifier).map_err(|e| LogError::BadCheckpoint {
+            which: "published",
+            detail: e.to_string(),
+        })?;
     let forked = checkpoint.size == sequenced.size && checkpoint.root_hash != sequenced.root_hash;
     if checkpoint.size > sequenced.size || forked {
         return Err(LogError::Corrupt {
@@ -219,5 +274,8 @@ fn read_published(
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> LogError {
-    LogError::Corrupt { what: what.to_string(), detail: e.to_string() }
+    LogError::Corrupt {
+        what: what.to_string(),
+        detail: e.to_string(),
+    }
 }

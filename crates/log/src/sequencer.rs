@@ -92,7 +92,9 @@ pub(crate) async fn run_sequencer(shared: Arc<Shared>, committed: Committed) {
                 break;
             }
             let sh = shared.clone();
-            state = tokio::task::spawn_blocking(move || sequence_batch(&sh, state, batch)).await.unwrap_or(None);
+            state = tokio::task::spawn_blocking(move || sequence_batch(&sh, state, batch))
+                .await
+                .unwrap_or(None);
             if !stopping && shared.lock_pool().len() < max_batch {
                 break;
             }
@@ -117,9 +119,16 @@ enum Resolution {
 
 /// Sequences one batch and replies to each add. Returns the new committed tree, or `None` if
 /// the tree in storage is unknown and recovery must run before the next batch.
-fn sequence_batch(shared: &Shared, state: Option<Committed>, batch: Vec<PendingAdd>) -> Option<Committed> {
+fn sequence_batch(
+    shared: &Shared,
+    state: Option<Committed>,
+    batch: Vec<PendingAdd>,
+) -> Option<Committed> {
     let Some(committed) = state.or_else(|| recover_in_place(shared)) else {
-        fail_all(batch, "storage is unavailable; the log is retrying recovery");
+        fail_all(
+            batch,
+            "storage is unavailable; the log is retrying recovery",
+        );
         return None;
     };
     let size = committed.checkpoint.size;
@@ -144,7 +153,10 @@ fn sequence_batch(shared: &Shared, state: Option<Committed>, batch: Vec<PendingA
             Some(record) => Resolution::Indexed(record),
             None => {
                 new_entries.push(batch[first].entry.clone());
-                Resolution::New { index: size + new_entries.len() as u64 - 1, first }
+                Resolution::New {
+                    index: size + new_entries.len() as u64 - 1,
+                    first,
+                }
             }
         };
         resolved.insert(batch[first].entry.filename.clone(), resolution);
@@ -156,14 +168,20 @@ fn sequence_batch(shared: &Shared, state: Option<Committed>, batch: Vec<PendingA
             Ok(next) => (Some(next), None),
             Err(e) => {
                 tracing::error!(error = %e, entries = new_entries.len(), "batch failed to commit; recovering");
-                shared.counters.batch_failures.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .counters
+                    .batch_failures
+                    .fetch_add(1, Ordering::Relaxed);
                 (recover_in_place(shared), Some(e.to_string()))
             }
         }
     };
     for (i, add) in batch.into_iter().enumerate() {
         let outcome = match resolved.get(&add.entry.filename) {
-            Some(Resolution::Indexed(r)) if r.entry == add.entry => Outcome::Logged { index: r.index, existing: true },
+            Some(Resolution::Indexed(r)) if r.entry == add.entry => Outcome::Logged {
+                index: r.index,
+                existing: true,
+            },
             Some(Resolution::Indexed(r)) => Outcome::Conflict(r.clone()),
             Some(Resolution::New { .. }) if failure.is_some() => {
                 Outcome::Failed(failure.clone().unwrap_or_default())
@@ -171,9 +189,15 @@ fn sequence_batch(shared: &Shared, state: Option<Committed>, batch: Vec<PendingA
             Some(&Resolution::New { index, first }) => {
                 let winner = &new_entries[(index - size) as usize];
                 if *winner == add.entry {
-                    Outcome::Logged { index, existing: i != first }
+                    Outcome::Logged {
+                        index,
+                        existing: i != first,
+                    }
                 } else {
-                    Outcome::Conflict(IndexRecord { index, entry: winner.clone() })
+                    Outcome::Conflict(IndexRecord {
+                        index,
+                        entry: winner.clone(),
+                    })
                 }
             }
             None => Outcome::Failed("internal error: add missing from its batch".into()),
@@ -192,11 +216,23 @@ fn commit(shared: &Shared, old: &Committed, entries: &[Entry]) -> Result<Committ
     let overlay_start = stored_hash_count(size);
     let mut overlay: Vec<Hash> = Vec::with_capacity(2 * bytes.len() + 64);
     for (i, data) in bytes.iter().enumerate() {
-        let reader = TreeReader { storage, cache: &shared.cache, size, overlay_start, overlay: &overlay };
+        let reader = TreeReader {
+            storage,
+            cache: &shared.cache,
+            size,
+            overlay_start,
+            overlay: &overlay,
+        };
         let hashes = stored_hashes(size + i as u64, data, &reader).map_err(tree_error)?;
         overlay.extend(hashes);
     }
-    let reader = TreeReader { storage, cache: &shared.cache, size, overlay_start, overlay: &overlay };
+    let reader = TreeReader {
+        storage,
+        cache: &shared.cache,
+        size,
+        overlay_start,
+        overlay: &overlay,
+    };
     let root = tree_hash(new_size, &reader).map_err(tree_error)?;
     let mut tiles = Vec::new();
     for tile in new_tiles(size, new_size) {
@@ -210,12 +246,23 @@ fn commit(shared: &Shared, old: &Committed, entries: &[Entry]) -> Result<Committ
     storage.write_tiles(&tiles)?;
 
     // Step 2: the index rows, one transaction.
-    let records: Vec<IndexRecord> =
-        entries.iter().enumerate().map(|(i, e)| IndexRecord { index: size + i as u64, entry: e.clone() }).collect();
+    let records: Vec<IndexRecord> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| IndexRecord {
+            index: size + i as u64,
+            entry: e.clone(),
+        })
+        .collect();
     storage.append_index(&records)?;
     // Step 3: sign and persist the sequenced checkpoint. THE COMMIT POINT: once this write
     // is durable the batch is part of the log forever; until then recovery forgets it.
-    let checkpoint = Checkpoint { origin: old.checkpoint.origin.clone(), size: new_size, root_hash: root, extensions: vec![] };
+    let checkpoint = Checkpoint {
+        origin: old.checkpoint.origin.clone(),
+        size: new_size,
+        root_hash: root,
+        extensions: vec![],
+    };
     let note = sign(&checkpoint, &shared.opts.signer)?;
     storage.write_checkpoint(CheckpointKind::Sequenced, &note)?;
 
@@ -223,14 +270,22 @@ fn commit(shared: &Shared, old: &Committed, entries: &[Entry]) -> Result<Committ
         shared.cache.insert(&tile, Bytes::from(data));
     }
     shared.counters.record_batch(entries.len() as u64);
-    let next = Committed { checkpoint, note: Bytes::from(note), edge };
+    let next = Committed {
+        checkpoint,
+        note: Bytes::from(note),
+        edge,
+    };
     shared.sequenced.send_replace(next.clone());
     Ok(next)
 }
 
 /// Appends `entries` to the right-edge bundle `edge` (the partial bundle of the tree of
 /// `size`), returning every bundle that changed: the full ones completed and the new edge.
-fn entry_bundles(size: u64, edge: &mut Vec<Vec<u8>>, entries: Vec<Vec<u8>>) -> Result<Vec<(Tile, Vec<u8>)>, LogError> {
+fn entry_bundles(
+    size: u64,
+    edge: &mut Vec<Vec<u8>>,
+    entries: Vec<Vec<u8>>,
+) -> Result<Vec<(Tile, Vec<u8>)>, LogError> {
     let mut out = Vec::new();
     let mut index = size / FULL_WIDTH;
     let mut changed = false;
@@ -238,20 +293,37 @@ fn entry_bundles(size: u64, edge: &mut Vec<Vec<u8>>, entries: Vec<Vec<u8>>) -> R
         edge.push(entry);
         changed = true;
         if edge.len() as u64 == FULL_WIDTH {
-            out.push((Tile { level: TileLevel::Entries, index, width: FULL_WIDTH }, encode(edge)?));
+            out.push((
+                Tile {
+                    level: TileLevel::Entries,
+                    index,
+                    width: FULL_WIDTH,
+                },
+                encode(edge)?,
+            ));
             edge.clear();
             index += 1;
             changed = false;
         }
     }
     if changed {
-        out.push((Tile { level: TileLevel::Entries, index, width: edge.len() as u64 }, encode(edge)?));
+        out.push((
+            Tile {
+                level: TileLevel::Entries,
+                index,
+                width: edge.len() as u64,
+            },
+            encode(edge)?,
+        ));
     }
     Ok(out)
 }
 
 fn encode(entries: &[Vec<u8>]) -> Result<Vec<u8>, LogError> {
-    encode_entry_bundle(entries).map_err(|e| LogError::Corrupt { what: "entry bundle".into(), detail: e.to_string() })
+    encode_entry_bundle(entries).map_err(|e| LogError::Corrupt {
+        what: "entry bundle".into(),
+        detail: e.to_string(),
+    })
 }
 
 /// Re-reads the committed tree from storage after a failure; publishes the result to the

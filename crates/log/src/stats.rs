@@ -68,7 +68,10 @@ impl Counters {
     pub(crate) fn record_batch(&self, entries: u64) {
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.batch_entries.fetch_add(entries, Ordering::Relaxed);
-        let bucket = BATCH_SIZE_BUCKETS.iter().position(|&b| entries <= b).unwrap_or(BATCH_SIZE_BUCKETS.len() - 1);
+        let bucket = BATCH_SIZE_BUCKETS
+            .iter()
+            .position(|&b| entries <= b)
+            .unwrap_or(BATCH_SIZE_BUCKETS.len() - 1);
         self.batch_size_buckets[bucket].fetch_add(1, Ordering::Relaxed);
     }
 
@@ -84,7 +87,11 @@ impl Counters {
         stats.adds_storage_error = get(&self.adds_storage_error);
         stats.batches = get(&self.batches);
         stats.batch_entries = get(&self.batch_entries);
-        for (out, c) in stats.batch_size_buckets.iter_mut().zip(&self.batch_size_buckets) {
+        for (out, c) in stats
+            .batch_size_buckets
+            .iter_mut()
+            .zip(&self.batch_size_buckets)
+        {
             *out = get(c);
         }
         stats.batch_failures = get(&self.batch_failures);

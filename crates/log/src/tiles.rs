@@ -40,7 +40,11 @@ pub(crate) fn tile_in_tree(level: TileLevel, index: u64, size: u64) -> Option<Ti
     let count = size.checked_shr(shift).unwrap_or(0);
     let start = index.checked_mul(FULL_WIDTH)?;
     let width = count.checked_sub(start)?.min(FULL_WIDTH);
-    (width > 0).then_some(Tile { level, index, width })
+    (width > 0).then_some(Tile {
+        level,
+        index,
+        width,
+    })
 }
 
 /// A hash tile's data and its inner hashes: `inner[k - 1][j]` is the j-th hash of the tile
@@ -55,7 +59,10 @@ impl CachedTile {
         let mut inner: Vec<Vec<Hash>> = Vec::with_capacity(8);
         let mut below: Vec<Hash> = data.chunks_exact(HASH_SIZE).map(to_hash).collect();
         while below.len() >= 2 {
-            let above: Vec<Hash> = below.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+            let above: Vec<Hash> = below
+                .chunks_exact(2)
+                .map(|p| node_hash(&p[0], &p[1]))
+                .collect();
             inner.push(above.clone());
             below = above;
         }
@@ -70,7 +77,10 @@ impl CachedTile {
     fn hash(&self, k: u8, j: u64) -> Option<Hash> {
         let j = usize::try_from(j).ok()?;
         if k == 0 {
-            return self.data.get(j * HASH_SIZE..(j + 1) * HASH_SIZE).map(to_hash);
+            return self
+                .data
+                .get(j * HASH_SIZE..(j + 1) * HASH_SIZE)
+                .map(to_hash);
         }
         self.inner.get(usize::from(k) - 1)?.get(j).copied()
     }
@@ -97,7 +107,9 @@ struct CacheInner {
 
 impl TileCache {
     pub(crate) fn new() -> TileCache {
-        TileCache { inner: Mutex::new(CacheInner::default()) }
+        TileCache {
+            inner: Mutex::new(CacheInner::default()),
+        }
     }
 
     fn get(&self, level: u8, index: u64) -> Option<Arc<CachedTile>> {
@@ -107,9 +119,14 @@ impl TileCache {
     /// Caches a hash tile (entry bundles are ignored: only readers of the whole log fetch
     /// them). Keeps the wider copy if one is cached already.
     pub(crate) fn insert(&self, tile: &Tile, data: Bytes) -> Option<Arc<CachedTile>> {
-        let TileLevel::Hash(level) = tile.level else { return None };
+        let TileLevel::Hash(level) = tile.level else {
+            return None;
+        };
         let key = (level, tile.index);
-        if let Some(old) = self.get(level, tile.index).filter(|old| old.data.len() >= data.len()) {
+        if let Some(old) = self
+            .get(level, tile.index)
+            .filter(|old| old.data.len() >= data.len())
+        {
             return Some(old);
         }
         let cached = Arc::new(CachedTile::new(data));
@@ -133,27 +150,48 @@ impl TileCache {
 
 /// Reads a hash tile of a committed tree through the cache; returns its data at the
 /// requested width.
-pub(crate) fn read_hash_tile(storage: &dyn Storage, cache: &TileCache, tile: &Tile) -> Result<Bytes, StorageError> {
+pub(crate) fn read_hash_tile(
+    storage: &dyn Storage,
+    cache: &TileCache,
+    tile: &Tile,
+) -> Result<Bytes, StorageError> {
     let cached = load(storage, cache, tile)?;
     Ok(cached.data.slice(..(tile.width as usize) * HASH_SIZE))
 }
 
-fn load(storage: &dyn Storage, cache: &TileCache, tile: &Tile) -> Result<Arc<CachedTile>, StorageError> {
+fn load(
+    storage: &dyn Storage,
+    cache: &TileCache,
+    tile: &Tile,
+) -> Result<Arc<CachedTile>, StorageError> {
     let TileLevel::Hash(level) = tile.level else {
-        return Err(StorageError::Corrupt { what: tile.path(), detail: "not a hash tile".into() });
+        return Err(StorageError::Corrupt {
+            what: tile.path(),
+            detail: "not a hash tile".into(),
+        });
     };
-    if let Some(cached) = cache.get(level, tile.index).filter(|c| c.width() >= tile.width) {
+    if let Some(cached) = cache
+        .get(level, tile.index)
+        .filter(|c| c.width() >= tile.width)
+    {
         return Ok(cached);
     }
-    let data = storage.read_tile(tile)?.ok_or_else(|| StorageError::Corrupt {
-        what: tile.path(),
-        detail: "tile is missing although a checkpoint covers it".into(),
-    })?;
+    let data = storage
+        .read_tile(tile)?
+        .ok_or_else(|| StorageError::Corrupt {
+            what: tile.path(),
+            detail: "tile is missing although a checkpoint covers it".into(),
+        })?;
     if data.len() as u64 != tile.width * HASH_SIZE as u64 {
-        return Err(StorageError::Corrupt { what: tile.path(), detail: format!("tile has {} bytes", data.len()) });
+        return Err(StorageError::Corrupt {
+            what: tile.path(),
+            detail: format!("tile has {} bytes", data.len()),
+        });
     }
     let data = Bytes::from(data);
-    Ok(cache.insert(tile, data.clone()).unwrap_or_else(|| Arc::new(CachedTile::new(data))))
+    Ok(cache
+        .insert(tile, data.clone())
+        .unwrap_or_else(|| Arc::new(CachedTile::new(data))))
 }
 
 /// A [`HashReader`] over the committed tree of `size` entries, optionally extended by the
@@ -169,14 +207,26 @@ pub(crate) struct TreeReader<'a> {
 impl<'a> TreeReader<'a> {
     /// A reader over the committed tree of `size` entries.
     pub(crate) fn new(storage: &'a dyn Storage, cache: &'a TileCache, size: u64) -> TreeReader<'a> {
-        TreeReader { storage, cache, size, overlay_start: u64::MAX, overlay: &[] }
+        TreeReader {
+            storage,
+            cache,
+            size,
+            overlay_start: u64::MAX,
+            overlay: &[],
+        }
     }
 
     fn read_one(&self, index: u64) -> Result<Hash, TreeError> {
-        let not_in_tree = TreeError::HashNotInTree { index, size: self.size };
+        let not_in_tree = TreeError::HashNotInTree {
+            index,
+            size: self.size,
+        };
         if index >= self.overlay_start {
             let offset = usize::try_from(index - self.overlay_start).ok();
-            return offset.and_then(|o| self.overlay.get(o)).copied().ok_or(not_in_tree);
+            return offset
+                .and_then(|o| self.overlay.get(o))
+                .copied()
+                .ok_or(not_in_tree);
         }
         let (level, n) = split_stored_hash_index(index);
         let (tile_level, k) = (level / 8, level % 8);
@@ -189,8 +239,12 @@ impl<'a> TreeReader<'a> {
         let tile = tile_in_tree(TileLevel::Hash(tile_level), tile_index, self.size)
             .filter(|t| t.width >= needed_width)
             .ok_or(not_in_tree)?;
-        let cached = load(self.storage, self.cache, &tile).map_err(|e| TreeError::Reader(Box::new(e)))?;
-        cached.hash(k, j).ok_or(TreeError::HashNotInTree { index, size: self.size })
+        let cached =
+            load(self.storage, self.cache, &tile).map_err(|e| TreeError::Reader(Box::new(e)))?;
+        cached.hash(k, j).ok_or(TreeError::HashNotInTree {
+            index,
+            size: self.size,
+        })
     }
 }
 
@@ -220,18 +274,29 @@ mod tests {
         let cache = TileCache::new();
         for index in 0..stored_hash_count(n) {
             let want = tile_for_index(index);
-            let TileLevel::Hash(level) = want.level else { unreachable!("hash tiles only") };
-            let Some(tile) = tile_in_tree(want.level, want.index, n).filter(|t| t.width >= want.width) else {
+            let TileLevel::Hash(level) = want.level else {
+                unreachable!("hash tiles only")
+            };
+            let Some(tile) =
+                tile_in_tree(want.level, want.index, n).filter(|t| t.width >= want.width)
+            else {
                 continue;
             };
             let data = bintrail_tlog::tile::read_tile_data(&tile, &all).unwrap();
             let expected = hash_from_tile(&tile, &data, index).unwrap();
             cache.insert(&tile, Bytes::from(data));
-            let (l, k) = (split_stored_hash_index(index).0 / 8, split_stored_hash_index(index).0 % 8);
+            let (l, k) = (
+                split_stored_hash_index(index).0 / 8,
+                split_stored_hash_index(index).0 % 8,
+            );
             assert_eq!(l, level);
             let n_at = split_stored_hash_index(index).1;
             let j = n_at - (((n_at << k) / FULL_WIDTH) << (8 - k));
-            assert_eq!(cache.get(level, tile.index).unwrap().hash(k, j), Some(expected), "stored hash {index}");
+            assert_eq!(
+                cache.get(level, tile.index).unwrap().hash(k, j),
+                Some(expected),
+                "stored hash {index}"
+            );
         }
         assert_eq!(all[0], leaf_hash(b"leaf 0"));
     }
@@ -248,7 +313,10 @@ mod tests {
         assert_eq!(t(1, 1), Some(17));
         assert_eq!(t(2, 0), Some(1));
         assert_eq!(t(3, 0), None);
-        assert_eq!(tile_in_tree(TileLevel::Entries, 273, 70_000).map(|t| t.width), Some(112));
+        assert_eq!(
+            tile_in_tree(TileLevel::Entries, 273, 70_000).map(|t| t.width),
+            Some(112)
+        );
         assert_eq!(tile_in_tree(TileLevel::Hash(0), 0, 0), None);
     }
 }

@@ -52,11 +52,19 @@ impl Faulty {
     }
 
     fn inner(&self) -> Result<Arc<LocalStorage>, StorageError> {
-        self.inner.lock().unwrap().clone().ok_or_else(|| StorageError::Unavailable("crashed".into()))
+        self.inner
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| StorageError::Unavailable("crashed".into()))
     }
 
     /// Runs a write, injecting the armed fault if it is for `step`.
-    fn write(&self, step: Step, op: impl FnOnce(&LocalStorage) -> Result<(), StorageError>) -> Result<(), StorageError> {
+    fn write(
+        &self,
+        step: Step,
+        op: impl FnOnce(&LocalStorage) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
         let inner = self.inner()?;
         let fault = {
             let mut armed = self.armed.lock().unwrap();
@@ -68,7 +76,9 @@ impl Faulty {
                 _ => None,
             }
         };
-        let Some((mode, crash)) = fault else { return op(&inner) };
+        let Some((mode, crash)) = fault else {
+            return op(&inner);
+        };
         if mode == Mode::PersistedButFailed {
             op(&inner)?;
         }
@@ -76,7 +86,9 @@ impl Faulty {
         if crash {
             self.inner.lock().unwrap().take();
         }
-        Err(StorageError::Unavailable(format!("injected failure at {step:?} ({mode:?})")))
+        Err(StorageError::Unavailable(format!(
+            "injected failure at {step:?} ({mode:?})"
+        )))
     }
 }
 
@@ -130,8 +142,13 @@ impl History {
         let size = open(&log.checkpoint()).size;
         for index in 0..size / 256 {
             for level in [TileLevel::Hash(0), TileLevel::Entries] {
-                let tile = Tile { level, index, width: 256 };
-                self.full_tiles.push((tile, log.read_tile(&tile).await.unwrap().unwrap()));
+                let tile = Tile {
+                    level,
+                    index,
+                    width: 256,
+                };
+                self.full_tiles
+                    .push((tile, log.read_tile(&tile).await.unwrap().unwrap()));
             }
         }
     }
@@ -141,16 +158,36 @@ impl History {
         let newest = open(&log.checkpoint());
         for old in &self.checkpoints {
             let proof = log.prove_consistency(newest.size, old.size).await.unwrap();
-            verify_tree(&proof, newest.size, newest.root_hash, old.size, old.root_hash)
-                .unwrap_or_else(|e| panic!("published size {} is not consistent with {}: {e}", old.size, newest.size));
+            verify_tree(
+                &proof,
+                newest.size,
+                newest.root_hash,
+                old.size,
+                old.root_hash,
+            )
+            .unwrap_or_else(|e| {
+                panic!(
+                    "published size {} is not consistent with {}: {e}",
+                    old.size, newest.size
+                )
+            });
         }
         for (e, added) in &self.acked {
-            let found = log.lookup(&e.filename).await.unwrap().unwrap_or_else(|| panic!("lost {}", e.filename));
+            let found = log
+                .lookup(&e.filename)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("lost {}", e.filename));
             assert_eq!(found.index, added.index, "{} moved", e.filename);
             verify(&found, e);
         }
         for (tile, data) in &self.full_tiles {
-            assert_eq!(&log.read_tile(tile).await.unwrap().unwrap(), data, "{} changed", tile.path());
+            assert_eq!(
+                &log.read_tile(tile).await.unwrap().unwrap(),
+                data,
+                "{} changed",
+                tile.path()
+            );
         }
     }
 }
@@ -180,7 +217,10 @@ async fn fault_then_carry_on(step: Step, mode: Mode) {
     storage.arm(step, mode, false);
     let victim = entry(10_000, 1);
     let result = log.add(victim.clone()).await;
-    assert!(storage.fired.load(Ordering::SeqCst), "{step:?} was never reached");
+    assert!(
+        storage.fired.load(Ordering::SeqCst),
+        "{step:?} was never reached"
+    );
     match (step, &result) {
         // A failed publish is retried on the next interval; the add still succeeds.
         (Step::WritePublished, Ok(added)) => history.record(&victim, added.clone()),
@@ -191,7 +231,10 @@ async fn fault_then_carry_on(step: Step, mode: Mode) {
     // The log carries on: a retry of the failed add works (as a new or existing entry).
     let retried = log.add(victim.clone()).await.unwrap();
     if step == Step::WriteSequenced && mode == Mode::PersistedButFailed {
-        assert!(retried.existing, "the commit point was persisted, so the entry is logged");
+        assert!(
+            retried.existing,
+            "the commit point was persisted, so the entry is logged"
+        );
     }
     if !history.acked.iter().any(|(e, _)| *e == victim) {
         history.record(&victim, retried);
@@ -219,15 +262,28 @@ async fn fault_then_crash(step: Step, mode: Mode) {
     storage.arm(step, mode, true);
     let victim = entry(10_000, 1);
     let result = log.add(victim.clone()).await;
-    assert!(storage.fired.load(Ordering::SeqCst), "{step:?} was never reached");
-    assert!(result.is_err(), "nothing can be acknowledged once the process died: {result:?}");
+    assert!(
+        storage.fired.load(Ordering::SeqCst),
+        "{step:?} was never reached"
+    );
+    assert!(
+        result.is_err(),
+        "nothing can be acknowledged once the process died: {result:?}"
+    );
 
     // "Restart": a new process opens the same directory.
     let restarted = Log::open(options(dir.path())).await.unwrap();
     history.check(&restarted).await;
-    let committed = matches!((step, mode), (Step::WriteSequenced, Mode::PersistedButFailed) | (Step::WritePublished, _));
+    let committed = matches!(
+        (step, mode),
+        (Step::WriteSequenced, Mode::PersistedButFailed) | (Step::WritePublished, _)
+    );
     let size = restarted.stats().sequenced_size;
-    assert_eq!(size, before + u64::from(committed), "sequenced size after restart");
+    assert_eq!(
+        size,
+        before + u64::from(committed),
+        "sequenced size after restart"
+    );
     let again = restarted.add(victim.clone()).await.unwrap();
     assert_eq!(again.existing, committed);
     verify(&again, &victim);
@@ -273,11 +329,15 @@ async fn index_rows_lost_below_the_checkpoint_are_rebuilt_and_rows_beyond_it_dro
     drop(log);
 
     let db = rusqlite::Connection::open(dir.path().join("index.sqlite")).unwrap();
-    db.execute("DELETE FROM entries WHERE idx >= 123", []).unwrap();
+    db.execute("DELETE FROM entries WHERE idx >= 123", [])
+        .unwrap();
     drop(db);
     let log = Log::open(options(dir.path())).await.unwrap();
     history.check(&log).await;
-    assert!(matches!(log.add(entry(500, 2)).await, Err(AddError::Conflict { index: 500, .. })));
+    assert!(matches!(
+        log.add(entry(500, 2)).await,
+        Err(AddError::Conflict { index: 500, .. })
+    ));
     log.shutdown().await;
     drop(log);
 

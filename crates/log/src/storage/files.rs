@@ -18,7 +18,10 @@ const SYNC_THREADS: usize = 8;
 
 /// Writes each `(path, data)` (creating missing directories below `root`), then makes all
 /// of them durable: file data, the names of new files and the names of new directories.
-pub(crate) fn write_files_durably(root: &Path, files: &[(PathBuf, &[u8])]) -> Result<(), StorageError> {
+pub(crate) fn write_files_durably(
+    root: &Path,
+    files: &[(PathBuf, &[u8])],
+) -> Result<(), StorageError> {
     let mut dirs = BTreeSet::new();
     for (path, _) in files {
         create_parent_dirs(root, path, &mut dirs)?;
@@ -29,9 +32,10 @@ pub(crate) fn write_files_durably(root: &Path, files: &[(PathBuf, &[u8])]) -> Re
             .chunks(chunk)
             .map(|part| scope.spawn(move || part.iter().try_for_each(|(p, d)| write_synced(p, d))))
             .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().unwrap_or_else(|_| Err(io_error("write", Path::new("(worker)"), panicked()))))
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .unwrap_or_else(|_| Err(io_error("write", Path::new("(worker)"), panicked())))
+        })
     })?;
     dirs.iter().try_for_each(|d| sync_dir(d))
 }
@@ -40,7 +44,10 @@ pub(crate) fn write_files_durably(root: &Path, files: &[(PathBuf, &[u8])]) -> Re
 /// `path`, fsync the directory. A crash leaves either the old content or the new one.
 pub(crate) fn replace_file_atomically(path: &Path, data: &[u8]) -> Result<(), StorageError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut tmp_name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     tmp_name.push(".tmp");
     let tmp = dir.join(tmp_name);
     write_synced(&tmp, data)?;
@@ -59,8 +66,14 @@ pub(crate) fn read_file(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
 
 /// Creates the missing directories between `root` and `path`'s parent, recording in `dirs`
 /// every directory whose entries changed (the file's parent, and each new directory's parent).
-fn create_parent_dirs(root: &Path, path: &Path, dirs: &mut BTreeSet<PathBuf>) -> Result<(), StorageError> {
-    let Some(parent) = path.parent() else { return Ok(()) };
+fn create_parent_dirs(
+    root: &Path,
+    path: &Path,
+    dirs: &mut BTreeSet<PathBuf>,
+) -> Result<(), StorageError> {
+    let Some(parent) = path.parent() else {
+        return Ok(());
+    };
     dirs.insert(parent.to_path_buf());
     if parent.is_dir() {
         return Ok(());
@@ -95,7 +108,8 @@ fn write_synced(path: &Path, data: &[u8]) -> Result<(), StorageError> {
         .truncate(true)
         .open(path)
         .map_err(|e| io_error("create", path, e))?;
-    file.write_all(data).map_err(|e| io_error("write", path, e))?;
+    file.write_all(data)
+        .map_err(|e| io_error("write", path, e))?;
     file.sync_all().map_err(|e| io_error("fsync", path, e))
 }
 
@@ -110,5 +124,9 @@ fn panicked() -> std::io::Error {
 }
 
 pub(crate) fn io_error(op: &'static str, path: &Path, source: std::io::Error) -> StorageError {
-    StorageError::Io { op, path: path.display().to_string(), source }
+    StorageError::Io {
+        op,
+        path: path.display().to_string(),
+        source,
+    }
 }

@@ -43,10 +43,17 @@ impl LocalStorage {
             .open(&lock_path)
             .map_err(|e| io_error("open", &lock_path, e))?;
         lock.try_lock().map_err(|_| {
-            StorageError::Unavailable(format!("{} is in use by another bintrail log", root.display()))
+            StorageError::Unavailable(format!(
+                "{} is in use by another bintrail log",
+                root.display()
+            ))
         })?;
         let index = SqliteIndex::open(&root.join("index.sqlite"))?;
-        Ok(LocalStorage { root: root.to_path_buf(), index, _lock: lock })
+        Ok(LocalStorage {
+            root: root.to_path_buf(),
+            index,
+            _lock: lock,
+        })
     }
 
     /// The data directory.
@@ -76,8 +83,10 @@ impl Storage for LocalStorage {
     }
 
     fn write_tiles(&self, tiles: &[(Tile, Vec<u8>)]) -> Result<(), StorageError> {
-        let files: Vec<(PathBuf, &[u8])> =
-            tiles.iter().map(|(t, data)| (self.root.join(t.path()), data.as_slice())).collect();
+        let files: Vec<(PathBuf, &[u8])> = tiles
+            .iter()
+            .map(|(t, data)| (self.root.join(t.path()), data.as_slice()))
+            .collect();
         write_files_durably(&self.root, &files)
     }
 

@@ -49,29 +49,45 @@ impl SqliteIndex {
             .map(|_| {
                 let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
                 let conn = Connection::open_with_flags(path, flags).map_err(db_error)?;
-                conn.execute_batch("PRAGMA busy_timeout = 5000;").map_err(db_error)?;
+                conn.execute_batch("PRAGMA busy_timeout = 5000;")
+                    .map_err(db_error)?;
                 Ok(Mutex::new(conn))
             })
             .collect::<Result<_, StorageError>>()?;
-        Ok(SqliteIndex { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        Ok(SqliteIndex {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
     }
 
-    pub(crate) fn lookup(&self, filenames: &[&Filename]) -> Result<Vec<Option<IndexRecord>>, StorageError> {
+    pub(crate) fn lookup(
+        &self,
+        filenames: &[&Filename],
+    ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
         let slot = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         let conn = lock(&self.readers[slot]);
         let mut stmt = conn
-            .prepare_cached("SELECT idx, checksum, issuer, subject FROM entries WHERE filename = ?1")
+            .prepare_cached(
+                "SELECT idx, checksum, issuer, subject FROM entries WHERE filename = ?1",
+            )
             .map_err(db_error)?;
         filenames
             .iter()
             .map(|name| {
                 let row = stmt
                     .query_row(params![name.as_str()], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get(2)?, r.get(3)?))
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, Vec<u8>>(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                        ))
                     })
                     .optional()
                     .map_err(db_error)?;
-                row.map(|(idx, sum, issuer, subject)| to_record(name, idx, sum, issuer, subject)).transpose()
+                row.map(|(idx, sum, issuer, subject)| to_record(name, idx, sum, issuer, subject))
+                    .transpose()
             })
             .collect()
     }
@@ -79,7 +95,9 @@ impl SqliteIndex {
     pub(crate) fn size(&self) -> Result<u64, StorageError> {
         let conn = lock(&self.writer);
         let (count, max): (i64, Option<i64>) = conn
-            .query_row("SELECT count(*), max(idx) FROM entries", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT count(*), max(idx) FROM entries", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .map_err(db_error)?;
         let expected = max.map_or(0, |m| m + 1);
         if count != expected {
@@ -95,7 +113,9 @@ impl SqliteIndex {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction().map_err(db_error)?;
         let next: i64 = tx
-            .query_row("SELECT coalesce(max(idx) + 1, 0) FROM entries", [], |r| r.get(0))
+            .query_row("SELECT coalesce(max(idx) + 1, 0) FROM entries", [], |r| {
+                r.get(0)
+            })
             .map_err(db_error)?;
         {
             let mut stmt = tx
@@ -106,7 +126,10 @@ impl SqliteIndex {
             for (offset, rec) in records.iter().enumerate() {
                 let expected = next as u64 + offset as u64;
                 if rec.index != expected {
-                    return Err(StorageError::Gap { expected, got: rec.index });
+                    return Err(StorageError::Gap {
+                        expected,
+                        got: rec.index,
+                    });
                 }
                 let e = &rec.entry;
                 let (issuer, subject) = match &e.publisher {
@@ -114,13 +137,19 @@ impl SqliteIndex {
                     None => (None, None),
                 };
                 let sum: &[u8] = e.checksum.digest();
-                stmt.execute(params![rec.index as i64, e.filename.as_str(), sum, issuer, subject])
-                    .map_err(|err| match err.sqlite_error_code() {
-                        Some(rusqlite::ErrorCode::ConstraintViolation) => {
-                            StorageError::Duplicate { filename: e.filename.to_string() }
-                        }
-                        _ => db_error(err),
-                    })?;
+                stmt.execute(params![
+                    rec.index as i64,
+                    e.filename.as_str(),
+                    sum,
+                    issuer,
+                    subject
+                ])
+                .map_err(|err| match err.sqlite_error_code() {
+                    Some(rusqlite::ErrorCode::ConstraintViolation) => StorageError::Duplicate {
+                        filename: e.filename.to_string(),
+                    },
+                    _ => db_error(err),
+                })?;
             }
         }
         tx.commit().map_err(db_error)
@@ -128,7 +157,8 @@ impl SqliteIndex {
 
     pub(crate) fn truncate(&self, size: u64) -> Result<(), StorageError> {
         let conn = lock(&self.writer);
-        conn.execute("DELETE FROM entries WHERE idx >= ?1", params![size as i64]).map_err(db_error)?;
+        conn.execute("DELETE FROM entries WHERE idx >= ?1", params![size as i64])
+            .map_err(db_error)?;
         Ok(())
     }
 }
@@ -140,15 +170,28 @@ fn to_record(
     issuer: Option<String>,
     subject: Option<String>,
 ) -> Result<IndexRecord, StorageError> {
-    let corrupt = |detail: String| StorageError::Corrupt { what: format!("index row for {name}"), detail };
-    let digest: [u8; 32] = sum.try_into().map_err(|s: Vec<u8>| corrupt(format!("checksum has {} bytes", s.len())))?;
+    let corrupt = |detail: String| StorageError::Corrupt {
+        what: format!("index row for {name}"),
+        detail,
+    };
+    let digest: [u8; 32] = sum
+        .try_into()
+        .map_err(|s: Vec<u8>| corrupt(format!("checksum has {} bytes", s.len())))?;
     let publisher = match (issuer, subject) {
         (Some(issuer), Some(subject)) => Some(Publisher { issuer, subject }),
         (None, None) => None,
-        _ => return Err(corrupt("publisher has an issuer or a subject but not both".into())),
+        _ => {
+            return Err(corrupt(
+                "publisher has an issuer or a subject but not both".into(),
+            ));
+        }
     };
     let index = u64::try_from(idx).map_err(|_| corrupt(format!("negative index {idx}")))?;
-    let entry = Entry { checksum: Checksum::from_digest(digest), filename: name.clone(), publisher };
+    let entry = Entry {
+        checksum: Checksum::from_digest(digest),
+        filename: name.clone(),
+        publisher,
+    };
     Ok(IndexRecord { index, entry })
 }
 

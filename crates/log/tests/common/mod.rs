@@ -1,7 +1,9 @@
 //! Helpers shared by the log core's integration tests.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bintrail_log::{Added, LogOptions};
@@ -40,7 +42,9 @@ pub fn entry(i: u64, salt: u8) -> Entry {
     digest[..8].copy_from_slice(&i.to_be_bytes());
     Entry {
         checksum: Checksum::from_digest(digest),
-        filename: format!("pkg{i}-1.0.tar.gz").parse().expect("valid test filename"),
+        filename: format!("pkg{i}-1.0.tar.gz")
+            .parse()
+            .expect("valid test filename"),
         publisher: None,
     }
 }
@@ -56,15 +60,41 @@ pub fn entry_with_publisher(i: u64, subject: &str) -> Entry {
     }
 }
 
-/// Opens a checkpoint note with the test key.
+/// Opens a checkpoint note with the test key. Remembers notes it opened: tests check
+/// thousands of proofs against a handful of checkpoints, and Ed25519 in a debug build is slow.
 pub fn open(note: &[u8]) -> Checkpoint {
-    open_checkpoint(note, &verifier()).expect("checkpoint verifies with the log key").0
+    static OPENED: Mutex<Option<HashMap<Vec<u8>, Checkpoint>>> = Mutex::new(None);
+    let mut opened = OPENED.lock().unwrap();
+    let opened = opened.get_or_insert_with(HashMap::new);
+    if let Some(cp) = opened.get(note) {
+        return cp.clone();
+    }
+    let cp = open_checkpoint(note, &verifier())
+        .expect("checkpoint verifies with the log key")
+        .0;
+    opened.insert(note.to_vec(), cp.clone());
+    cp
 }
 
 /// Verifies an add's proof with crates/tlog against its checkpoint; panics with context if not.
 pub fn verify(added: &Added, entry: &Entry) {
-    assert_eq!(added.entry, entry.to_bytes(), "logged bytes are the entry's encoding");
+    assert_eq!(
+        added.entry,
+        entry.to_bytes(),
+        "logged bytes are the entry's encoding"
+    );
     let cp = open(&added.checkpoint);
-    verify_record(&added.inclusion_proof, cp.size, cp.root_hash, added.index, leaf_hash(&added.entry))
-        .unwrap_or_else(|e| panic!("proof of {} in size {} does not verify: {e}", added.index, cp.size));
+    verify_record(
+        &added.inclusion_proof,
+        cp.size,
+        cp.root_hash,
+        added.index,
+        leaf_hash(&added.entry),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "proof of {} in size {} does not verify: {e}",
+            added.index, cp.size
+        )
+    });
 }
