@@ -276,7 +276,8 @@ impl Log {
 
     /// Adds many entries: the same rules per entry as [`Log::add`], results in input order.
     /// Entries are pooled together (waiting for room in the pool up to `add_timeout` rather
-    /// than failing fast) so that they are sequenced in as few batches as the limits allow.
+    /// than failing fast) so that they are sequenced in as few batches as the limits allow;
+    /// once all are sequenced, it waits up to `add_timeout` more for a covering checkpoint.
     pub async fn add_many(&self, entries: Vec<Entry>) -> Vec<Result<Added, AddError>> {
         let deadline = Instant::now() + self.shared.opts.add_timeout;
         let results = self.add_batch(entries, deadline).await;
@@ -515,7 +516,9 @@ impl Log {
                 Err(e) => Err(e),
             });
         }
-        self.prove_all(entries, settled, deadline).await
+        // A bulk call may spend long sequencing; the wait for publication gets its own bound.
+        let publish_deadline = Instant::now() + self.shared.opts.add_timeout;
+        self.prove_all(entries, settled, publish_deadline).await
     }
 
     /// Turns per-entry (index, existing) results into proofs against one published checkpoint.
