@@ -62,8 +62,8 @@ pub fn router(witness: Arc<Witness>) -> Router {
 /// Serves `router` on `listener` until this future is dropped, which also
 /// closes every open connection (they live in a `JoinSet` owned here). Each
 /// connection gets HTTP/1.1 keep-alive (tlog-witness: clients SHOULD reuse
-/// connections) and a header read timeout, so a client that trickles headers
-/// is dropped.
+/// connections) and a header read timeout, so a client that trickles headers,
+/// or sends nothing at all, is dropped.
 pub async fn serve(listener: TcpListener, router: Router) -> io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -90,6 +90,15 @@ pub async fn serve(listener: TcpListener, router: Router) -> io::Result<()> {
         let service = TowerToHyperService::new(router.clone());
         let builder = Arc::clone(&builder);
         connections.spawn(async move {
+            // hyper's header read timeout starts with a request's first byte,
+            // so a connection that never sends one would hold a descriptor
+            // forever (finding W1 in RELIABILITY.md): give it the same bound
+            // to start. `peek` leaves the byte for hyper.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
             if let Err(err) = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await
