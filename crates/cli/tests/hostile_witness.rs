@@ -436,10 +436,8 @@ async fn trickled_body_is_cut_off_within_a_bound() {
 /// Many connections that open and stall (nothing sent, or only the HTTP/2
 /// connection preface) do not stop the witness from answering others.
 ///
-/// Finding W1b (RELIABILITY.md): a connection that sent only the HTTP/2
-/// preface is not closed by the witness (no h2 handshake or idle timeout), so
-/// it costs a file descriptor until the client goes away. This test pins what
-/// holds today: others are still served while such connections stay open.
+/// Others are served while they stay open (see also the W1 and W1b tests,
+/// which check that the witness closes them).
 #[tokio::test]
 async fn stalled_connections_do_not_block_others() {
     let log = TestLog::new(2);
@@ -535,4 +533,31 @@ async fn w1_silent_connections_are_closed() {
         "closed too early: {elapsed:?}"
     );
     witness.assert_healthy(&log, "50 silent connections").await;
+}
+
+/// Finding W1b (RELIABILITY.md): a connection that sent only the HTTP/2
+/// preface and then stalled was kept open forever; it must be closed.
+#[tokio::test]
+async fn w1b_stalled_http2_connections_are_closed() {
+    let log = TestLog::new(2);
+    let mut witness = Witness::start(&log);
+    let mut stream = tokio::net::TcpStream::connect(&witness.addr)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .expect("write preface");
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut rest))
+        .await
+        .expect("stalled h2 connection closed within 30 s")
+        .ok();
+    let first = witness
+        .raw(&post("/add-checkpoint", &log.request(0, 2)))
+        .await;
+    assert_eq!(status(&first), 200, "{}", text(&first));
+    witness
+        .assert_healthy(&log, "a stalled h2 connection")
+        .await;
 }

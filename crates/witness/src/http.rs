@@ -70,6 +70,13 @@ pub async fn serve(listener: TcpListener, router: Router) -> io::Result<()> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    // An h2 peer that stops answering pings is dropped (finding W1b in
+    // RELIABILITY.md: a connection that sent only the preface stayed open).
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(HEADER_READ_TIMEOUT))
+        .keep_alive_timeout(HEADER_READ_TIMEOUT);
     let builder = Arc::new(builder);
     let mut connections = JoinSet::new();
     loop {
