@@ -91,9 +91,19 @@ fn bintrail(args: &[&str]) {
 impl Witness {
     fn start(log: &TestLog) -> Witness {
         let dir = tempfile::tempdir().expect("tempdir");
-        let key = dir.path().join("witness.key");
-        let vkey = dir.path().join("witness.vkey");
-        let db = dir.path().join("witness.db");
+        let at = dir.path().to_owned();
+        Witness::start_with(log, &at, dir)
+    }
+
+    /// Starts a witness whose key and database live in `at`.
+    fn start_in(log: &TestLog, at: &Path) -> Witness {
+        Witness::start_with(log, at, tempfile::tempdir().expect("tempdir"))
+    }
+
+    fn start_with(log: &TestLog, at: &Path, dir: tempfile::TempDir) -> Witness {
+        let key = at.join("witness.key");
+        let vkey = at.join("witness.vkey");
+        let db = at.join("witness.db");
         bintrail(&[
             "keygen",
             "--witness",
@@ -560,4 +570,98 @@ async fn w1b_stalled_http2_connections_are_closed() {
     witness
         .assert_healthy(&log, "a stalled h2 connection")
         .await;
+}
+
+/// A size-limited tmpfs mounted for one test and unmounted on drop. Mounting
+/// needs root, which CI has; elsewhere the test fails and says so.
+struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    fn mount(size: &str) -> SmallFs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("run mount (install util-linux, see scripts/setup.sh)");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root (CI runs as root): {out:?}"
+        );
+        SmallFs { dir }
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Issue 8, disk full: the witness database on a full filesystem refuses to
+/// cosign with a JSON 5xx (never a cosignature it did not store), stays up,
+/// and cosigns again once space is freed, from the state it last stored.
+#[tokio::test]
+async fn witness_on_a_full_disk_refuses_then_recovers() {
+    let fs = SmallFs::mount("4m");
+    let log = TestLog::new(40);
+    let mut witness = Witness::start_in(&log, fs.dir.path());
+    let first = witness
+        .raw(&post("/add-checkpoint", &log.request(0, 2)))
+        .await;
+    assert_eq!(status(&first), 200, "{}", text(&first));
+    // Fill the filesystem to the last byte.
+    let filler = fs.dir.path().join("filler");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&filler).expect("filler");
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.sync_all();
+    }
+    let mut refused = 0;
+    let mut size = 2;
+    for new in 3..=40u64 {
+        let answer = witness
+            .raw(&post("/add-checkpoint", &log.request(size, new)))
+            .await;
+        match status(&answer) {
+            200 => size = new,
+            500 | 503 | 507 => {
+                let json: serde_json::Value = serde_json::from_slice(body_of(&answer))
+                    .unwrap_or_else(|e| panic!("JSON error body: {e}: {}", text(&answer)));
+                assert!(json["error"].is_string(), "{json}");
+                refused += 1;
+            }
+            other => panic!("status {other} on a full disk: {}", text(&answer)),
+        }
+        assert!(
+            witness.child.try_wait().expect("try_wait").is_none(),
+            "witness exited on a full disk"
+        );
+    }
+    assert!(
+        refused > 0,
+        "a full disk refused no update (size reached {size})"
+    );
+    std::fs::remove_file(&filler).expect("free space");
+    // The stored size is where the last 200 left it: 409 names it, then it moves on.
+    let probe = witness
+        .raw(&post("/add-checkpoint", &log.request(0, 40)))
+        .await;
+    assert_eq!(status(&probe), 409, "{}", text(&probe));
+    assert_eq!(body_of(&probe), format!("{size}\n").as_bytes());
+    let answer = witness
+        .raw(&post("/add-checkpoint", &log.request(size, 40)))
+        .await;
+    assert_eq!(
+        status(&answer),
+        200,
+        "after freeing space: {}",
+        text(&answer)
+    );
+    eprintln!("hostile_witness: full disk refused {refused} updates, then recovered");
+    drop(witness);
 }
