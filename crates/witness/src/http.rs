@@ -179,6 +179,12 @@ pub fn error_response(err: &AddCheckpointError) -> Response {
                 "witness clock is not set",
             );
         }
+        // Finding W3 in RELIABILITY.md: a full disk is the operator's to fix
+        // and clients may retry, so it gets its own status, not a bare 500.
+        E::Store(store) if store.is_disk_full() => {
+            tracing::error!(err = %store, "witness storage is full");
+            return json_error(StatusCode::INSUFFICIENT_STORAGE, "witness storage is full");
+        }
         E::Store(store) => {
             tracing::error!(err = %store, "witness storage failed");
             return json_error(StatusCode::INTERNAL_SERVER_ERROR, "witness storage failed");

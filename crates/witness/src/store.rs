@@ -113,6 +113,18 @@ pub enum StoreError {
     SizeTooLarge(u64),
 }
 
+impl StoreError {
+    /// True when SQLite reported that the disk is full (`SQLITE_FULL`): the
+    /// write was not made, and retrying once space is freed can succeed.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DiskFull
+        )
+    }
+}
+
 /// The witness state database. Cheap to share behind an `Arc`.
 pub struct Store {
     /// The one connection; the mutex serializes statements, the SQL
