@@ -2,7 +2,10 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod http;
 pub mod keys;
+pub mod metrics;
+pub mod server;
 
 pub mod cosign;
 pub mod log;

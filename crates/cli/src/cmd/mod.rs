@@ -4,6 +4,7 @@ pub mod keygen;
 pub mod loadgen;
 pub mod monitor;
 pub mod policy;
+pub mod serve;
 pub mod token;
 pub mod verify;
 pub mod witness;

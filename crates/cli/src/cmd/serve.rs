@@ -1,0 +1,147 @@
+//! `bintrail serve`: runs a log.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use bintrail_log::config::{ServeConfig, Settings, parse_duration};
+use bintrail_log::server::{Server, shutdown_signal};
+
+/// Arguments of `bintrail serve`. Every flag overrides the same key in `--config`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A TOML file with the same settings (keys are the flag names without `--`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./bintrail-data].
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// The log's origin; must match the key [default: the key's name, or
+    /// bintrail.localhost/log for a key made on first start].
+    #[arg(long)]
+    origin: Option<String>,
+    /// The log's private key (from `bintrail keygen`) [default: <data>/log.key, made on
+    /// first start].
+    #[arg(long, value_name = "PATH")]
+    private_key: Option<PathBuf>,
+    /// The tokens file (from `bintrail token add`) [default: <data>/tokens, made on
+    /// first start with one token in <data>/publish-token].
+    #[arg(long, value_name = "FILE")]
+    tokens: Option<PathBuf>,
+    /// How often a batch is sequenced and a checkpoint published, like 500ms, 1s, 2m
+    /// [default: 1s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    checkpoint_interval: Option<Duration>,
+    /// Entries per sequenced batch [default: 4096].
+    #[arg(long, value_name = "N")]
+    max_batch_entries: Option<usize>,
+    /// Entries waiting to be sequenced beyond which adds get 503 [default: 200000].
+    #[arg(long, value_name = "N")]
+    max_pending_entries: Option<usize>,
+    /// How long an add waits for a published checkpoint before 503 [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    add_timeout: Option<Duration>,
+    /// Lines accepted in one POST /admin/bulk/append [default: 100000].
+    #[arg(long, value_name = "N")]
+    max_bulk_entries: Option<usize>,
+    /// PEM certificate chain: serve HTTPS (needs --tls-key).
+    #[arg(long, value_name = "PATH")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "PATH")]
+    tls_key: Option<PathBuf>,
+}
+
+impl Args {
+    fn settings(self) -> (Option<PathBuf>, Settings) {
+        let flags = Settings {
+            data: self.data,
+            listen: self.listen,
+            origin: self.origin,
+            private_key: self.private_key,
+            tokens: self.tokens,
+            checkpoint_interval: self.checkpoint_interval,
+            max_batch_entries: self.max_batch_entries,
+            max_pending_entries: self.max_pending_entries,
+            add_timeout: self.add_timeout,
+            max_bulk_entries: self.max_bulk_entries,
+            tls_cert: self.tls_cert,
+            tls_key: self.tls_key,
+        };
+        (self.config, flags)
+    }
+}
+
+/// Serves until SIGTERM or SIGINT; exit 0 after a clean shutdown, 2 when the server
+/// cannot start.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Diagnostics go to stderr, filtered by RUST_LOG (default: info); stdout carries
+    // only the lines below that scripts read.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let (config_file, flags) = args.settings();
+    let file = match &config_file {
+        Some(path) => Settings::from_toml_file(path)?,
+        None => Settings::default(),
+    };
+    let config = ServeConfig::resolve(file.overlay(flags))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(serve(config));
+    // Blocking work still running (a large proof computation for a dropped
+    // request) must not hold the exit hostage.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+/// Resolves on the first SIGTERM or SIGINT; a second one ends the process at once,
+/// for an operator who does not want to wait for the graceful shutdown.
+async fn first_signal_then_force() {
+    shutdown_signal().await;
+    tokio::spawn(async {
+        shutdown_signal().await;
+        eprintln!("bintrail: second signal; exiting without finishing the shutdown");
+        std::process::exit(130);
+    });
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
+    let server = Server::start(&config).await?;
+    let url = server.url()?;
+    let prepared = server.prepared();
+    // Stable lines on stdout; the listening line comes last, so a script that waits
+    // for it has seen the others.
+    println!("bintrail: log origin {}", prepared.signer.name());
+    println!("bintrail: log vkey {}", prepared.signer.verifier());
+    if prepared.created_key {
+        println!(
+            "bintrail: created the log key {}",
+            prepared.key_path.display()
+        );
+    }
+    match &prepared.created_token {
+        Some(token_file) => println!(
+            "bintrail: created a publish token in {} (send it as Authorization: Bearer <token>)",
+            token_file.display()
+        ),
+        None => println!(
+            "bintrail: publish tokens from {}",
+            prepared.tokens_path.display()
+        ),
+    }
+    println!("bintrail: listening on {url}");
+    server.run(first_signal_then_force()).await;
+    println!("bintrail: stopped");
+    Ok(ExitCode::SUCCESS)
+}

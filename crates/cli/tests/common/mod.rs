@@ -1,0 +1,204 @@
+//! Runs the real `bintrail serve` for end-to-end tests.
+//!
+//! [`LogServer::start`] launches the binary on `127.0.0.1:0` with a fresh data
+//! directory, waits for its `bintrail: listening on <url>` line and kills the
+//! process when dropped. Everything the server prints is kept so tests can assert
+//! on it (for example that no token is ever printed).
+
+#![allow(dead_code)] // Each test binary uses a different part of this helper.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to print its address (debug builds, busy CI).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running `bintrail serve`.
+pub struct LogServer {
+    child: Option<Child>,
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    /// The data directory.
+    pub data: PathBuf,
+    /// Lines printed on stdout so far (up to the listening line, then all).
+    pub stdout: Arc<Mutex<Vec<String>>>,
+    /// Everything printed on stderr.
+    pub stderr: Arc<Mutex<String>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl LogServer {
+    /// Starts a server with a fresh temporary data dir and `extra` flags, and a
+    /// 200ms checkpoint interval so tests run quickly.
+    pub fn start(extra: &[&str]) -> LogServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let mut server = LogServer::start_in(&data, extra);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts a server on an existing (or not yet existing) data dir.
+    pub fn start_in(data: &Path, extra: &[&str]) -> LogServer {
+        let mut args: Vec<String> = vec![
+            "serve".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--data".into(),
+            data.display().to_string(),
+        ];
+        if !extra.contains(&"--checkpoint-interval") {
+            args.extend(["--checkpoint-interval".into(), "200ms".into()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bintrail"))
+            .args(&args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bintrail serve");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().expect("piped stdout");
+        let lines = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let url = line
+                    .strip_prefix("bintrail: listening on ")
+                    .map(str::to_owned);
+                lines.lock().unwrap().push(line);
+                if let Some(url) = url {
+                    let _ = tx.send(url);
+                }
+            }
+        });
+        let err = child.stderr.take().expect("piped stderr");
+        let text = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut t = text.lock().unwrap();
+                t.push_str(&line);
+                t.push('\n');
+            }
+        });
+        let url = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "bintrail serve did not print its address within {START_TIMEOUT:?}\nstdout: {:?}\nstderr: {}",
+                    stdout.lock().unwrap(),
+                    stderr.lock().unwrap()
+                );
+            }
+        };
+        LogServer {
+            child: Some(child),
+            url,
+            data: data.to_owned(),
+            stdout,
+            stderr,
+            _dir: None,
+        }
+    }
+
+    /// The token made on first start (`<data>/publish-token`).
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.data.join("publish-token"))
+            .expect("publish-token file")
+            .trim()
+            .to_owned()
+    }
+
+    /// The `bintrail: log vkey <vkey>` the server printed.
+    pub fn vkey(&self) -> String {
+        self.stdout_line("bintrail: log vkey ").expect("vkey line")
+    }
+
+    /// The rest of the first stdout line starting with `prefix`.
+    pub fn stdout_line(&self, prefix: &str) -> Option<String> {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix).map(str::to_owned))
+    }
+
+    /// All stdout so far, joined.
+    pub fn stdout_text(&self) -> String {
+        self.stdout.lock().unwrap().join("\n")
+    }
+
+    /// `url` + `path`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the process to exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("bintrail serve did not exit within 30s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server (SIGTERM) and hands back its temporary directory, so a
+    /// restart can reuse the data.
+    pub fn stop_keep_data(mut self) -> (ExitStatus, Option<tempfile::TempDir>) {
+        let dir = self._dir.take();
+        (self.terminate(), dir)
+    }
+}
+
+impl Drop for LogServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// An HTTP/1.1 client with bounded timeouts.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
+}
+
+/// The checksum of `content`, as the log takes it: `sha256:<hex>`.
+pub fn checksum(content: &str) -> String {
+    use sha2::Digest;
+    format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(content.as_bytes()))
+    )
+}
+
+/// A valid wheel filename for test entries.
+pub fn wheel(name: &str, version: &str) -> String {
+    format!("{name}-{version}-py3-none-any.whl")
+}

@@ -1,0 +1,250 @@
+//! Every HTTP error the log returns, and the one place that maps them to statuses.
+//!
+//! Handlers return `Result<_, ApiError>`; [`ApiError`]'s `IntoResponse` picks the
+//! status and writes `{"error": "<message>"}` (plus `index`/`checksum` where a client
+//! needs them). Internal details are logged, not sent. The shape follows axum's
+//! examples/error-handling; the 409 body with the existing entry follows the issue's
+//! contract.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bintrail_tlog::pypi::{Checksum, Publisher};
+use serde_json::json;
+
+use crate::log::AddError;
+
+/// An error answer to an HTTP request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// 400: the request is malformed (JSON, fields, filename, checksum, path).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no valid `Authorization: Bearer` token.
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    /// 404: nothing at this path (or not yet covered by the published tree).
+    #[error("{0}")]
+    NotFound(String),
+    /// 405: the path exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 408: the client did not send the body in time.
+    #[error("request body not received within {0:?}")]
+    BodyTimeout(Duration),
+    /// 409: the filename is logged with another checksum or publisher.
+    #[error("{filename} is already logged at index {index} with {checksum}")]
+    Conflict {
+        /// The requested filename.
+        filename: String,
+        /// The existing entry's index.
+        index: u64,
+        /// The existing entry's checksum.
+        checksum: Checksum,
+        /// The existing entry's publisher.
+        publisher: Option<Publisher>,
+    },
+    /// 413: the body or the number of bulk lines is over the limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 415: the `Content-Type` is not the one the endpoint takes.
+    #[error("Content-Type must be {0}")]
+    UnsupportedMediaType(&'static str),
+    /// 503 with `Retry-After`: the log cannot take this add now; `index` is set when
+    /// the entry is already sequenced (retrying the same add will return its proof).
+    #[error("{message}")]
+    Unavailable {
+        /// What happened, for the client.
+        message: String,
+        /// When to retry.
+        retry_after: Duration,
+        /// The assigned index, for a sequenced but unpublished entry.
+        index: Option<u64>,
+    },
+    /// 507: storage failed (disk full or I/O); nothing was half-written.
+    #[error("{0}")]
+    InsufficientStorage(String),
+    /// 500: a server fault; the detail is logged, the client gets a generic message.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Maps a failed add of `filename` to its HTTP answer. `retry_after` is the
+    /// hint for 503s (about one checkpoint interval).
+    pub fn from_add(err: AddError, filename: &str, retry_after: Duration) -> ApiError {
+        match err {
+            AddError::Conflict {
+                index,
+                checksum,
+                publisher,
+            } => ApiError::Conflict {
+                filename: filename.to_owned(),
+                index,
+                checksum,
+                publisher,
+            },
+            AddError::Pending { index } => ApiError::Unavailable {
+                message: format!(
+                    "entry sequenced at index {index} but no checkpoint covering it was published in time; retry the same add"
+                ),
+                retry_after,
+                index: Some(index),
+            },
+            AddError::Overloaded => ApiError::Unavailable {
+                message: "too many adds in flight; retry later".to_owned(),
+                retry_after,
+                index: None,
+            },
+            AddError::ShuttingDown => ApiError::Unavailable {
+                message: "the log is shutting down; retry later".to_owned(),
+                retry_after,
+                index: None,
+            },
+            AddError::Storage(msg) => {
+                ApiError::InsufficientStorage(format!("storage failure: {msg}"))
+            }
+        }
+    }
+
+    /// The JSON body: `{"error": ...}` plus fields a client acts on.
+    pub fn body(&self) -> serde_json::Value {
+        match self {
+            ApiError::Conflict {
+                index,
+                checksum,
+                publisher,
+                ..
+            } => {
+                let mut body = json!({
+                    "error": self.to_string(),
+                    "index": index,
+                    "checksum": checksum.to_string(),
+                });
+                if let Some(p) = publisher {
+                    body["publisher"] = json!({"issuer": p.issuer, "subject": p.subject});
+                }
+                body
+            }
+            ApiError::Unavailable {
+                index: Some(index), ..
+            } => json!({"error": self.to_string(), "index": index}),
+            _ => json!({"error": self.to_string()}),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error answering a request");
+        }
+        let mut response = (self.status(), Json(self.body())).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::Unavailable { retry_after, .. } => {
+                let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            ApiError::MethodNotAllowed => {}
+            _ => {}
+        }
+        // Errors are about this moment; never let a cache keep one.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checksum() -> Checksum {
+        Checksum::from_digest([0xab; 32])
+    }
+
+    #[test]
+    fn add_errors_map_to_their_statuses() {
+        let retry = Duration::from_millis(1500);
+        let cases = [
+            (
+                AddError::Conflict {
+                    index: 3,
+                    checksum: checksum(),
+                    publisher: None,
+                },
+                StatusCode::CONFLICT,
+            ),
+            (
+                AddError::Pending { index: 9 },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (AddError::Overloaded, StatusCode::SERVICE_UNAVAILABLE),
+            (AddError::ShuttingDown, StatusCode::SERVICE_UNAVAILABLE),
+            (
+                AddError::Storage("disk full".into()),
+                StatusCode::INSUFFICIENT_STORAGE,
+            ),
+        ];
+        for (err, status) in cases {
+            let label = err.label();
+            assert_eq!(
+                ApiError::from_add(err, "f", retry).status(),
+                status,
+                "{label}"
+            );
+        }
+    }
+
+    #[test]
+    fn conflict_body_names_the_existing_entry() {
+        let err = ApiError::from_add(
+            AddError::Conflict {
+                index: 3,
+                checksum: checksum(),
+                publisher: None,
+            },
+            "a-1.0.tar.gz",
+            Duration::from_secs(1),
+        );
+        let body = err.body();
+        assert_eq!(body["index"], 3);
+        assert_eq!(body["checksum"], format!("sha256:{}", "ab".repeat(32)));
+        assert!(body["error"].as_str().unwrap().contains("a-1.0.tar.gz"));
+    }
+
+    #[test]
+    fn pending_carries_index_and_retry_after() {
+        let err = ApiError::from_add(
+            AddError::Pending { index: 42 },
+            "f",
+            Duration::from_millis(1500),
+        );
+        assert_eq!(err.body()["index"], 42);
+        let response = err.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    }
+}

@@ -1,0 +1,82 @@
+//! The public read endpoints: checkpoint, tiles (C2SP tlog-tiles), lookups and
+//! operations.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bintrail_tlog::pypi::Filename;
+use bintrail_tlog::tile::Tile;
+use bytes::Bytes;
+
+use super::{ApiError, AppState};
+
+/// Full tiles never change (tlog-tiles), so caches may keep them for a year.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const NO_CACHE: &str = "no-cache";
+const TEXT: &str = "text/plain; charset=utf-8";
+
+fn with_headers(
+    body: impl IntoResponse,
+    content_type: &'static str,
+    cache: &'static str,
+) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+}
+
+/// `GET /checkpoint`: the latest published signed checkpoint.
+pub(super) async fn checkpoint(State(state): State<AppState>) -> Response {
+    with_headers(state.log.checkpoint(), TEXT, NO_CACHE)
+}
+
+/// `GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]`. The path is
+/// parsed strictly (canonical form only); tiles beyond the published tree are 404.
+pub(super) async fn tile(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+) -> Result<Response, ApiError> {
+    let full_path = format!("tile/{path}");
+    let tile = Tile::from_path(&full_path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let data: Option<Bytes> = state
+        .log
+        .read_tile(&tile)
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading {full_path}: {e}")))?;
+    let data = data.ok_or_else(|| {
+        ApiError::NotFound(format!("{full_path} is not covered by the published tree"))
+    })?;
+    let cache = if tile.is_full() { IMMUTABLE } else { NO_CACHE };
+    Ok(with_headers(data, "application/octet-stream", cache))
+}
+
+/// `GET /lookup/pypi/<filename>`: the `c2sp.org/tlog-proof@v1` of that file against
+/// the latest published checkpoint.
+pub(super) async fn lookup(
+    State(state): State<AppState>,
+    Path(filename): Path<String>,
+) -> Result<Response, ApiError> {
+    let parsed: Filename = filename
+        .parse()
+        .map_err(|e| ApiError::BadRequest(format!("invalid filename {filename:?}: {e}")))?;
+    let found = state
+        .log
+        .lookup(&parsed)
+        .await
+        .map_err(|e| ApiError::Internal(format!("lookup {filename}: {e}")))?;
+    let added = found.ok_or_else(|| ApiError::NotFound(format!("{filename} is not logged")))?;
+    Ok(with_headers(added.tlog_proof().to_bytes(), TEXT, NO_CACHE))
+}
+
+/// `GET /healthz`: `ok` while the server answers requests.
+pub(super) async fn healthz() -> Response {
+    with_headers("ok\n", TEXT, NO_CACHE)
+}
+
+/// `GET /metrics`: Prometheus text format 0.0.4.
+pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(&state.log.stats());
+    with_headers(text, "text/plain; version=0.0.4; charset=utf-8", NO_CACHE)
+}

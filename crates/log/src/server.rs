@@ -1,0 +1,415 @@
+//! Connections: accepting TCP, optional TLS, HTTP/1.1 and cleartext HTTP/2 on one
+//! port, timeouts against slow clients, and graceful shutdown.
+//!
+//! HTTP/1.1 and h2c share the port: hyper-util's auto builder reads the first bytes
+//! and picks HTTP/2 when they are the HTTP/2 connection preface (prior knowledge,
+//! RFC 9113 section 3.3), HTTP/1.1 otherwise. With TLS, ALPN offers `h2` and
+//! `http/1.1`.
+//!
+//! Slow clients: the TLS handshake and each request's headers must arrive within
+//! [`ConnectionLimits`]' bounds; HTTP/2 connections are pinged and dropped when the
+//! peer stops answering. Request bodies are bounded by the handlers, which read them
+//! under their own deadline (see `http`).
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+
+use crate::auth::{AuthError, Authenticator};
+use crate::bootstrap::{self, BootstrapError, Prepared};
+use crate::config::{ServeConfig, TlsFiles};
+use crate::http::{self, HttpOptions};
+use crate::log::{Log, LogError, LogOptions};
+
+/// Errors from setting up the listener and TLS.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Returned when the listen address cannot be bound.
+    #[error("listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The underlying failure.
+        source: io::Error,
+    },
+    /// Returned when a TLS certificate or key file cannot be read.
+    #[error("TLS file {path}: {source}")]
+    TlsRead {
+        /// The file.
+        path: PathBuf,
+        /// The underlying failure.
+        source: io::Error,
+    },
+    /// Returned when the TLS files hold no usable certificate or key, or they do not
+    /// match.
+    #[error("TLS setup: {0}")]
+    Tls(String),
+}
+
+/// Bounds that protect the server from slow or greedy clients.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// A request's headers must arrive within this time (HTTP/1.1), counted from
+    /// when the connection is ready for the next request, so idle keep-alive
+    /// connections are closed too.
+    pub header_read_timeout: Duration,
+    /// The TLS handshake must finish within this time.
+    pub tls_handshake_timeout: Duration,
+    /// HTTP/2 connections are pinged this often and dropped when a ping goes
+    /// unanswered for as long.
+    pub h2_keep_alive: Duration,
+    /// Concurrent HTTP/2 streams per connection.
+    pub h2_max_concurrent_streams: u32,
+    /// Connections served at once; further ones wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// On shutdown, how long in-flight requests may take before their connections
+    /// are dropped.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+            h2_keep_alive: Duration::from_secs(30),
+            h2_max_concurrent_streams: 1024,
+            max_connections: 10_000,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Binds a TCP listener on `addr` (port 0 picks a free port; read it back with
+/// `local_addr`).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
+/// Loads a PEM certificate chain and private key into a TLS acceptor offering
+/// HTTP/2 and HTTP/1.1 by ALPN.
+pub fn load_tls(files: &TlsFiles) -> Result<TlsAcceptor, ServerError> {
+    let certs = rustls_pemfile::certs(&mut read_pem(&files.cert)?.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| ServerError::TlsRead {
+            path: files.cert.clone(),
+            source,
+        })?;
+    if certs.is_empty() {
+        return Err(ServerError::Tls(format!(
+            "no certificate in {}",
+            files.cert.display()
+        )));
+    }
+    let key = rustls_pemfile::private_key(&mut read_pem(&files.key)?.as_slice())
+        .map_err(|source| ServerError::TlsRead {
+            path: files.key.clone(),
+            source,
+        })?
+        .ok_or_else(|| ServerError::Tls(format!("no private key in {}", files.key.display())))?;
+    // Both ring and aws-lc-rs may be compiled in (through other crates), so name
+    // the provider instead of relying on a process-wide default.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServerError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| ServerError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+fn read_pem(path: &Path) -> Result<Vec<u8>, ServerError> {
+    std::fs::read(path).map_err(|source| ServerError::TlsRead {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Serves `app` on every connection accepted from `listener` until `shutdown`
+/// resolves; then stops accepting, asks open connections to finish (HTTP/2
+/// GOAWAY, HTTP/1.1 close after the current response) and returns once they have,
+/// or after `limits.drain_timeout`.
+///
+/// Accept errors (for example running out of file descriptors) are logged and
+/// retried after a short pause rather than ending the server.
+pub async fn serve_connections(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let builder = Arc::new(http_builder(&limits));
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                // The semaphore is never closed.
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(err) => {
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let watcher = graceful.watcher();
+        let (builder, app, tls, limits) =
+            (builder.clone(), app.clone(), tls.clone(), limits.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            serve_one(stream, peer, app, tls, &builder, &limits, watcher).await;
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            timeout = ?limits.drain_timeout,
+            "connections still open after the drain timeout; dropping them"
+        );
+    }
+}
+
+fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .keep_alive_interval(limits.h2_keep_alive)
+        .keep_alive_timeout(limits.h2_keep_alive);
+    builder
+}
+
+async fn serve_one(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    builder: &auto::Builder<TokioExecutor>,
+    limits: &ConnectionLimits,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    // Small responses are latency-bound (each add waits on a checkpoint); do not
+    // let Nagle hold them back.
+    let _ = stream.set_nodelay(true);
+    let service = TowerToHyperService::new(app);
+    let result = match tls {
+        None => {
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            watcher.watch(conn.into_owned()).await
+        }
+        Some(acceptor) => {
+            let handshake =
+                tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream)).await;
+            let stream = match handshake {
+                Ok(Ok(s)) => s,
+                Ok(Err(err)) => {
+                    tracing::debug!(%peer, %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            watcher.watch(conn.into_owned()).await
+        }
+    };
+    if let Err(err) = result {
+        // Resets, timeouts and malformed requests from one client end that
+        // client's connection; they are not the server's errors.
+        tracing::debug!(%peer, %err, "connection ended with an error");
+    }
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+///
+/// If the handlers cannot be installed (which does not happen on Linux with a
+/// working runtime), it logs the failure and never resolves, so the server keeps
+/// serving rather than exiting at once.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (term, int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::error!(%err, "cannot install signal handlers");
+            return std::future::pending().await;
+        }
+    };
+    let (mut term, mut int) = (term, int);
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
+    }
+}
+
+/// A log server ready to serve: keys and tokens prepared, log opened, port bound.
+///
+/// Built by [`Server::start`]; [`Server::run`] serves until shutdown. Splitting the
+/// two lets the caller print the bound address and first-start details before
+/// serving.
+pub struct Server {
+    listener: TcpListener,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    log: Log,
+    prepared: Prepared,
+    limits: ConnectionLimits,
+}
+
+/// Errors starting a server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Returned when keys, tokens or the data directory cannot be prepared.
+    #[error(transparent)]
+    Bootstrap(#[from] BootstrapError),
+    /// Returned when the tokens file cannot be loaded.
+    #[error(transparent)]
+    Tokens(#[from] AuthError),
+    /// Returned when the log cannot be opened (or recovered).
+    #[error("opening the log in {path}: {source}")]
+    Log {
+        /// The data directory.
+        path: PathBuf,
+        /// The core's error.
+        source: LogError,
+    },
+    /// Returned when the listener or TLS cannot be set up.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
+impl Server {
+    /// Prepares keys and tokens (see [`crate::bootstrap`]), opens the log, builds
+    /// the router and binds the listen address. Nothing is served yet.
+    pub async fn start(config: &ServeConfig) -> Result<Server, StartError> {
+        let prepared = bootstrap::prepare(config, &mut rand::rngs::OsRng)?;
+        let auth = Arc::new(Authenticator::open(&prepared.tokens_path)?);
+        if auth.is_empty() {
+            tracing::warn!(path = %prepared.tokens_path.display(), "the tokens file holds no token: every write will be refused");
+        }
+        let tls = config.tls.as_ref().map(load_tls).transpose()?;
+        let log = Log::open(LogOptions {
+            data_dir: config.data.clone(),
+            signer: prepared.signer.clone(),
+            checkpoint_interval: config.checkpoint_interval,
+            max_batch_entries: config.max_batch_entries,
+            max_pending_entries: config.max_pending_entries,
+            add_timeout: config.add_timeout,
+        })
+        .await
+        .map_err(|source| StartError::Log {
+            path: config.data.clone(),
+            source,
+        })?;
+        let http = HttpOptions {
+            max_bulk_entries: config.max_bulk_entries,
+            retry_after: config.checkpoint_interval,
+            ..HttpOptions::default()
+        };
+        let app = http::router(log.clone(), prepared.signer.verifier(), auth, http);
+        let listener = bind(config.listen).await?;
+        let limits = ConnectionLimits {
+            // In-flight adds wait up to add_timeout for their checkpoint.
+            drain_timeout: config.add_timeout + Duration::from_secs(5),
+            ..ConnectionLimits::default()
+        };
+        Ok(Server {
+            listener,
+            app,
+            tls,
+            log,
+            prepared,
+            limits,
+        })
+    }
+
+    /// The bound address (the real port when listening on port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The base URL clients use: `http://` or `https://` and the bound address.
+    pub fn url(&self) -> io::Result<String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        Ok(format!("{scheme}://{}", self.local_addr()?))
+    }
+
+    /// What keys and tokens the server uses and which of them this start created.
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting connections, lets
+    /// in-flight requests finish while the log sequences and publishes what it has
+    /// pooled ([`Log::shutdown`]), and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Server {
+            listener,
+            app,
+            tls,
+            log,
+            limits,
+            ..
+        } = self;
+        let drain = limits.drain_timeout;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(serve_connections(listener, app, tls, limits, async move {
+            let _ = stop_rx.await;
+        }));
+        shutdown.await;
+        let _ = stop_tx.send(());
+        // Publishing what is pooled lets the in-flight adds answer before their
+        // connections are drained. Both steps are bounded so a stuck request or
+        // a slow disk cannot keep the process from exiting.
+        if tokio::time::timeout(drain, log.shutdown()).await.is_err() {
+            tracing::warn!(timeout = ?drain, "the log did not finish shutting down in time");
+        }
+        match tokio::time::timeout(drain, serving).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(%err, "server task failed"),
+            Err(_) => tracing::warn!(timeout = ?drain, "connections still open; exiting anyway"),
+        }
+    }
+}
