@@ -593,3 +593,57 @@ async fn metrics_count_adds_and_never_show_tokens() {
     assert!(!text.contains(&server.token()));
     assert!(!text.contains("first-start"), "token names are not labels");
 }
+
+/// The README's flow: add a wheel's digest with the printed token, save the
+/// proof beside the file, and check it with `bintrail verify` and a policy made
+/// from the log's vkey file.
+#[tokio::test]
+async fn readme_flow_add_then_bintrail_verify() {
+    let server = LogServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let filename = wheel("readme", "1.0");
+    let wheel_path = dir.path().join(&filename);
+    std::fs::write(
+        &wheel_path,
+        b"not really a zip, but any bytes have a digest",
+    )
+    .unwrap();
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(&wheel_path).unwrap()))
+    };
+    let response = add(
+        &server,
+        &json!({"filename": filename, "checksum": format!("sha256:{digest}")}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let proof_path = dir.path().join(format!("{filename}.tlog-proof"));
+    std::fs::write(&proof_path, body["proof"].as_str().unwrap()).unwrap();
+    let vkey = std::fs::read_to_string(server.data.join("log.vkey")).unwrap();
+    let policy = dir.path().join("log.policy");
+    std::fs::write(&policy, format!("log {}\nquorum none\n", vkey.trim())).unwrap();
+
+    let verify = |path: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_bintrail"))
+            .arg("verify")
+            .arg("--policy")
+            .arg(&policy)
+            .arg("--state")
+            .arg(dir.path().join("state"))
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let out = verify(&wheel_path);
+    assert!(
+        out.status.success(),
+        "verify failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same proof does not vouch for other bytes.
+    std::fs::write(&wheel_path, b"tampered").unwrap();
+    assert!(!verify(&wheel_path).status.success());
+}
