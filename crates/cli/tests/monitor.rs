@@ -1,8 +1,11 @@
-//! `bintrail monitor` end to end (issue 6), through the real binary: a log written directly with
-//! crates/tlog and served from memory (it equivocates, which the real server refuses to do), a real
-//! PyPI-compatible index (`pypiserver`, installed by scripts/setup.sh) serving wheels built here, and
-//! the continuous mode riding out a log that is not there yet.
+//! `bintrail monitor` end to end (issue 6), through the real binary: against a real `bintrail serve`
+//! (clean passes, watched releases, a proxy that alters entry bundles in transit, a second log signing
+//! with the same key: a fork), a log written directly with crates/tlog and served from memory (it
+//! equivocates, which the real server refuses to do), a real PyPI-compatible index (`pypiserver`,
+//! installed by scripts/setup.sh) serving wheels built here, and the continuous mode riding out a log
+//! that is not there yet.
 
+mod common;
 #[path = "../../monitor/tests/support/mod.rs"]
 mod support;
 
@@ -11,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::LogServer;
 use serde_json::Value;
 
 /// What one `bintrail monitor --once` run produced.
@@ -69,6 +73,98 @@ fn monitor_once(log: &str, policy: &Path, state: &Path, args: &[&str]) -> Run {
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().expect("tokio runtime")
+}
+
+/// Adds `filename` with `checksum` (`sha256:<hex>`) to the log, expecting 200.
+fn add(rt: &tokio::runtime::Runtime, log: &LogServer, filename: &str, checksum: &str) {
+    let (status, body) = rt.block_on(async {
+        let resp = common::client()
+            .post(log.at("/add"))
+            .bearer_auth(log.token())
+            .json(&serde_json::json!({ "filename": filename, "checksum": checksum }))
+            .send()
+            .await
+            .expect("POST /add");
+        (resp.status(), resp.text().await.unwrap_or_default())
+    });
+    assert_eq!(status, 200, "POST /add {filename}: {body}");
+}
+
+/// A policy file trusting `log`'s key and no witnesses.
+fn write_policy(dir: &Path, log: &LogServer) -> PathBuf {
+    let path = dir.join("policy");
+    std::fs::write(&path, format!("log {}\nquorum none\n", log.vkey())).expect("write policy");
+    path
+}
+
+#[test]
+fn clean_log_passes_and_watched_release_is_reported() {
+    let rt = runtime();
+    let log = LogServer::start(&[]);
+    add(&rt, &log, "other-1.0-py3-none-any.whl", &common::checksum("other"));
+    add(&rt, &log, "Demo_Pkg-1.0-py3-none-any.whl", &common::checksum("demo"));
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write_policy(dir.path(), &log);
+    let state = dir.path().join("state");
+
+    let run = monitor_once(&log.url, &policy, &state, &["--watch", "^demo-pkg$"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.kinds(), vec!["watched"], "{}", run.stderr);
+    let f = &run.findings[0];
+    assert_eq!(f["identifier"], "Demo_Pkg-1.0-py3-none-any.whl");
+    assert_eq!(f["digests"][0], common::checksum("demo"));
+    assert_eq!(f["indices"], serde_json::json!([1]));
+    assert_eq!(f["checkpoint"]["size"], 2);
+
+    // A second pass with nothing new is clean and silent.
+    let run = monitor_once(&log.url, &policy, &state, &["--watch", "^demo-pkg$"]);
+    assert_eq!((run.code, run.findings.len()), (0, 0), "{}", run.stderr);
+}
+
+#[test]
+fn entry_bundle_altered_in_transit_is_caught() {
+    let rt = runtime();
+    let log = LogServer::start(&[]);
+    for i in 0..5 {
+        add(&rt, &log, &format!("pkg-1.{i}-py3-none-any.whl"), &common::checksum(&i.to_string()));
+    }
+    let proxy = rt.block_on(Proxy::start(&log.url));
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write_policy(dir.path(), &log);
+    let state = dir.path().join("state");
+
+    let run = monitor_once(&proxy.url, &policy, &state, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.kinds(), vec!["malformed"], "{}", run.stderr);
+    assert_eq!(run.findings[0]["indices"], serde_json::json!([4]), "the last entry's byte was flipped");
+
+    // Straight from the log, the same state checks out clean.
+    let run = monitor_once(&log.url, &policy, &state, &[]);
+    assert_eq!((run.code, run.findings.len()), (0, 0), "{}", run.stderr);
+}
+
+#[test]
+fn forked_checkpoint_is_caught() {
+    let rt = runtime();
+    let first = LogServer::start(&[]);
+    add(&rt, &first, "a-1.0-py3-none-any.whl", &common::checksum("a"));
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write_policy(dir.path(), &first);
+    let state = dir.path().join("state");
+    let run = monitor_once(&first.url, &policy, &state, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // A second log with the same key and another history: together, a fork.
+    let key = first.data.join("log.key");
+    let second_data = dir.path().join("second");
+    let second = LogServer::start_in(&second_data, &["--private-key", key.to_str().unwrap()]);
+    add(&rt, &second, "b-1.0-py3-none-any.whl", &common::checksum("b"));
+    add(&rt, &second, "c-1.0-py3-none-any.whl", &common::checksum("c"));
+    let run = monitor_once(&second.url, &policy, &state, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.kinds(), vec!["fork"], "{}", run.stderr);
+    let evidence = run.findings[0]["evidence"].as_str().expect("evidence path");
+    assert!(Path::new(evidence).exists(), "{evidence}");
 }
 
 #[test]
@@ -340,5 +436,51 @@ impl Drop for PypiServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A proxy in front of a log that flips one bit in the last byte of every entry bundle it relays.
+struct Proxy {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(upstream: &str) -> Proxy {
+        let upstream = upstream.trim_end_matches('/').to_string();
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let upstream = upstream.clone();
+            async move {
+                let resp = common::client()
+                    .get(format!("{upstream}{}", uri.path()))
+                    .send()
+                    .await
+                    .map_err(|_| axum::http::StatusCode::BAD_GATEWAY)?;
+                let status = axum::http::StatusCode::from_u16(resp.status().as_u16())
+                    .map_err(|_| axum::http::StatusCode::BAD_GATEWAY)?;
+                let mut body = resp.bytes().await.map_err(|_| axum::http::StatusCode::BAD_GATEWAY)?.to_vec();
+                if status.is_success() && uri.path().starts_with("/tile/entries/") {
+                    if let Some(last) = body.last_mut() {
+                        *last ^= 0x01;
+                    }
+                }
+                Ok::<_, axum::http::StatusCode>((status, body))
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Proxy {
+            url: format!("http://{addr}"),
+            task,
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
