@@ -101,8 +101,18 @@ fn write_policy(dir: &Path, log: &LogServer) -> PathBuf {
 fn clean_log_passes_and_watched_release_is_reported() {
     let rt = runtime();
     let log = LogServer::start(&[]);
-    add(&rt, &log, "other-1.0-py3-none-any.whl", &common::checksum("other"));
-    add(&rt, &log, "Demo_Pkg-1.0-py3-none-any.whl", &common::checksum("demo"));
+    add(
+        &rt,
+        &log,
+        "other-1.0-py3-none-any.whl",
+        &common::checksum("other"),
+    );
+    add(
+        &rt,
+        &log,
+        "Demo_Pkg-1.0-py3-none-any.whl",
+        &common::checksum("demo"),
+    );
     let dir = tempfile::tempdir().unwrap();
     let policy = write_policy(dir.path(), &log);
     let state = dir.path().join("state");
@@ -126,7 +136,12 @@ fn entry_bundle_altered_in_transit_is_caught() {
     let rt = runtime();
     let log = LogServer::start(&[]);
     for i in 0..5 {
-        add(&rt, &log, &format!("pkg-1.{i}-py3-none-any.whl"), &common::checksum(&i.to_string()));
+        add(
+            &rt,
+            &log,
+            &format!("pkg-1.{i}-py3-none-any.whl"),
+            &common::checksum(&i.to_string()),
+        );
     }
     let proxy = rt.block_on(Proxy::start(&log.url));
     let dir = tempfile::tempdir().unwrap();
@@ -136,7 +151,11 @@ fn entry_bundle_altered_in_transit_is_caught() {
     let run = monitor_once(&proxy.url, &policy, &state, &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.kinds(), vec!["malformed"], "{}", run.stderr);
-    assert_eq!(run.findings[0]["indices"], serde_json::json!([4]), "the last entry's byte was flipped");
+    assert_eq!(
+        run.findings[0]["indices"],
+        serde_json::json!([4]),
+        "the last entry's byte was flipped"
+    );
 
     // Straight from the log, the same state checks out clean.
     let run = monitor_once(&log.url, &policy, &state, &[]);
@@ -147,7 +166,12 @@ fn entry_bundle_altered_in_transit_is_caught() {
 fn forked_checkpoint_is_caught() {
     let rt = runtime();
     let first = LogServer::start(&[]);
-    add(&rt, &first, "a-1.0-py3-none-any.whl", &common::checksum("a"));
+    add(
+        &rt,
+        &first,
+        "a-1.0-py3-none-any.whl",
+        &common::checksum("a"),
+    );
     let dir = tempfile::tempdir().unwrap();
     let policy = write_policy(dir.path(), &first);
     let state = dir.path().join("state");
@@ -158,8 +182,18 @@ fn forked_checkpoint_is_caught() {
     let key = first.data.join("log.key");
     let second_data = dir.path().join("second");
     let second = LogServer::start_in(&second_data, &["--private-key", key.to_str().unwrap()]);
-    add(&rt, &second, "b-1.0-py3-none-any.whl", &common::checksum("b"));
-    add(&rt, &second, "c-1.0-py3-none-any.whl", &common::checksum("c"));
+    add(
+        &rt,
+        &second,
+        "b-1.0-py3-none-any.whl",
+        &common::checksum("b"),
+    );
+    add(
+        &rt,
+        &second,
+        "c-1.0-py3-none-any.whl",
+        &common::checksum("c"),
+    );
     let run = monitor_once(&second.url, &policy, &state, &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.kinds(), vec!["fork"], "{}", run.stderr);
@@ -458,7 +492,11 @@ impl Proxy {
                     .map_err(|_| axum::http::StatusCode::BAD_GATEWAY)?;
                 let status = axum::http::StatusCode::from_u16(resp.status().as_u16())
                     .map_err(|_| axum::http::StatusCode::BAD_GATEWAY)?;
-                let mut body = resp.bytes().await.map_err(|_| axum::http::StatusCode::BAD_GATEWAY)?.to_vec();
+                let mut body = resp
+                    .bytes()
+                    .await
+                    .map_err(|_| axum::http::StatusCode::BAD_GATEWAY)?
+                    .to_vec();
                 if status.is_success() && uri.path().starts_with("/tile/entries/") {
                     if let Some(last) = body.last_mut() {
                         *last ^= 0x01;
