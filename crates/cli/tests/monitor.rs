@@ -497,10 +497,11 @@ impl Proxy {
                     .await
                     .map_err(|_| axum::http::StatusCode::BAD_GATEWAY)?
                     .to_vec();
-                if status.is_success() && uri.path().starts_with("/tile/entries/") {
-                    if let Some(last) = body.last_mut() {
-                        *last ^= 0x01;
-                    }
+                if status.is_success()
+                    && uri.path().starts_with("/tile/entries/")
+                    && let Some(last) = body.last_mut()
+                {
+                    *last ^= 0x01;
                 }
                 Ok::<_, axum::http::StatusCode>((status, body))
             }
