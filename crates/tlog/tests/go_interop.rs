@@ -7,10 +7,7 @@
 //! sources Debian installs; `scripts/setup.sh` installs Go and them. Without Go this
 //! test fails, naming that script.
 
-use std::collections::HashMap;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod go_common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -18,69 +15,6 @@ use bintrail_tlog::checkpoint::{Checkpoint, open_checkpoint, sign_checkpoint};
 use bintrail_tlog::cosignature::{cosign, verified_cosigners};
 use bintrail_tlog::hash::Hash;
 use bintrail_tlog::note::{KeyType, Note, Signer, Verifier};
-
-const GO: &str = "/usr/lib/go-1.23/bin/go";
-const GOPATH_SYSTEM: &str = "/usr/share/gocode";
-const X_MOD_NOTE: &str = "/usr/share/gocode/src/golang.org/x/mod/sumdb/note/note.go";
-
-/// Builds tests/go/interop.go into `dir` and returns the binary's path.
-fn build_go_program(dir: &Path) -> PathBuf {
-    assert!(
-        Path::new(GO).exists() && Path::new(X_MOD_NOTE).exists(),
-        "Go 1.23 ({GO}) or golang.org/x/mod ({X_MOD_NOTE}) is missing: run scripts/setup.sh"
-    );
-    let src = dir.join("src/bintrailinterop");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("main.go"), include_str!("go/interop.go")).unwrap();
-    let bin = dir.join("interop");
-    let output = Command::new(GO)
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg("bintrailinterop")
-        .env("GOPATH", format!("{GOPATH_SYSTEM}:{}", dir.display()))
-        .env("GO111MODULE", "off")
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "")
-        .env("GOCACHE", dir.join("gocache"))
-        .env("GOTOOLCHAIN", "local")
-        .output()
-        .expect("run go build");
-    assert!(
-        output.status.success(),
-        "go build failed (run scripts/setup.sh if Go or x/mod is missing):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    bin
-}
-
-/// Runs the Go program with `input` as "key value" lines and returns its output lines.
-fn run_go(bin: &Path, input: &[(&str, String)]) -> HashMap<String, String> {
-    let mut child = Command::new(bin)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start Go interop program");
-    let mut stdin = child.stdin.take().unwrap();
-    for (k, v) in input {
-        writeln!(stdin, "{k} {v}").unwrap();
-    }
-    drop(stdin);
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "Go side failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let (k, v) = line.split_once(' ').unwrap_or((line, ""));
-            (k.to_owned(), v.to_owned())
-        })
-        .collect()
-}
 
 fn b64(bytes: &[u8]) -> String {
     BASE64.encode(bytes)
@@ -93,7 +27,7 @@ fn unb64(s: &str) -> Vec<u8> {
 #[test]
 fn go_and_bintrail_read_each_others_notes_keys_and_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = build_go_program(dir.path());
+    let bin = go_common::build(dir.path(), "bintrailinterop", include_str!("go/interop.go"));
 
     let log = Signer::generate("example.com/interop-log", KeyType::Ed25519, [11; 32]).unwrap();
     let witness = Signer::generate("witness.example/w1", KeyType::CosignatureV1, [12; 32]).unwrap();
@@ -115,7 +49,7 @@ fn go_and_bintrail_read_each_others_notes_keys_and_checkpoints() {
     let mut tampered_cosignature = cp_note.clone();
     tampered_cosignature.signatures[1].signature[3] ^= 1; // timestamp byte
 
-    let got = run_go(
+    let got = go_common::run_key_values(
         &bin,
         &[
             ("log_vkey", log.verifier().to_string()),

@@ -7,10 +7,7 @@
 //! sources Debian installs; `scripts/setup.sh` installs Go and them. Without Go this
 //! test fails, naming that script.
 
-use std::collections::HashMap;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod go_common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -22,72 +19,6 @@ use bintrail_tlog::policy::Policy;
 use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::tree::{prove_record, stored_hashes, tree_hash};
 
-const GO: &str = "/usr/lib/go-1.23/bin/go";
-const GOPATH_SYSTEM: &str = "/usr/share/gocode";
-const X_MOD_TLOG: &str = "/usr/share/gocode/src/golang.org/x/mod/sumdb/tlog/tlog.go";
-
-fn build_go_program(dir: &Path) -> PathBuf {
-    assert!(
-        Path::new(GO).exists() && Path::new(X_MOD_TLOG).exists(),
-        "Go 1.23 ({GO}) or golang.org/x/mod ({X_MOD_TLOG}) is missing: run scripts/setup.sh"
-    );
-    let src = dir.join("src/bintrailtlogproof");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("main.go"), include_str!("go/tlogproof.go")).unwrap();
-    let bin = dir.join("tlogproof");
-    let output = Command::new(GO)
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg("bintrailtlogproof")
-        .env("GOPATH", format!("{GOPATH_SYSTEM}:{}", dir.display()))
-        .env("GO111MODULE", "off")
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "")
-        // Kept across runs (Cargo's per-target scratch directory): compiling x/mod and
-        // the standard library again each run takes a minute on a small machine.
-        .env(
-            "GOCACHE",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("gocache"),
-        )
-        .env("GOTOOLCHAIN", "local")
-        .output()
-        .expect("run go build");
-    assert!(
-        output.status.success(),
-        "go build failed (run scripts/setup.sh if Go or x/mod is missing):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    bin
-}
-
-fn run_go(bin: &Path, input: &[(String, String)]) -> HashMap<String, String> {
-    let mut child = Command::new(bin)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start Go tlog-proof program");
-    let mut stdin = child.stdin.take().unwrap();
-    for (k, v) in input {
-        writeln!(stdin, "{k} {v}").unwrap();
-    }
-    drop(stdin);
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "Go side failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let (k, v) = line.split_once(' ').unwrap_or((line, ""));
-            (k.to_owned(), v.to_owned())
-        })
-        .collect()
-}
-
 const SIZE: u64 = 13;
 
 fn record(i: u64) -> Vec<u8> {
@@ -97,7 +28,11 @@ fn record(i: u64) -> Vec<u8> {
 #[test]
 fn go_and_bintrail_verify_each_others_tlog_proofs() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = build_go_program(dir.path());
+    let bin = go_common::build(
+        dir.path(),
+        "bintrailtlogproof",
+        include_str!("go/tlogproof.go"),
+    );
     let log = Signer::generate("example.com/proof-log", KeyType::Ed25519, [21; 32]).unwrap();
     let witness = Signer::generate("w.example", KeyType::CosignatureV1, [22; 32]).unwrap();
 
@@ -139,7 +74,7 @@ fn go_and_bintrail_verify_each_others_tlog_proofs() {
             BASE64.encode(record((index + 1) % SIZE)),
         ));
     }
-    let got = run_go(&bin, &input);
+    let got = go_common::run_key_values(&bin, &input);
 
     for index in 0..SIZE {
         assert_eq!(got[&format!("verify_{index:02}")], "ok", "index {index}");

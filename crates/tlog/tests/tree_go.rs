@@ -12,73 +12,27 @@
 //! lists only tiles that change, at their width at the new size (C2SP: partial
 //! tiles for the checkpointed sizes).
 
+mod go_common;
 mod tree_common;
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use bintrail_tlog::hash::Hash;
 use bintrail_tlog::tile::{Tile, TileLevel, new_tiles, read_tile_data};
 use bintrail_tlog::tree::{prove_record, prove_tree, tree_hash};
 use tree_common::TestLog;
 
-const GO: &str = "/usr/lib/go-1.23/bin/go";
-const GOPATH_SYSTEM: &str = "/usr/share/gocode";
-const X_MOD_TLOG: &str = "/usr/share/gocode/src/golang.org/x/mod/sumdb/tlog/tlog.go";
 const SIZE: u64 = 70_001;
-
-fn build_go_program(dir: &Path) -> PathBuf {
-    assert!(
-        Path::new(GO).exists() && Path::new(X_MOD_TLOG).exists(),
-        "Go 1.23 ({GO}) or golang.org/x/mod ({X_MOD_TLOG}) is missing: run scripts/setup.sh"
-    );
-    let src = dir.join("src/bintrailtree");
-    std::fs::create_dir_all(&src).expect("create Go source dir");
-    std::fs::write(src.join("main.go"), include_str!("go/tree.go")).expect("write Go source");
-    let bin = dir.join("tree");
-    let output = Command::new(GO)
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg("bintrailtree")
-        .env("GOPATH", format!("{GOPATH_SYSTEM}:{}", dir.display()))
-        .env("GO111MODULE", "off")
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "")
-        .env("GOCACHE", dir.join("gocache"))
-        .env("GOTOOLCHAIN", "local")
-        .output()
-        .expect("run go build");
-    assert!(
-        output.status.success(),
-        "go build failed (run scripts/setup.sh if Go or x/mod is missing):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    bin
-}
 
 /// Sends every query in one run and returns one answer per query.
 fn ask_go(bin: &Path, queries: &[String]) -> Vec<String> {
-    let mut child = Command::new(bin)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start Go tree program");
-    let mut stdin = child.stdin.take().expect("stdin");
-    writeln!(stdin, "size {SIZE}").expect("write query");
+    let mut input = format!("size {SIZE}\n");
     for q in queries {
-        writeln!(stdin, "{q}").expect("write query");
+        input.push_str(q);
+        input.push('\n');
     }
-    drop(stdin);
-    let output = child.wait_with_output().expect("Go program output");
-    assert!(
-        output.status.success(),
-        "Go side failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout).expect("Go output is UTF-8");
+    let text = go_common::run(bin, &input);
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     assert_eq!(lines.first().map(String::as_str), Some("ok"));
     lines.remove(0);
@@ -107,7 +61,7 @@ fn go_path(tile: &Tile) -> String {
 #[test]
 fn trees_proofs_and_tiles_agree_with_x_mod() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let bin = build_go_program(dir.path());
+    let bin = go_common::build(dir.path(), "bintrailtree", include_str!("go/tree.go"));
     let log = TestLog::with_size(SIZE);
 
     let sizes: Vec<u64> = (1..=300)
