@@ -65,7 +65,8 @@ pub enum ServerError {
 pub struct ConnectionLimits {
     /// A request's headers must arrive within this time (HTTP/1.1), counted from
     /// when the connection is ready for the next request, so idle keep-alive
-    /// connections are closed too.
+    /// connections are closed too. A new plain-TCP connection must send its
+    /// first byte within this time as well.
     pub header_read_timeout: Duration,
     /// The TLS handshake must finish within this time.
     pub tls_handshake_timeout: Duration,
@@ -231,6 +232,20 @@ async fn serve_one(
     let service = TowerToHyperService::new(app);
     let result = match tls {
         None => {
+            // hyper's header read timeout only starts with a request's first
+            // byte, so a connection that never sends one would hold a
+            // descriptor and a connection slot forever (finding L1 in
+            // RELIABILITY.md, the log's twin of the witness's W1). Give the
+            // first byte the same bound; `peek` leaves it for hyper. TLS
+            // connections are already bounded by the handshake timeout.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(limits.header_read_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => {
+                    tracing::debug!(%peer, "connection sent nothing; closing it");
+                    return;
+                }
+            }
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             watcher.watch(conn.into_owned()).await
         }

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of this helper.
 
+pub mod raw;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -129,6 +131,13 @@ impl LogServer {
             .unwrap()
             .iter()
             .find_map(|l| l.strip_prefix(prefix).map(str::to_owned))
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     /// All stdout so far, joined.
