@@ -1,6 +1,7 @@
 //! The public read endpoints: checkpoint, tiles (C2SP tlog-tiles), lookups and
 //! operations.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +28,14 @@ fn with_headers(
     response
 }
 
+/// The path parameter, or a JSON 400: axum's own rejection (for example a
+/// percent-encoded byte sequence that is not UTF-8) is plain text, which
+/// clients expecting `{"error"}` cannot read (finding L2 in RELIABILITY.md).
+fn path_param(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(p)| p)
+        .map_err(|e| ApiError::BadRequest(format!("invalid path: {}", e.body_text())))
+}
+
 /// `GET /checkpoint`: the latest published signed checkpoint.
 pub(super) async fn checkpoint(State(state): State<AppState>) -> Response {
     with_headers(state.log.checkpoint(), TEXT, NO_CACHE)
@@ -36,8 +45,9 @@ pub(super) async fn checkpoint(State(state): State<AppState>) -> Response {
 /// parsed strictly (canonical form only); tiles beyond the published tree are 404.
 pub(super) async fn tile(
     State(state): State<AppState>,
-    Path(path): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let path = path_param(path)?;
     let full_path = format!("tile/{path}");
     let tile = Tile::from_path(&full_path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let data: Option<Bytes> = state
@@ -56,8 +66,9 @@ pub(super) async fn tile(
 /// the latest published checkpoint.
 pub(super) async fn lookup(
     State(state): State<AppState>,
-    Path(filename): Path<String>,
+    filename: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let filename = path_param(filename)?;
     let parsed: Filename = filename
         .parse()
         .map_err(|e| ApiError::BadRequest(format!("invalid filename {filename:?}: {e}")))?;
