@@ -260,3 +260,104 @@ async fn odd_paths_and_methods_get_json_4xx() {
         assert_healthy(&mut server, case).await;
     }
 }
+
+/// Every write path refuses without a valid token (missing, wrong, wrong
+/// scheme, empty, the token of another log) with a JSON 401 and logs nothing;
+/// the token never shows in the server's stdout, stderr or `/metrics`.
+#[tokio::test]
+async fn write_paths_refuse_without_a_valid_token_and_never_leak_it() {
+    let mut server = LogServer::start(&[]);
+    let other = LogServer::start(&[]);
+    let addr = addr(&server);
+    let token = server.token();
+    let other_token = other.token();
+    assert_ne!(token, other_token, "two logs made the same token");
+    drop(other);
+    let add_body = format!(
+        r#"{{"filename":"refused-1.0.tar.gz","checksum":"{}"}}"#,
+        common::checksum("refused")
+    );
+    let writes = [
+        ("/add", "application/json", add_body.clone()),
+        (
+            "/admin/bulk/append",
+            "application/x-ndjson",
+            format!("{add_body}\n"),
+        ),
+    ];
+    let mut upper = token.clone();
+    upper.make_ascii_uppercase();
+    let authorizations: Vec<(&str, String)> = vec![
+        ("missing", String::new()),
+        (
+            "wrong token",
+            "Authorization: Bearer not-the-token\r\n".into(),
+        ),
+        ("empty bearer", "Authorization: Bearer \r\n".into()),
+        ("empty header", "Authorization: \r\n".into()),
+        ("basic scheme", format!("Authorization: Basic {token}\r\n")),
+        ("no scheme", format!("Authorization: {token}\r\n")),
+        (
+            "token in upper case",
+            format!("Authorization: Bearer {upper}\r\n"),
+        ),
+        (
+            "token with a suffix",
+            format!("Authorization: Bearer {token}x\r\n"),
+        ),
+        (
+            "token prefix",
+            format!("Authorization: Bearer {}\r\n", &token[..token.len() - 1]),
+        ),
+        (
+            "another log's token",
+            format!("Authorization: Bearer {other_token}\r\n"),
+        ),
+        ("token in a second header", format!("X-Token: {token}\r\n")),
+    ];
+    for (path, content_type, body) in &writes {
+        for (case, auth) in &authorizations {
+            let headers = format!("{auth}Content-Type: {content_type}\r\n");
+            let answer = exchange(
+                &addr,
+                &common::raw::post_with(path, &headers, body.as_bytes()),
+            )
+            .await;
+            let case = format!("{path}, {case}");
+            assert_eq!(status(&answer), 401, "{case}: {}", text(&answer));
+            common::raw::assert_json_4xx(&case, &answer);
+        }
+    }
+    assert_healthy(&mut server, "refused writes").await;
+    // Nothing refused was logged.
+    let lookup = exchange(
+        &addr,
+        &common::raw::request("GET", b"/lookup/pypi/refused-1.0.tar.gz"),
+    )
+    .await;
+    assert_eq!(status(&lookup), 404, "{}", text(&lookup));
+    // The valid token works (so the refusals above were about the token).
+    let answer = exchange(
+        &addr,
+        &authorized_post(&server, "/add", "application/json", add_body.as_bytes()),
+    )
+    .await;
+    assert_eq!(status(&answer), 200, "{}", text(&answer));
+    let metrics = exchange(&addr, &common::raw::request("GET", b"/metrics")).await;
+    assert_eq!(status(&metrics), 200, "{}", text(&metrics));
+    let server_output = format!(
+        "{}\n{}",
+        server.stdout_text(),
+        server.stderr.lock().expect("stderr lock")
+    );
+    for (what, haystack) in [
+        ("stdout/stderr", server_output),
+        ("/metrics", text(&metrics)),
+    ] {
+        assert!(!haystack.contains(&token), "the token appears in {what}");
+        assert!(
+            !haystack.contains(&other_token),
+            "the other log's token appears in {what}"
+        );
+    }
+}
