@@ -5,7 +5,10 @@
 //!
 //! The cases in `crates/cli/tests/witness.rs` (empty, garbage and 1 MiB bodies,
 //! a too large `old`, GET on `/add-checkpoint`, slow bodies and headers) are
-//! not repeated here.
+//! not repeated here. The raw-HTTP helpers are shared with `hostile_log.rs` in
+//! `common/raw.rs`.
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -18,12 +21,10 @@ use bintrail_tlog::hash::Hash;
 use bintrail_tlog::note::{KeyType, Note, Signer};
 use bintrail_tlog::tree::{prove_tree, stored_hashes, tree_hash};
 use bintrail_witness::request::AddCheckpointRequest;
+use common::raw::{body_of, exchange, status, text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ORIGIN: &str = "example.com/hostile-witness";
-
-/// Every raw exchange must end within this; a hang fails the test.
-const EXCHANGE_BOUND: Duration = Duration::from_secs(20);
 
 /// A `bintrail witness serve` child, killed on drop.
 struct Witness {
@@ -153,22 +154,9 @@ impl Witness {
     }
 
     /// Sends `request` as is on a fresh connection and reads until the server
-    /// closes it, within [`EXCHANGE_BOUND`].
+    /// closes it, within [`common::raw::EXCHANGE_BOUND`].
     async fn raw(&self, request: &[u8]) -> Vec<u8> {
-        let exchange = async {
-            let mut stream = tokio::net::TcpStream::connect(&self.addr)
-                .await
-                .expect("connect");
-            // The server may answer and close before reading everything (413):
-            // a failed write is then expected, the answer is what counts.
-            let _ = stream.write_all(request).await;
-            let mut answer = Vec::new();
-            let _ = stream.read_to_end(&mut answer).await;
-            answer
-        };
-        tokio::time::timeout(EXCHANGE_BOUND, exchange)
-            .await
-            .unwrap_or_else(|_| panic!("no answer within {EXCHANGE_BOUND:?}"))
+        exchange(&self.addr, request).await
     }
 
     /// Asserts the process is alive and still cosigns (the same checkpoint
@@ -186,40 +174,11 @@ impl Witness {
 
 /// A complete `POST` with `Connection: close`.
 fn post(path: &str, body: &[u8]) -> Vec<u8> {
-    let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    request.extend_from_slice(body);
-    request
+    common::raw::post_with(path, "", body)
 }
 
 fn request(method: &str, path: &str) -> Vec<u8> {
-    format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-        .into_bytes()
-}
-
-/// The status code of a raw HTTP/1.1 answer, or 0 if there is none.
-fn status(answer: &[u8]) -> u16 {
-    answer
-        .strip_prefix(b"HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| std::str::from_utf8(code).ok())
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0)
-}
-
-fn text(answer: &[u8]) -> String {
-    String::from_utf8_lossy(answer).into_owned()
-}
-
-/// The body of a raw answer (after the blank line).
-fn body_of(answer: &[u8]) -> &[u8] {
-    answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(&[][..], |at| &answer[at + 4..])
+    common::raw::request(method, path.as_bytes())
 }
 
 /// Bodies the witness's parser must refuse with 400 (C2SP tlog-witness: the
