@@ -477,4 +477,18 @@ mod tests {
         let token = Token::generate(&mut rng());
         assert_eq!(format!("{token:?}"), "Token(<redacted>)");
     }
+
+    // Issue 8: a property run over the Authorization header parser.
+    proptest::proptest! {
+        #[test]
+        fn bearer_token_takes_any_header(header in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            if let Some(token) = bearer_token(&header) {
+                // A token is what follows the scheme, trimmed, never empty.
+                proptest::prop_assert!(header.len() > 7);
+                proptest::prop_assert!(header[..7].eq_ignore_ascii_case(b"bearer "));
+                proptest::prop_assert!(!token.is_empty());
+                proptest::prop_assert_eq!(token, header[7..].trim_ascii());
+            }
+        }
+    }
 }

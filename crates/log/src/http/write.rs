@@ -476,4 +476,38 @@ mod tests {
             Some("duplicate filename in request")
         );
     }
+
+    // Issue 8 asks for a property run over every parser: the request body
+    // parsers of the write paths must answer every byte string with a result,
+    // never a panic, and keep their contracts.
+    proptest::proptest! {
+        #[test]
+        fn entry_parser_takes_any_bytes(body in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = parse_entry(&body);
+        }
+
+        #[test]
+        fn entry_parser_takes_any_json_text(filename in "\\PC{0,40}", checksum in "\\PC{0,80}") {
+            let json = serde_json::json!({"filename": filename, "checksum": checksum}).to_string();
+            if let Ok(entry) = parse_entry(json.as_bytes()) {
+                // Only what was sent can come back.
+                proptest::prop_assert_eq!(entry.filename.to_string(), filename);
+            }
+        }
+
+        #[test]
+        fn bulk_split_and_parse_take_any_bytes(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+            max in 0usize..8,
+        ) {
+            if let Ok(lines) = split_lines(&body, max) {
+                proptest::prop_assert!(lines.len() <= max);
+                let (results, entries, positions) = parse_bulk(&lines);
+                // One result per line; each valid entry points at its line.
+                proptest::prop_assert_eq!(results.len(), lines.len());
+                proptest::prop_assert_eq!(entries.len(), positions.len());
+                proptest::prop_assert!(positions.iter().all(|&p| p < lines.len()));
+            }
+        }
+    }
 }
