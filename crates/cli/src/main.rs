@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod cosigner;
 
 /// Binary transparency for package registries.
 #[derive(Parser)]
