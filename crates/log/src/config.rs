@@ -108,6 +108,9 @@ pub struct Settings {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls-cert`.
     pub tls_key: Option<PathBuf>,
+    /// A C2SP tlog-policy file whose witness lines carry URLs: checkpoints are published
+    /// only once its quorum cosigned them. Default: no witnesses (`quorum none`).
+    pub policy: Option<PathBuf>,
 }
 
 impl Settings {
@@ -139,6 +142,7 @@ impl Settings {
             max_bulk_entries: top.max_bulk_entries.or(self.max_bulk_entries),
             tls_cert: top.tls_cert.or(self.tls_cert),
             tls_key: top.tls_key.or(self.tls_key),
+            policy: top.policy.or(self.policy),
         }
     }
 }
@@ -177,6 +181,8 @@ pub struct ServeConfig {
     pub max_bulk_entries: usize,
     /// Serve TLS with these files; `None` serves cleartext HTTP/1.1 and h2c.
     pub tls: Option<TlsFiles>,
+    /// See [`Settings::policy`]; read and checked by the binary, which owns the witnesses.
+    pub policy: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -227,6 +233,7 @@ impl ServeConfig {
                 DEFAULT_MAX_BULK_ENTRIES,
             )?,
             tls,
+            policy: s.policy,
         })
     }
 }

@@ -33,7 +33,7 @@ pub enum Route {
     Tile,
     /// `GET /lookup/pypi/...`.
     Lookup,
-    /// `GET /healthz` and `GET /metrics`.
+    /// `GET /healthz`, `GET /metrics` and `GET /policy`.
     Ops,
     /// Anything else (404s, 405s).
     Other,

@@ -31,8 +31,12 @@ use tokio_rustls::rustls;
 use crate::auth::{AuthError, Authenticator};
 use crate::bootstrap::{self, BootstrapError, Prepared};
 use crate::config::{ServeConfig, TlsFiles};
+use crate::cosign::{Cosigner, NoWitness};
 use crate::http::{self, HttpOptions};
 use crate::log::{Log, LogError, LogOptions};
+use crate::storage::LocalStorage;
+use bintrail_tlog::note::Verifier;
+use bytes::Bytes;
 
 /// Errors from setting up the listener and TLS.
 #[derive(Debug, thiserror::Error)]
@@ -336,34 +340,60 @@ pub enum StartError {
 }
 
 impl Server {
-    /// Prepares keys and tokens (see [`crate::bootstrap`]), opens the log, builds
-    /// the router and binds the listen address. Nothing is served yet.
+    /// Prepares keys and tokens (see [`crate::bootstrap`]), opens the log without
+    /// witnesses (it publishes every checkpoint it signs, and `GET /policy` says
+    /// `quorum none`), builds the router and binds the listen address. Nothing is
+    /// served yet.
     pub async fn start(config: &ServeConfig) -> Result<Server, StartError> {
+        Server::start_with(config, NoWitness, |log: &Verifier| {
+            format!("log {log}\nquorum none\n")
+        })
+        .await
+    }
+
+    /// Like [`Server::start`], but checkpoints are published only once `cosigner`
+    /// returns them (see [`Cosigner`]), and `GET /policy` serves the text
+    /// `policy_text` builds from the log's public key (the key is known only
+    /// once the bootstrap has loaded or made it). `config.policy` is not read
+    /// here: the caller turned it into `cosigner` and `policy_text`.
+    pub async fn start_with<C: Cosigner>(
+        config: &ServeConfig,
+        cosigner: C,
+        policy_text: impl FnOnce(&Verifier) -> String,
+    ) -> Result<Server, StartError> {
         let prepared = bootstrap::prepare(config, &mut rand::rngs::OsRng)?;
         let auth = Arc::new(Authenticator::open(&prepared.tokens_path)?);
         if auth.is_empty() {
             tracing::warn!(path = %prepared.tokens_path.display(), "the tokens file holds no token: every write will be refused");
         }
         let tls = config.tls.as_ref().map(load_tls).transpose()?;
-        let log = Log::open(LogOptions {
+        let log_error = |source| StartError::Log {
+            path: config.data.clone(),
+            source,
+        };
+        let dir = config.data.clone();
+        let storage = tokio::task::spawn_blocking(move || LocalStorage::open(&dir))
+            .await
+            .map_err(|_| log_error(LogError::Closed))?
+            .map_err(|e| log_error(LogError::from(e)))?;
+        let options = LogOptions {
             data_dir: config.data.clone(),
             signer: prepared.signer.clone(),
             checkpoint_interval: config.checkpoint_interval,
             max_batch_entries: config.max_batch_entries,
             max_pending_entries: config.max_pending_entries,
             add_timeout: config.add_timeout,
-        })
-        .await
-        .map_err(|source| StartError::Log {
-            path: config.data.clone(),
-            source,
-        })?;
+        };
+        let log = Log::open_with(options, Arc::new(storage), cosigner)
+            .await
+            .map_err(log_error)?;
+        let policy = Bytes::from(policy_text(&prepared.signer.verifier()));
         let http = HttpOptions {
             max_bulk_entries: config.max_bulk_entries,
             retry_after: config.checkpoint_interval,
             ..HttpOptions::default()
         };
-        let app = http::router(log.clone(), prepared.signer.verifier(), auth, http);
+        let app = http::router(log.clone(), prepared.signer.verifier(), auth, http, policy);
         let listener = bind(config.listen).await?;
         let limits = ConnectionLimits {
             // In-flight adds wait up to add_timeout for their checkpoint.

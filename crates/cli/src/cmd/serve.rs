@@ -7,6 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use bintrail_log::config::{ServeConfig, Settings, parse_duration};
 use bintrail_log::server::{Server, shutdown_signal};
+use bintrail_tlog::note::Verifier;
+use bintrail_tlog::policy::Policy;
+
+use crate::cosigner::{PolicyCosigner, policy_text};
 
 /// Arguments of `bintrail serve`. Every flag overrides the same key in `--config`.
 #[derive(clap::Args)]
@@ -54,6 +58,10 @@ pub struct Args {
     /// PEM private key for --tls-cert.
     #[arg(long, value_name = "PATH")]
     tls_key: Option<PathBuf>,
+    /// A C2SP tlog-policy file whose witness lines carry URLs: a checkpoint is
+    /// published only once the policy's quorum cosigned it [default: no witnesses].
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
 }
 
 impl Args {
@@ -71,6 +79,7 @@ impl Args {
             max_bulk_entries: self.max_bulk_entries,
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
+            policy: self.policy,
         };
         (self.config, flags)
     }
@@ -116,8 +125,31 @@ async fn first_signal_then_force() {
     });
 }
 
+/// Starts the server: without a policy the log publishes every checkpoint it
+/// signs; with one, only what the policy's witnesses cosigned.
+async fn start(config: &ServeConfig) -> anyhow::Result<Server> {
+    let Some(path) = &config.policy else {
+        return Ok(Server::start(config).await?);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the policy {}", path.display()))?;
+    let policy: Policy = text
+        .parse()
+        .with_context(|| format!("parsing the policy {}", path.display()))?;
+    // Half the add timeout per round leaves the other half for sequencing and a
+    // retry, so an add can still be published while one witness hangs.
+    let round = config.add_timeout / 2;
+    let cosigner = PolicyCosigner::new(policy.clone(), round)
+        .with_context(|| format!("the policy {}", path.display()))?;
+    let server = Server::start_with(config, cosigner, |log: &Verifier| {
+        policy_text(log, Some(&policy))
+    })
+    .await?;
+    Ok(server)
+}
+
 async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
-    let server = Server::start(&config).await?;
+    let server = start(&config).await?;
     let url = server.url()?;
     let prepared = server.prepared();
     // Stable lines on stdout; the listening line comes last, so a script that waits

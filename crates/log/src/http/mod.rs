@@ -7,6 +7,7 @@
 //! | `GET /checkpoint` | - | the signed checkpoint note, `no-cache` |
 //! | `GET /tile/<L>/<N>[.p/<W>]`, `GET /tile/entries/<N>[.p/<W>]` | - | tile bytes; full tiles `immutable` |
 //! | `GET /lookup/pypi/<filename>` | - | the file's `c2sp.org/tlog-proof@v1` text, or 404 |
+//! | `GET /policy` | - | the log's C2SP tlog-policy (its key, witnesses, quorum), `text/plain` |
 //! | `GET /healthz` | - | `ok` |
 //! | `GET /metrics` | - | Prometheus text |
 //!
@@ -75,17 +76,26 @@ pub struct AppState {
     auth: Arc<Authenticator>,
     metrics: Arc<HttpMetrics>,
     opts: Arc<HttpOptions>,
+    policy: Bytes,
 }
 
 /// Builds the router over an open log. `verifier` is the log's public key (used to
-/// read tree sizes back out of its own checkpoints); `auth` decides who may write.
-pub fn router(log: Log, verifier: Verifier, auth: Arc<Authenticator>, opts: HttpOptions) -> Router {
+/// read tree sizes back out of its own checkpoints); `auth` decides who may write;
+/// `policy` is the tlog-policy text served as it is at `GET /policy`.
+pub fn router(
+    log: Log,
+    verifier: Verifier,
+    auth: Arc<Authenticator>,
+    opts: HttpOptions,
+    policy: Bytes,
+) -> Router {
     let state = AppState {
         log,
         verifier,
         auth,
         metrics: Arc::new(HttpMetrics::default()),
         opts: Arc::new(opts),
+        policy,
     };
     Router::new()
         .route("/add", post(write::add))
@@ -93,6 +103,7 @@ pub fn router(log: Log, verifier: Verifier, auth: Arc<Authenticator>, opts: Http
         .route("/checkpoint", get(read::checkpoint))
         .route("/tile/{*path}", get(read::tile))
         .route("/lookup/pypi/{filename}", get(read::lookup))
+        .route("/policy", get(read::policy))
         .route("/healthz", get(read::healthz))
         .route("/metrics", get(read::metrics))
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
@@ -111,7 +122,7 @@ async fn count_responses(State(state): State<AppState>, req: Request, next: Next
         "/add" => Route::Add,
         "/admin/bulk/append" => Route::BulkAppend,
         "/checkpoint" => Route::Checkpoint,
-        "/healthz" | "/metrics" => Route::Ops,
+        "/healthz" | "/metrics" | "/policy" => Route::Ops,
         p if p.starts_with("/tile/") => Route::Tile,
         p if p.starts_with("/lookup/") => Route::Lookup,
         _ => Route::Other,
@@ -233,7 +244,8 @@ mod tests {
         .await
         .unwrap();
         let auth = Arc::new(Authenticator::open(&tokens).unwrap());
-        let router = router(log, signer.verifier(), auth, opts);
+        let policy = Bytes::from(format!("log {}\nquorum none\n", signer.verifier()));
+        let router = router(log, signer.verifier(), auth, opts, policy);
         (router, token.expose().to_owned(), dir)
     }
 

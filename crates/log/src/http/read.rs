@@ -41,6 +41,12 @@ pub(super) async fn checkpoint(State(state): State<AppState>) -> Response {
     with_headers(state.log.checkpoint(), TEXT, NO_CACHE)
 }
 
+/// `GET /policy`: the tlog-policy verifiers can save; it changes only when the
+/// operator restarts the log with another policy, so caches revalidate.
+pub(super) async fn policy(State(state): State<AppState>) -> Response {
+    with_headers(state.policy.clone(), TEXT, NO_CACHE)
+}
+
 /// `GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]`. The path is
 /// parsed strictly (canonical form only); tiles beyond the published tree are 404.
 pub(super) async fn tile(

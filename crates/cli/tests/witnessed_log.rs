@@ -1,0 +1,363 @@
+//! A log with witnesses, end to end: `bintrail serve --policy` with three real
+//! `bintrail witness serve` processes and a quorum of two (issue 4).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bintrail_tlog::policy::Policy;
+use common::{LogServer, checksum, client, wheel};
+use serde_json::{Value, json};
+
+const ORIGIN: &str = "example.com/witnessed";
+
+fn bintrail(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_bintrail"))
+        .args(args)
+        .output()
+        .expect("run bintrail");
+    assert!(out.status.success(), "bintrail {args:?}: {out:?}");
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// One `bintrail witness serve` process with its own key and database.
+struct WitnessNode {
+    db: PathBuf,
+    key: PathBuf,
+    vkey: String,
+    addr: String,
+    child: Option<Child>,
+}
+
+impl WitnessNode {
+    fn new(dir: &Path, n: usize, log_vkey: &Path) -> Self {
+        let key = dir.join(format!("w{n}.key"));
+        let public = dir.join(format!("w{n}.vkey"));
+        bintrail(&[
+            "keygen",
+            "--witness",
+            "--origin",
+            &format!("witness.example/w{n}"),
+            "--private-key",
+            p(&key),
+            "--public-key",
+            p(&public),
+        ]);
+        let db = dir.join(format!("w{n}.db"));
+        bintrail(&[
+            "witness",
+            "add-log",
+            "--db",
+            p(&db),
+            "--public-key",
+            p(log_vkey),
+        ]);
+        let vkey = std::fs::read_to_string(&public)
+            .expect("vkey")
+            .trim()
+            .to_owned();
+        let mut node = Self {
+            db,
+            key,
+            vkey,
+            addr: "127.0.0.1:0".into(),
+            child: None,
+        };
+        node.start();
+        node
+    }
+
+    /// Starts (or restarts, on the same address) the witness.
+    fn start(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bintrail"))
+            .args([
+                "witness",
+                "serve",
+                "--db",
+                p(&self.db),
+                "--private-key",
+                p(&self.key),
+            ])
+            .args(["--listen", &self.addr])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn witness");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("witness started");
+        self.addr = line
+            .trim()
+            .strip_prefix("bintrail: listening on http://")
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+            .to_owned();
+        self.child = Some(child);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for WitnessNode {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Deployment {
+    dir: tempfile::TempDir,
+    witnesses: Vec<WitnessNode>,
+    log: LogServer,
+    policy: Policy,
+}
+
+/// Three witnesses (quorum two) and a log serving under their policy. With
+/// `witnesses_up == false` every witness is stopped before the log first starts.
+fn deploy(add_timeout: &str, witnesses_up: bool) -> Deployment {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_key = dir.path().join("log.key");
+    let log_vkey = dir.path().join("log.vkey");
+    bintrail(&[
+        "keygen",
+        "--origin",
+        ORIGIN,
+        "--private-key",
+        p(&log_key),
+        "--public-key",
+        p(&log_vkey),
+    ]);
+    let mut witnesses: Vec<_> = (0..3)
+        .map(|n| WitnessNode::new(dir.path(), n, &log_vkey))
+        .collect();
+    let mut text = String::from("# three witnesses, any two make a quorum\n");
+    for (n, w) in witnesses.iter().enumerate() {
+        text.push_str(&format!("witness w{n} {} http://{}\n", w.vkey, w.addr));
+    }
+    text.push_str("group two-of-three 2 w0 w1 w2\nquorum two-of-three\n");
+    let policy_file = dir.path().join("policy");
+    std::fs::write(&policy_file, &text).expect("write policy");
+    if !witnesses_up {
+        for w in &mut witnesses {
+            w.stop();
+        }
+    }
+    let log = LogServer::start(&[
+        "--private-key",
+        p(&log_key),
+        "--policy",
+        p(&policy_file),
+        "--add-timeout",
+        add_timeout,
+    ]);
+    let log_line = format!(
+        "log {}\n",
+        std::fs::read_to_string(&log_vkey).expect("vkey").trim()
+    );
+    let policy: Policy = format!("{log_line}{text}").parse().expect("policy");
+    Deployment {
+        dir,
+        witnesses,
+        log,
+        policy,
+    }
+}
+
+async fn add(log: &LogServer, name: &str) -> reqwest::Response {
+    client()
+        .post(log.at("/add"))
+        .bearer_auth(log.token())
+        .json(&json!({"filename": wheel(name, "1.0"), "checksum": checksum(name)}))
+        .send()
+        .await
+        .expect("POST /add")
+}
+
+/// The published checkpoint, checked against the policy; returns its size and
+/// the names of the witnesses whose cosignatures verified.
+async fn published(d: &Deployment) -> (u64, Vec<String>) {
+    let note = client()
+        .get(d.log.at("/checkpoint"))
+        .send()
+        .await
+        .expect("GET /checkpoint")
+        .bytes()
+        .await
+        .expect("body");
+    let verified = d
+        .policy
+        .verify_checkpoint(&note)
+        .expect("published checkpoint meets the policy");
+    (verified.checkpoint.size, verified.witnesses)
+}
+
+/// Checks a 200 /add answer's checkpoint meets the policy too.
+fn check_add_answer(d: &Deployment, body: &Value) -> u64 {
+    let note = BASE64
+        .decode(body["checkpoint"].as_str().expect("checkpoint"))
+        .expect("base64");
+    let verified = d
+        .policy
+        .verify_checkpoint(&note)
+        .expect("add answer meets the policy");
+    assert!(verified.witnesses.len() >= 2);
+    body["index"].as_u64().expect("index")
+}
+
+#[tokio::test]
+async fn three_witnesses_quorum_two() {
+    let mut d = deploy("2s", true);
+
+    // GET /policy: the log's key, its witnesses and the quorum, ready to save.
+    let served = client()
+        .get(d.log.at("/policy"))
+        .send()
+        .await
+        .expect("GET /policy");
+    assert_eq!(served.status().as_u16(), 200);
+    let content_type = served.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let served: Policy = served
+        .text()
+        .await
+        .expect("text")
+        .parse()
+        .expect("served policy parses");
+    assert_eq!(served.to_string(), d.policy.to_string());
+
+    // All up: adds succeed and carry at least two valid cosignatures.
+    for name in ["alpha", "beta"] {
+        let answer = add(&d.log, name).await;
+        assert_eq!(answer.status().as_u16(), 200);
+        check_add_answer(&d, &answer.json().await.expect("json"));
+    }
+    let (size, cosigners) = published(&d).await;
+    assert_eq!(size, 2);
+    assert!(cosigners.len() >= 2, "{cosigners:?}");
+    // What a verifier saved from GET /policy verifies the served checkpoint.
+    let note = client()
+        .get(d.log.at("/checkpoint"))
+        .send()
+        .await
+        .expect("GET")
+        .bytes()
+        .await
+        .expect("body");
+    let verified = served
+        .verify_checkpoint(&note)
+        .expect("the served policy verifies the checkpoint");
+    assert_eq!(verified.checkpoint.size, 2);
+
+    // One down: still published.
+    d.witnesses[0].stop();
+    let answer = add(&d.log, "gamma").await;
+    assert_eq!(answer.status().as_u16(), 200);
+    check_add_answer(&d, &answer.json().await.expect("json"));
+    let (size, cosigners) = published(&d).await;
+    assert_eq!(
+        (size, cosigners),
+        (3, vec!["w1".to_owned(), "w2".to_owned()])
+    );
+
+    // Two down: nothing new is published and the add answers 503 in time.
+    d.witnesses[1].stop();
+    let started = Instant::now();
+    let answer = add(&d.log, "delta").await;
+    let waited = started.elapsed();
+    assert_eq!(answer.status().as_u16(), 503);
+    assert!(answer.headers().contains_key("retry-after"));
+    // --add-timeout is 2s; the rest is slack for a loaded machine.
+    assert!(
+        waited < Duration::from_secs(6),
+        "bounded by --add-timeout: {waited:?}"
+    );
+    let body: Value = answer.json().await.expect("json");
+    assert_eq!(body["index"], 3, "the 503 names the assigned index: {body}");
+    let (size, _) = published(&d).await;
+    assert_eq!(size, 3, "nothing new published without a quorum");
+
+    // One comes back: publishing resumes by itself, and retrying the add
+    // returns its proof.
+    d.witnesses[1].start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = add(&d.log, "delta").await;
+        if answer.status().as_u16() == 200 {
+            let index = check_add_answer(&d, &answer.json().await.expect("json"));
+            assert_eq!(index, 3);
+            break;
+        }
+        assert!(Instant::now() < deadline, "publishing did not resume");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (size, cosigners) = published(&d).await;
+    assert_eq!(size, 4);
+    assert_eq!(cosigners, ["w1", "w2"]);
+    let _ = &d.dir;
+}
+
+#[tokio::test]
+async fn a_new_log_starts_with_no_witness_reachable() {
+    let mut d = deploy("2s", false);
+    // The log started (deploy waited for its address) and serves its empty tree.
+    let health = client()
+        .get(d.log.at("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status().as_u16(), 200);
+    let note = client()
+        .get(d.log.at("/checkpoint"))
+        .send()
+        .await
+        .expect("GET")
+        .bytes()
+        .await
+        .expect("body");
+    let (empty, _) = bintrail_tlog::checkpoint::open_checkpoint(&note, &d.policy.logs[0].verifier)
+        .expect("the log's own checkpoint");
+    assert_eq!(empty.size, 0);
+    let answer = add(&d.log, "lonely").await;
+    assert_eq!(answer.status().as_u16(), 503);
+
+    // Two witnesses come up: the pending entry gets published with their cosignatures.
+    d.witnesses[0].start();
+    d.witnesses[2].start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = add(&d.log, "lonely").await;
+        if answer.status().as_u16() == 200 {
+            assert_eq!(check_add_answer(&d, &answer.json().await.expect("json")), 0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "publishing did not start");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (size, cosigners) = published(&d).await;
+    assert_eq!(
+        (size, cosigners),
+        (1, vec!["w0".to_owned(), "w2".to_owned()])
+    );
+}
