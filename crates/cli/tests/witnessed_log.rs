@@ -161,14 +161,27 @@ fn deploy(add_timeout: &str, witnesses_up: bool) -> Deployment {
             w.stop();
         }
     }
-    let log = LogServer::start(&[
-        "--private-key",
-        p(&log_key),
-        "--policy",
-        p(&policy_file),
-        "--add-timeout",
-        add_timeout,
-    ]);
+    // With witnesses up the policy comes as a flag; otherwise from the TOML
+    // config, so both ways are exercised.
+    let log = if witnesses_up {
+        LogServer::start(&[
+            "--private-key",
+            p(&log_key),
+            "--policy",
+            p(&policy_file),
+            "--add-timeout",
+            add_timeout,
+        ])
+    } else {
+        let config = dir.path().join("log.toml");
+        let toml = format!(
+            "private-key = {:?}\npolicy = {:?}\nadd-timeout = {add_timeout:?}\n",
+            p(&log_key),
+            p(&policy_file)
+        );
+        std::fs::write(&config, toml).expect("write config");
+        LogServer::start(&["--config", p(&config)])
+    };
     let log_line = format!(
         "log {}\n",
         std::fs::read_to_string(&log_vkey).expect("vkey").trim()
@@ -269,6 +282,13 @@ async fn three_witnesses_quorum_two() {
         .verify_checkpoint(&note)
         .expect("the served policy verifies the checkpoint");
     assert_eq!(verified.checkpoint.size, 2);
+    // `bintrail policy` accepts it too (it checks the checkpoint against it).
+    let out = Command::new(env!("CARGO_BIN_EXE_bintrail"))
+        .args(["policy", "--log", &d.log.url])
+        .output()
+        .expect("run bintrail policy");
+    assert!(out.status.success(), "bintrail policy: {out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), served.to_string());
 
     // One down: still published.
     d.witnesses[0].stop();
@@ -360,4 +380,67 @@ async fn a_new_log_starts_with_no_witness_reachable() {
         (size, cosigners),
         (1, vec!["w0".to_owned(), "w2".to_owned()])
     );
+}
+
+#[test]
+fn a_policy_whose_witnesses_cannot_meet_the_quorum_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_key = dir.path().join("log.key");
+    let log_vkey = dir.path().join("log.vkey");
+    bintrail(&[
+        "keygen",
+        "--origin",
+        ORIGIN,
+        "--private-key",
+        p(&log_key),
+        "--public-key",
+        p(&log_vkey),
+    ]);
+    let w_key = dir.path().join("w.key");
+    let w_vkey = dir.path().join("w.vkey");
+    bintrail(&[
+        "keygen",
+        "--witness",
+        "--origin",
+        "witness.example/w",
+        "--private-key",
+        p(&w_key),
+        "--public-key",
+        p(&w_vkey),
+    ]);
+    let vkey = std::fs::read_to_string(&w_vkey).expect("vkey");
+    let cases = [
+        ("no URL", format!("witness w {}\nquorum w\n", vkey.trim())),
+        ("not a policy", "quorum of everyone\n".to_owned()),
+    ];
+    for (what, text) in cases {
+        let policy = dir.path().join("policy");
+        std::fs::write(&policy, text).expect("write policy");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bintrail"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.path().join("data"))
+            .args(["--private-key", p(&log_key), "--policy", p(&policy)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bintrail serve");
+        // Bounded: a serve that wrongly accepted the policy would run forever.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().expect("try_wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{what}: serve started with a policy it should refuse");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().expect("serve output");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: serve started: {out:?}");
+        assert!(
+            stderr.contains("policy"),
+            "{what}: the error names the policy: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+    }
 }
