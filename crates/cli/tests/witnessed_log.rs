@@ -444,3 +444,30 @@ fn a_policy_whose_witnesses_cannot_meet_the_quorum_is_refused() {
         assert!(!stderr.contains("panicked"), "{what}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn a_log_without_witnesses_serves_quorum_none() {
+    let log = LogServer::start(&[]);
+    let answer = client()
+        .get(log.at("/policy"))
+        .send()
+        .await
+        .expect("GET /policy");
+    assert_eq!(answer.status().as_u16(), 200);
+    let text = answer.text().await.expect("text");
+    assert_eq!(text, format!("log {}\nquorum none\n", log.vkey()));
+    let policy: Policy = text.parse().expect("parses as a tlog-policy");
+    assert_eq!(add(&log, "solo").await.status().as_u16(), 200);
+    let note = client()
+        .get(log.at("/checkpoint"))
+        .send()
+        .await
+        .expect("GET /checkpoint")
+        .bytes()
+        .await
+        .expect("body");
+    let verified = policy
+        .verify_checkpoint(&note)
+        .expect("verifies the checkpoint");
+    assert_eq!(verified.checkpoint.size, 1);
+}
