@@ -306,6 +306,7 @@ async fn three_witnesses_quorum_two() {
     let started = Instant::now();
     let answer = add(&d.log, "delta").await;
     let waited = started.elapsed();
+    eprintln!("two witnesses down: 503 after {waited:?}");
     assert_eq!(answer.status().as_u16(), 503);
     assert!(answer.headers().contains_key("retry-after"));
     // --add-timeout is 2s; the rest is slack for a loaded machine.
