@@ -10,10 +10,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use bintrail_tlog::checkpoint::Checkpoint;
@@ -124,28 +122,7 @@ impl Witness {
             "--public-key",
             &log_vkey,
         ]);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bintrail"))
-            .args(["witness", "serve", "--db", path_str(&db)])
-            .args(["--private-key", path_str(&key), "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn witness");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("witness printed its address");
-        let addr = line
-            .trim()
-            .strip_prefix("bintrail: listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let (child, addr) = common::spawn_witness(&db, &key, "127.0.0.1:0");
         Witness {
             child,
             addr,

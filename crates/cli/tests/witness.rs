@@ -1,10 +1,10 @@
 //! End to end: `bintrail witness` as a real process on 127.0.0.1, driven over
 //! HTTP with requests built from crates/tlog, as C2SP tlog-witness describes.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use bintrail_tlog::checkpoint::Checkpoint;
@@ -160,36 +160,12 @@ impl Setup {
     }
 
     fn start(&self) -> WitnessProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bintrail"))
-            .args([
-                "witness",
-                "serve",
-                "--db",
-                path_str(&self.db()),
-                "--private-key",
-                path_str(&self.dir.path().join("witness.key")),
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn witness");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("witness printed its address");
-        let url = line
-            .trim()
-            .strip_prefix("bintrail: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let (child, addr) = common::spawn_witness(
+            &self.db(),
+            &self.dir.path().join("witness.key"),
+            "127.0.0.1:0",
+        );
+        let url = format!("http://{addr}");
         WitnessProcess { child, url }
     }
 

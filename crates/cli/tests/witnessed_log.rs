@@ -3,10 +3,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -78,35 +76,8 @@ impl WitnessNode {
 
     /// Starts (or restarts, on the same address) the witness.
     fn start(&mut self) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bintrail"))
-            .args([
-                "witness",
-                "serve",
-                "--db",
-                p(&self.db),
-                "--private-key",
-                p(&self.key),
-            ])
-            .args(["--listen", &self.addr])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn witness");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("witness started");
-        self.addr = line
-            .trim()
-            .strip_prefix("bintrail: listening on http://")
-            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
-            .to_owned();
+        let (child, addr) = common::spawn_witness(&self.db, &self.key, &self.addr);
+        self.addr = addr;
         self.child = Some(child);
     }
 

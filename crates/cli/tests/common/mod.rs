@@ -211,3 +211,34 @@ pub fn checksum(content: &str) -> String {
 pub fn wheel(name: &str, version: &str) -> String {
     format!("{name}-{version}-py3-none-any.whl")
 }
+
+/// Starts `bintrail witness serve --db DB --private-key KEY --listen LISTEN` and returns the
+/// process and the address it printed (`host:port`), waiting at most a minute for it.
+pub fn spawn_witness(db: &Path, key: &Path, listen: &str) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bintrail"))
+        .args(["witness", "serve", "--db"])
+        .arg(db)
+        .arg("--private-key")
+        .arg(key)
+        .args(["--listen", listen])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn witness");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("witness printed its address");
+    let addr = line
+        .trim()
+        .strip_prefix("bintrail: listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, addr)
+}
