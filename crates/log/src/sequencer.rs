@@ -78,7 +78,10 @@ impl Pool {
 pub(crate) async fn run_sequencer(shared: Arc<Shared>, committed: Committed) {
     let max_batch = shared.opts.max_batch_entries.max(1);
     let mut state = Some(committed);
-    let mut ticker = tokio::time::interval(shared.opts.checkpoint_interval);
+    // The first batch is cut one interval after start: `interval` would tick at once, and a
+    // batch cut then races the first adds (it could take some of them before others arrive).
+    let period = shared.opts.checkpoint_interval;
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {

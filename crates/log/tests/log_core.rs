@@ -400,9 +400,14 @@ async fn overloaded_pool_fails_fast() {
         let log = log.clone();
         async move { log.add(entry(2, 1)).await }
     });
-    while log.stats().pending_entries < 2 {
-        tokio::task::yield_now().await;
-    }
+    // Bounded, so a regression fails the test instead of hanging it.
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while log.stats().pending_entries < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("both adds are pooled within 30 s");
     assert_eq!(log.add(entry(3, 1)).await, Err(AddError::Overloaded));
     // Shutdown sequences what is pooled.
     log.shutdown().await;
