@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bintrail_tlog::checkpoint::open_checkpoint;
-use bintrail_tlog::hash::{Hash, leaf_hash};
+use bintrail_tlog::hash::leaf_hash;
 use bintrail_tlog::note::Verifier;
 use bintrail_tlog::tree::verify_record;
 use common::{LogServer, checksum, wheel};
@@ -86,20 +86,7 @@ async fn bulk_append_of_100000_entries_in_order_with_proofs() {
                 }
                 None => cp.clone(),
             };
-            let proof: Vec<Hash> = result["inclusionProof"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|h| {
-                    Hash(
-                        BASE64
-                            .decode(h.as_str().unwrap())
-                            .unwrap()
-                            .try_into()
-                            .unwrap(),
-                    )
-                })
-                .collect();
+            let proof = common::inclusion_proof(result);
             let entry = format!(
                 "pypi-transparency/v1\n{}\n{filename}",
                 checksum(&i.to_string())

@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bintrail_tlog::checkpoint::{Checkpoint, open_checkpoint};
-use bintrail_tlog::hash::{Hash, leaf_hash};
+use bintrail_tlog::hash::leaf_hash;
 use bintrail_tlog::note::Verifier;
 use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::tree::verify_record;
@@ -57,20 +57,7 @@ fn verify_add_response(server: &LogServer, body: &Value, filename: &str, sum: &s
         .decode(body["checkpoint"].as_str().expect("checkpoint"))
         .unwrap();
     let (cp, _) = open_checkpoint(&note, &verifier).expect("checkpoint verifies");
-    let proof: Vec<Hash> = body["inclusionProof"]
-        .as_array()
-        .expect("inclusionProof")
-        .iter()
-        .map(|h| {
-            Hash(
-                BASE64
-                    .decode(h.as_str().unwrap())
-                    .unwrap()
-                    .try_into()
-                    .unwrap(),
-            )
-        })
-        .collect();
+    let proof = common::inclusion_proof(body);
     let entry = format!("pypi-transparency/v1\n{sum}\n{filename}");
     verify_record(
         &proof,

@@ -242,3 +242,16 @@ pub fn spawn_witness(db: &Path, key: &Path, listen: &str) -> (Child, String) {
         .to_owned();
     (child, addr)
 }
+
+/// The `inclusionProof` array of an `/add` or bulk result (base64 hashes, as bt-log returns them).
+pub fn inclusion_proof(result: &serde_json::Value) -> Vec<bintrail_tlog::hash::Hash> {
+    result["inclusionProof"]
+        .as_array()
+        .expect("inclusionProof is an array")
+        .iter()
+        .map(|h| {
+            bintrail_tlog::hash::Hash::from_base64(h.as_str().expect("base64 string"))
+                .expect("a 32-byte base64 hash")
+        })
+        .collect()
+}
