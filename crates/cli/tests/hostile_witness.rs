@@ -19,6 +19,7 @@ use bintrail_tlog::hash::Hash;
 use bintrail_tlog::note::{KeyType, Note, Signer};
 use bintrail_tlog::tree::{prove_tree, stored_hashes, tree_hash};
 use bintrail_witness::request::AddCheckpointRequest;
+use common::SmallFs;
 use common::raw::{body_of, exchange, status, text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -508,34 +509,6 @@ async fn w1b_stalled_http2_connections_are_closed() {
         .await;
 }
 
-/// A size-limited tmpfs mounted for one test and unmounted on drop. Mounting
-/// needs root, which CI has; elsewhere the test fails and says so.
-struct SmallFs {
-    dir: tempfile::TempDir,
-}
-
-impl SmallFs {
-    fn mount(size: &str) -> SmallFs {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .expect("run mount (install util-linux, see scripts/setup.sh)");
-        assert!(
-            out.status.success(),
-            "mounting a tmpfs needs root (CI runs as root): {out:?}"
-        );
-        SmallFs { dir }
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
-
 /// Issue 8, disk full (finding W3): the witness database on a full filesystem
 /// refuses to cosign with a JSON 507 (never a cosignature it did not store), stays up,
 /// and cosigns again once space is freed, from the state it last stored.
@@ -543,20 +516,12 @@ impl Drop for SmallFs {
 async fn witness_on_a_full_disk_refuses_then_recovers() {
     let fs = SmallFs::mount("4m");
     let log = TestLog::new(40);
-    let mut witness = Witness::start_in(&log, fs.dir.path());
+    let mut witness = Witness::start_in(&log, fs.path());
     let first = witness
         .raw(&post("/add-checkpoint", &log.request(0, 2)))
         .await;
     assert_eq!(status(&first), 200, "{}", text(&first));
-    // Fill the filesystem to the last byte.
-    let filler = fs.dir.path().join("filler");
-    {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&filler).expect("filler");
-        let block = vec![0u8; 4096];
-        while file.write_all(&block).is_ok() {}
-        let _ = file.sync_all();
-    }
+    let filler = fs.fill("filler");
     let mut refused = 0;
     let mut size = 2;
     for new in 3..=40u64 {

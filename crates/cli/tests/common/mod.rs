@@ -255,3 +255,66 @@ pub fn inclusion_proof(result: &serde_json::Value) -> Vec<bintrail_tlog::hash::H
         })
         .collect()
 }
+
+/// A size-limited tmpfs mounted for one test and unmounted on drop. Mounting
+/// needs root, which CI has; elsewhere the test fails and says so.
+pub struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    /// Mounts a tmpfs of `size` (`mount -o size=`, like `4m`) on a fresh
+    /// temporary directory. Panics, naming the requirement, when it cannot.
+    pub fn mount(size: &str) -> SmallFs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("run mount (install util-linux, see scripts/setup.sh)");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root (CI runs as root): {out:?}"
+        );
+        SmallFs { dir }
+    }
+
+    /// The mount point.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the filesystem to the last byte with a ballast file called `name`
+    /// and returns its path; deleting it frees the space again.
+    pub fn fill(&self, name: &str) -> PathBuf {
+        use std::io::Write;
+        let ballast = self.dir.path().join(name);
+        let mut file = std::fs::File::create(&ballast).expect("create the ballast file");
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        // The last partial block: a tmpfs page is 4 KiB, so smaller writes can still fit.
+        while file.write_all(&[0u8]).is_ok() {}
+        let _ = file.sync_all();
+        ballast
+    }
+
+    /// Bytes still free on the filesystem (`df`), for failure messages and figures.
+    pub fn available(&self) -> u64 {
+        let out = Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(self.dir.path())
+            .output()
+            .expect("run df");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
