@@ -193,6 +193,12 @@ async fn add_while_full(
             507 | 503 => {
                 let message = body["error"].as_str().unwrap_or_default();
                 assert!(!message.is_empty(), "{status} without a message: {body}");
+                // Finding L3: the message named files under the data directory.
+                let data = log.data.display().to_string();
+                assert!(
+                    !message.contains(&data),
+                    "{status} leaks the data path: {body}"
+                );
                 if refused.is_empty() {
                     eprintln!("log_disk_full: first refusal: {status} {body}");
                 }

@@ -16,6 +16,11 @@ use serde_json::json;
 
 use crate::log::AddError;
 
+/// The 507 message: whether the batch or only the proof failed, retrying the
+/// same add is right (an entry already sequenced gets its index back).
+const STORAGE_FAILED: &str =
+    "the log could not write to its storage (disk full or I/O error); retry the same add later";
+
 /// An error answer to an HTTP request.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -121,8 +126,11 @@ impl ApiError {
                 retry_after,
                 index: None,
             },
-            AddError::Storage(msg) => {
-                ApiError::InsufficientStorage(format!("storage failure: {msg}"))
+            AddError::Storage(detail) => {
+                // The detail names files under the data directory (finding L3):
+                // it goes to the operator's log, the client gets what to do.
+                tracing::warn!(%detail, "an add failed on storage");
+                ApiError::InsufficientStorage(STORAGE_FAILED.to_owned())
             }
         }
     }
@@ -217,6 +225,22 @@ mod tests {
                 "{label}"
             );
         }
+    }
+
+    /// Finding L3: a full disk answered 507 with the server's file path in it.
+    #[test]
+    fn l3_storage_failures_do_not_leak_paths() {
+        let err = ApiError::from_add(
+            AddError::Storage(
+                "storage: write /srv/data/tile/0/002.p/89: No space left on device".into(),
+            ),
+            "f",
+            Duration::from_secs(1),
+        );
+        assert_eq!(err.status(), StatusCode::INSUFFICIENT_STORAGE);
+        let body = err.body().to_string();
+        assert!(!body.contains("/srv/data"), "{body}");
+        assert!(body.contains("disk full"), "{body}");
     }
 
     #[test]
