@@ -114,6 +114,8 @@ fn acknowledge(seen: &mut Seen, verifier: &Verifier, filename: &str, content: &s
     .unwrap_or_else(|e| panic!("{filename}: the inclusion proof fails: {e}"));
     seen.acknowledged
         .insert(filename.to_owned(), (index, content.to_owned()));
+    // Sequential requests: the answer's checkpoint is the newest published one.
+    seen.checkpoint(cp);
 }
 
 /// Every full tile (a path without `.p/`) under `data/tile`, with its bytes.
@@ -340,6 +342,11 @@ async fn log_on_a_full_disk_refuses_then_recovers() {
     );
     let log = LogServer::start_in(&data, &["--add-timeout", "5s"]);
     check_everything_kept(&log, &seen, &verifier).await;
+    eprintln!(
+        "log_disk_full: after the restart {} acknowledged entries and {} checkpoints checked",
+        seen.acknowledged.len(),
+        seen.checkpoints.len()
+    );
     let after = full_tiles(&data);
     for (path, bytes) in &tiles {
         assert_eq!(after.get(path), Some(bytes), "full tile {path} changed");
