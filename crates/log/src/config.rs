@@ -15,6 +15,8 @@
 //! tokens = "/etc/bintrail/tokens"
 //! checkpoint-interval = "1s"
 //! add-timeout = "10s"
+//! body-timeout = "10s"
+//! bulk-body-timeout = "5m"
 //! tls-cert = "/etc/bintrail/cert.pem"
 //! tls-key = "/etc/bintrail/key.pem"
 //! ```
@@ -41,6 +43,11 @@ pub const DEFAULT_MAX_BATCH_ENTRIES: usize = 4096;
 pub const DEFAULT_MAX_PENDING_ENTRIES: usize = 200_000;
 /// Default bound on lines in one `POST /admin/bulk/append` request.
 pub const DEFAULT_MAX_BULK_ENTRIES: usize = 100_000;
+/// Default time a `POST /add` body may take to arrive: it is at most 16 KiB.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a bulk append body may take to arrive: up to 256 MiB, so a
+/// slow but honest link needs minutes.
+pub const DEFAULT_BULK_BODY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Errors from loading and resolving settings.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +111,14 @@ pub struct Settings {
     pub add_timeout: Option<Duration>,
     /// Lines accepted in one bulk append request. Default 100000.
     pub max_bulk_entries: Option<usize>,
+    /// How long a `POST /add` body may take to arrive before a 408. Default `10s`.
+    #[serde(default, deserialize_with = "de_duration")]
+    pub body_timeout: Option<Duration>,
+    /// How long a `POST /admin/bulk/append` body may take to arrive before a 408.
+    /// Default `5m`: long enough for 256 MiB on a slow link, short enough that a
+    /// client trickling bytes cannot hold a connection for ever.
+    #[serde(default, deserialize_with = "de_duration")]
+    pub bulk_body_timeout: Option<Duration>,
     /// PEM certificate chain; serve TLS (with `tls-key`). Default: cleartext.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls-cert`.
@@ -140,6 +155,8 @@ impl Settings {
             max_pending_entries: top.max_pending_entries.or(self.max_pending_entries),
             add_timeout: top.add_timeout.or(self.add_timeout),
             max_bulk_entries: top.max_bulk_entries.or(self.max_bulk_entries),
+            body_timeout: top.body_timeout.or(self.body_timeout),
+            bulk_body_timeout: top.bulk_body_timeout.or(self.bulk_body_timeout),
             tls_cert: top.tls_cert.or(self.tls_cert),
             tls_key: top.tls_key.or(self.tls_key),
             policy: top.policy.or(self.policy),
@@ -179,6 +196,10 @@ pub struct ServeConfig {
     pub add_timeout: Duration,
     /// See [`Settings::max_bulk_entries`].
     pub max_bulk_entries: usize,
+    /// See [`Settings::body_timeout`].
+    pub body_timeout: Duration,
+    /// See [`Settings::bulk_body_timeout`].
+    pub bulk_body_timeout: Duration,
     /// Serve TLS with these files; `None` serves cleartext HTTP/1.1 and h2c.
     pub tls: Option<TlsFiles>,
     /// See [`Settings::policy`]; read and checked by the binary, which owns the witnesses.
@@ -231,6 +252,12 @@ impl ServeConfig {
                 "max-bulk-entries",
                 s.max_bulk_entries,
                 DEFAULT_MAX_BULK_ENTRIES,
+            )?,
+            body_timeout: nonzero_duration("body-timeout", s.body_timeout, DEFAULT_BODY_TIMEOUT)?,
+            bulk_body_timeout: nonzero_duration(
+                "bulk-body-timeout",
+                s.bulk_body_timeout,
+                DEFAULT_BULK_BODY_TIMEOUT,
             )?,
             tls,
             policy: s.policy,
@@ -312,6 +339,8 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.checkpoint_interval, Duration::from_secs(1));
         assert_eq!(c.add_timeout, Duration::from_secs(10));
+        assert_eq!(c.body_timeout, Duration::from_secs(10));
+        assert_eq!(c.bulk_body_timeout, Duration::from_secs(300));
         assert_eq!(c.tls, None);
         assert_eq!(c.origin, None);
     }
@@ -330,6 +359,8 @@ mod tests {
             max-pending-entries = 20
             add-timeout = "2m"
             max-bulk-entries = 30
+            body-timeout = "3s"
+            bulk-body-timeout = "1m"
             tls-cert = "/c"
             tls-key = "/ck"
             "#,
@@ -341,6 +372,8 @@ mod tests {
         assert_eq!(c.max_batch_entries, 10);
         assert_eq!(c.max_pending_entries, 20);
         assert_eq!(c.max_bulk_entries, 30);
+        assert_eq!(c.body_timeout, Duration::from_secs(3));
+        assert_eq!(c.bulk_body_timeout, Duration::from_secs(60));
         assert_eq!(c.origin.as_deref(), Some("example.org/log"));
         assert_eq!(c.tls.unwrap().key, PathBuf::from("/ck"));
     }
@@ -394,6 +427,11 @@ mod tests {
         assert!(ServeConfig::resolve(s).is_err());
         let s = Settings {
             checkpoint_interval: Some(Duration::ZERO),
+            ..Settings::default()
+        };
+        assert!(ServeConfig::resolve(s).is_err());
+        let s = Settings {
+            bulk_body_timeout: Some(Duration::ZERO),
             ..Settings::default()
         };
         assert!(ServeConfig::resolve(s).is_err());

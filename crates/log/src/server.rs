@@ -390,6 +390,8 @@ impl Server {
         let policy = Bytes::from(policy_text(&prepared.signer.verifier()));
         let http = HttpOptions {
             max_bulk_entries: config.max_bulk_entries,
+            body_timeout: config.body_timeout,
+            bulk_body_timeout: config.bulk_body_timeout,
             retry_after: config.checkpoint_interval,
             ..HttpOptions::default()
         };

@@ -52,6 +52,13 @@ pub struct Args {
     /// Lines accepted in one POST /admin/bulk/append [default: 100000].
     #[arg(long, value_name = "N")]
     max_bulk_entries: Option<usize>,
+    /// How long a POST /add body may take to arrive before a 408 [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    body_timeout: Option<Duration>,
+    /// How long a POST /admin/bulk/append body may take to arrive before a 408
+    /// [default: 5m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    bulk_body_timeout: Option<Duration>,
     /// PEM certificate chain: serve HTTPS (needs --tls-key).
     #[arg(long, value_name = "PATH")]
     tls_cert: Option<PathBuf>,
@@ -77,6 +84,8 @@ impl Args {
             max_pending_entries: self.max_pending_entries,
             add_timeout: self.add_timeout,
             max_bulk_entries: self.max_bulk_entries,
+            body_timeout: self.body_timeout,
+            bulk_body_timeout: self.bulk_body_timeout,
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
             policy: self.policy,

@@ -61,8 +61,8 @@ impl Default for HttpOptions {
             max_add_body: 16 * 1024,
             max_bulk_body: 256 * 1024 * 1024,
             max_bulk_entries: crate::config::DEFAULT_MAX_BULK_ENTRIES,
-            body_timeout: Duration::from_secs(10),
-            bulk_body_timeout: Duration::from_secs(300),
+            body_timeout: crate::config::DEFAULT_BODY_TIMEOUT,
+            bulk_body_timeout: crate::config::DEFAULT_BULK_BODY_TIMEOUT,
             retry_after: Duration::from_secs(1),
         }
     }
