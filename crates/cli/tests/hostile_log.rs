@@ -139,21 +139,14 @@ async fn malformed_and_oversized_bodies_get_json_4xx() {
     assert_healthy(&mut server, "bulk garbage lines").await;
 }
 
-/// A body trickled one byte a second on `/add` is cut off by the body timeout
-/// (10 s by default) with a JSON 408, not held open.
-#[tokio::test]
-async fn trickled_add_body_is_cut_off() {
+/// Sends `head` (request line and headers), then one body byte every `every`
+/// until the server answers and closes; returns the answer and how long it took.
+/// Bounded by `bound`: a server that holds the connection fails the test.
+async fn trickle(addr: &str, head: &str, every: Duration, bound: Duration) -> (Vec<u8>, Duration) {
     use tokio::io::AsyncWriteExt;
-    let mut server = LogServer::start(&[]);
-    let addr = addr(&server);
-    let head = format!(
-        "POST /add HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n",
-        server.token()
-    );
+    let started = Instant::now();
     let trickle = async {
-        let mut stream = tokio::net::TcpStream::connect(&addr)
-            .await
-            .expect("connect");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
         stream.write_all(head.as_bytes()).await.expect("head");
         let mut answer = Vec::new();
         loop {
@@ -161,7 +154,7 @@ async fn trickled_add_body_is_cut_off() {
                 break;
             }
             let mut buf = [0u8; 4096];
-            match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
+            match tokio::time::timeout(every, stream.read(&mut buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => break,
                 Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
                 Err(_) => {}
@@ -170,12 +163,85 @@ async fn trickled_add_body_is_cut_off() {
         let _ = stream.read_to_end(&mut answer).await;
         answer
     };
-    let answer = tokio::time::timeout(Duration::from_secs(40), trickle)
+    let answer = tokio::time::timeout(bound, trickle)
         .await
-        .expect("trickled body cut off within 40 s");
+        .unwrap_or_else(|_| panic!("trickled body not cut off within {bound:?}"));
+    (answer, started.elapsed())
+}
+
+/// A body trickled one byte a second on `/add` is cut off by the body timeout
+/// (10 s by default) with a JSON 408, not held open.
+#[tokio::test]
+async fn trickled_add_body_is_cut_off() {
+    let mut server = LogServer::start(&[]);
+    let head = format!(
+        "POST /add HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n",
+        server.token()
+    );
+    let (answer, _) = trickle(
+        &addr(&server),
+        &head,
+        Duration::from_secs(1),
+        Duration::from_secs(40),
+    )
+    .await;
     assert_eq!(status(&answer), 408, "{}", text(&answer));
     common::raw::assert_json_4xx("trickled body", &answer);
     assert_healthy(&mut server, "a trickled body").await;
+}
+
+/// A bulk body trickled four bytes a second is cut off with a JSON 408 by
+/// `--bulk-body-timeout` (here 3 s; 5 min by default, too long for CI), and the
+/// log still takes bulk appends afterwards.
+#[tokio::test]
+async fn trickled_bulk_body_is_cut_off() {
+    let mut server = LogServer::start(&["--bulk-body-timeout", "3s"]);
+    let head = format!(
+        "POST /admin/bulk/append HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {}\r\nContent-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\n",
+        server.token()
+    );
+    let (answer, took) = trickle(
+        &addr(&server),
+        &head,
+        Duration::from_millis(250),
+        Duration::from_secs(40),
+    )
+    .await;
+    eprintln!("hostile_log: trickled bulk body cut off after {took:?}");
+    assert_eq!(status(&answer), 408, "{}", text(&answer));
+    common::raw::assert_json_4xx("trickled bulk body", &answer);
+    assert!(
+        took >= Duration::from_millis(2500),
+        "cut off before the 3 s bulk body timeout: {took:?}"
+    );
+    // Far below the 300 s default: the flag, not the default, applied.
+    assert!(
+        took < Duration::from_secs(20),
+        "not cut off near the 3 s bulk body timeout: {took:?}"
+    );
+    assert_healthy(&mut server, "a trickled bulk body").await;
+    let line = format!(
+        "{}\n",
+        serde_json::json!({"filename": common::wheel("after", "1.0"), "checksum": common::checksum("after")})
+    );
+    let answer = exchange(
+        &addr(&server),
+        &common::raw::post_with(
+            "/admin/bulk/append",
+            &format!(
+                "Authorization: Bearer {}\r\nContent-Type: application/x-ndjson\r\n",
+                server.token()
+            ),
+            line.as_bytes(),
+        ),
+    )
+    .await;
+    assert_eq!(status(&answer), 200, "{}", text(&answer));
+    assert!(
+        text(&answer).contains("\"status\":\"logged\""),
+        "{}",
+        text(&answer)
+    );
 }
 
 /// Odd tile paths, lookups of filenames that are not UTF-8 or not filenames,
