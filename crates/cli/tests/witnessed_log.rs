@@ -3,97 +3,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bintrail_tlog::policy::Policy;
+use common::witnesses::{WitnessNode, bintrail, p};
 use common::{LogServer, checksum, client, wheel};
 use serde_json::{Value, json};
 
 const ORIGIN: &str = "example.com/witnessed";
-
-fn bintrail(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_bintrail"))
-        .args(args)
-        .output()
-        .expect("run bintrail");
-    assert!(out.status.success(), "bintrail {args:?}: {out:?}");
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-/// One `bintrail witness serve` process with its own key and database.
-struct WitnessNode {
-    db: PathBuf,
-    key: PathBuf,
-    vkey: String,
-    addr: String,
-    child: Option<Child>,
-}
-
-impl WitnessNode {
-    fn new(dir: &Path, n: usize, log_vkey: &Path) -> Self {
-        let key = dir.join(format!("w{n}.key"));
-        let public = dir.join(format!("w{n}.vkey"));
-        bintrail(&[
-            "keygen",
-            "--witness",
-            "--origin",
-            &format!("witness.example/w{n}"),
-            "--private-key",
-            p(&key),
-            "--public-key",
-            p(&public),
-        ]);
-        let db = dir.join(format!("w{n}.db"));
-        bintrail(&[
-            "witness",
-            "add-log",
-            "--db",
-            p(&db),
-            "--public-key",
-            p(log_vkey),
-        ]);
-        let vkey = std::fs::read_to_string(&public)
-            .expect("vkey")
-            .trim()
-            .to_owned();
-        let mut node = Self {
-            db,
-            key,
-            vkey,
-            addr: "127.0.0.1:0".into(),
-            child: None,
-        };
-        node.start();
-        node
-    }
-
-    /// Starts (or restarts, on the same address) the witness.
-    fn start(&mut self) {
-        let (child, addr) = common::spawn_witness(&self.db, &self.key, &self.addr);
-        self.addr = addr;
-        self.child = Some(child);
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for WitnessNode {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 struct Deployment {
     dir: tempfile::TempDir,

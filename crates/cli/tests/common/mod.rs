@@ -8,6 +8,7 @@
 #![allow(dead_code)] // Each test binary uses a different part of this helper.
 
 pub mod raw;
+pub mod witnesses;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
