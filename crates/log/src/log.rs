@@ -301,6 +301,11 @@ impl Log {
         if tile.width > available.width || tile.width == 0 {
             return Ok(None);
         }
+        // Hot hash tiles are served without a blocking hop (a cached tile may be wider
+        // than the published one: stored hashes never change, so its prefix is the same).
+        if let Some(data) = self.shared.cache.tile_data(tile) {
+            return Ok(Some(data));
+        }
         let (shared, want) = (self.shared.clone(), *tile);
         blocking(move || read_published_tile(&shared, &available, &want)).await?
     }
@@ -309,21 +314,27 @@ impl Log {
     /// checkpoint, or `None` if no published checkpoint covers an entry for it.
     pub async fn lookup(&self, filename: &Filename) -> Result<Option<Added>, LogError> {
         let published = self.shared.published.borrow().clone();
-        let found = self.lookup_index(vec![filename.clone()]).await?;
-        let Some(Some(record)) = found.into_iter().next() else {
-            return Ok(None);
-        };
-        if record.index >= published.checkpoint.size {
-            return Ok(None);
-        }
-        let mut proofs = self
-            .prove(published.checkpoint.size, vec![record.index])
-            .await?;
-        Ok(Some(Added {
+        let size = published.checkpoint.size;
+        let (shared, name) = (self.shared.clone(), filename.clone());
+        // One blocking hop for both the index read and the proof.
+        let found = blocking(move || -> Result<_, LogError> {
+            let record = shared.storage.lookup(&[&name])?.into_iter().next().flatten();
+            match record {
+                Some(record) if record.index < size => {
+                    let proof = prove_stored(&shared, size, &[record.index])?
+                        .pop()
+                        .unwrap_or_default();
+                    Ok(Some((record, proof)))
+                }
+                _ => Ok(None),
+            }
+        })
+        .await??;
+        Ok(found.map(|(record, inclusion_proof)| Added {
             index: record.index,
             entry: record.entry.to_bytes(),
             checkpoint: published.note,
-            inclusion_proof: proofs.pop().unwrap_or_default(),
+            inclusion_proof,
             existing: true,
         }))
     }
@@ -390,23 +401,9 @@ impl Log {
         if !self.shared.accepting.load(Ordering::SeqCst) {
             return Err(AddError::ShuttingDown);
         }
-        // Rows below the sequenced size read before the lookup are committed; only those may
-        // answer without the sequencer (rows above may belong to a batch that fails).
-        let committed = self.shared.sequenced.borrow().checkpoint.size;
-        let found = self
-            .lookup_index(vec![entry.filename.clone()])
-            .await
-            .map_err(storage_error)?;
-        if let Some(Some(record)) = found
-            .into_iter()
-            .next()
-            .filter(|r| matches!(r, Some(r) if r.index < committed))
-        {
-            check_same(&record, &entry)?;
-            return self
-                .finish(record.index, entry.to_bytes(), true, deadline)
-                .await;
-        }
+        // Straight to the pool: the sequencer looks the whole batch up in the index in one
+        // go (a repeat is answered from there), which costs far less than a lookup on a
+        // blocking thread per add.
         let reply = self
             .enqueue(vec![entry.clone()])?
             .pop()
@@ -648,17 +645,15 @@ impl Log {
 
     /// Inclusion proofs of `indexes` (all below `size`, a committed size) in the tree of `size`.
     async fn prove(&self, size: u64, indexes: Vec<u64>) -> Result<Vec<Vec<Hash>>, LogError> {
+        // A few proofs over hot tiles (every add's, since its batch just cached them) cost
+        // microseconds: computing them here saves two thread hand-offs per request.
+        if indexes.len() <= INLINE_PROOFS {
+            if let Some(proofs) = prove_cached(&self.shared.cache, size, &indexes) {
+                return Ok(proofs);
+            }
+        }
         let shared = self.shared.clone();
-        blocking(move || {
-            let reader = TreeReader::new(shared.storage.as_ref(), &shared.cache, size);
-            indexes
-                .iter()
-                .map(|&i| {
-                    prove_record(size, i, &reader).map_err(|e| LogError::Proof(e.to_string()))
-                })
-                .collect()
-        })
-        .await?
+        blocking(move || prove_stored(&shared, size, &indexes)).await?
     }
 
     fn count(&self, result: &Result<Added, AddError>) {
@@ -710,6 +705,27 @@ fn read_published_tile(
             Ok(Some(Bytes::from(data)))
         }
     }
+}
+
+/// At most this many proofs are computed on the async thread (each a few microseconds).
+const INLINE_PROOFS: usize = 8;
+
+/// Proofs from cached tiles only, or `None` if some tile is not cached.
+fn prove_cached(cache: &TileCache, size: u64, indexes: &[u64]) -> Option<Vec<Vec<Hash>>> {
+    let reader = TreeReader::cached(cache, size);
+    indexes
+        .iter()
+        .map(|&i| prove_record(size, i, &reader).ok())
+        .collect()
+}
+
+/// Proofs reading tiles from storage where the cache misses (blocking).
+fn prove_stored(shared: &Shared, size: u64, indexes: &[u64]) -> Result<Vec<Vec<Hash>>, LogError> {
+    let reader = TreeReader::new(shared.storage.as_ref(), &shared.cache, size);
+    indexes
+        .iter()
+        .map(|&i| prove_record(size, i, &reader).map_err(|e| LogError::Proof(e.to_string())))
+        .collect()
 }
 
 fn check_same(record: &IndexRecord, entry: &Entry) -> Result<(), AddError> {

@@ -220,7 +220,7 @@ fn commit(shared: &Shared, old: &Committed, entries: &[Entry]) -> Result<Committ
     let mut overlay: Vec<Hash> = Vec::with_capacity(2 * bytes.len() + 64);
     for (i, data) in bytes.iter().enumerate() {
         let reader = TreeReader {
-            storage,
+            storage: Some(storage),
             cache: &shared.cache,
             size,
             overlay_start,
@@ -230,7 +230,7 @@ fn commit(shared: &Shared, old: &Committed, entries: &[Entry]) -> Result<Committ
         overlay.extend(hashes);
     }
     let reader = TreeReader {
-        storage,
+        storage: Some(storage),
         cache: &shared.cache,
         size,
         overlay_start,

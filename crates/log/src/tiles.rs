@@ -116,6 +116,20 @@ impl TileCache {
         self.lock().tiles.get(&(level, index)).cloned()
     }
 
+    /// The cached hash tile `tile`, if one at least as wide is cached.
+    fn get_at_least(&self, tile: &Tile) -> Option<Arc<CachedTile>> {
+        let TileLevel::Hash(level) = tile.level else {
+            return None;
+        };
+        self.get(level, tile.index).filter(|c| c.width() >= tile.width)
+    }
+
+    /// The data of hash tile `tile` at its width, if a tile at least as wide is cached.
+    pub(crate) fn tile_data(&self, tile: &Tile) -> Option<Bytes> {
+        self.get_at_least(tile)
+            .map(|c| c.data.slice(..(tile.width as usize) * HASH_SIZE))
+    }
+
     /// Caches a hash tile (entry bundles are ignored: only readers of the whole log fetch
     /// them). Keeps the wider copy if one is cached already.
     pub(crate) fn insert(&self, tile: &Tile, data: Bytes) -> Option<Arc<CachedTile>> {
@@ -164,16 +178,13 @@ fn load(
     cache: &TileCache,
     tile: &Tile,
 ) -> Result<Arc<CachedTile>, StorageError> {
-    let TileLevel::Hash(level) = tile.level else {
+    if !matches!(tile.level, TileLevel::Hash(_)) {
         return Err(StorageError::Corrupt {
             what: tile.path(),
             detail: "not a hash tile".into(),
         });
-    };
-    if let Some(cached) = cache
-        .get(level, tile.index)
-        .filter(|c| c.width() >= tile.width)
-    {
+    }
+    if let Some(cached) = cache.get_at_least(tile) {
         return Ok(cached);
     }
     let data = storage
@@ -194,10 +205,17 @@ fn load(
         .unwrap_or_else(|| Arc::new(CachedTile::new(data))))
 }
 
+/// A cache-only [`TreeReader`] missed: the caller falls back to reading storage.
+#[derive(Debug, thiserror::Error)]
+#[error("tile not cached")]
+struct NotCached;
+
 /// A [`HashReader`] over the committed tree of `size` entries, optionally extended by the
 /// stored hashes a batch is adding (`overlay[i]` is stored hash `overlay_start + i`).
 pub(crate) struct TreeReader<'a> {
-    pub(crate) storage: &'a dyn Storage,
+    /// Where tiles missing from the cache are read; `None` reads the cache only (a miss is
+    /// an error), which lets async code prove without a blocking hop when tiles are hot.
+    pub(crate) storage: Option<&'a dyn Storage>,
     pub(crate) cache: &'a TileCache,
     pub(crate) size: u64,
     pub(crate) overlay_start: u64,
@@ -208,7 +226,19 @@ impl<'a> TreeReader<'a> {
     /// A reader over the committed tree of `size` entries.
     pub(crate) fn new(storage: &'a dyn Storage, cache: &'a TileCache, size: u64) -> TreeReader<'a> {
         TreeReader {
-            storage,
+            storage: Some(storage),
+            cache,
+            size,
+            overlay_start: u64::MAX,
+            overlay: &[],
+        }
+    }
+
+    /// A reader over the committed tree of `size` entries that never touches storage: a
+    /// hash whose tile is not cached is a [`TreeError::Reader`] error.
+    pub(crate) fn cached(cache: &'a TileCache, size: u64) -> TreeReader<'a> {
+        TreeReader {
+            storage: None,
             cache,
             size,
             overlay_start: u64::MAX,
@@ -239,8 +269,13 @@ impl<'a> TreeReader<'a> {
         let tile = tile_in_tree(TileLevel::Hash(tile_level), tile_index, self.size)
             .filter(|t| t.width >= needed_width)
             .ok_or(not_in_tree)?;
-        let cached =
-            load(self.storage, self.cache, &tile).map_err(|e| TreeError::Reader(Box::new(e)))?;
+        let cached = match self.storage {
+            Some(storage) => load(storage, self.cache, &tile).map_err(|e| TreeError::Reader(Box::new(e)))?,
+            None => self
+                .cache
+                .get_at_least(&tile)
+                .ok_or_else(|| TreeError::Reader(Box::new(NotCached)))?,
+        };
         cached.hash(k, j).ok_or(TreeError::HashNotInTree {
             index,
             size: self.size,
