@@ -18,8 +18,8 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
-use std::time::SystemTime;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -270,7 +270,15 @@ pub fn bearer_token(header: &[u8]) -> Option<&[u8]> {
 pub struct Authenticator {
     path: PathBuf,
     state: RwLock<Loaded>,
+    /// When the file's stamp was last compared, so a busy server stats it at most once
+    /// per [`RECHECK`] when tokens are accepted (a statx per request was measurable).
+    checked: Mutex<Instant>,
 }
+
+/// How often an accepted token causes a check of the tokens file for changes: a token
+/// removed from the file stops working within this long. A token that does not match
+/// always causes a check, so a token added to the file works at once.
+const RECHECK: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct Loaded {
@@ -287,6 +295,7 @@ impl Authenticator {
         Ok(Authenticator {
             path: path.to_owned(),
             state: RwLock::new(Loaded { stamp, entries }),
+            checked: Mutex::new(Instant::now()),
         })
     }
 
@@ -308,20 +317,42 @@ impl Authenticator {
     /// Returns the name of the token that `token` is, or `None`.
     ///
     /// Compares the digest against every stored digest in constant time and without
-    /// an early exit. Reloads the file first when its size or mtime changed; a reload
-    /// that fails keeps the previous tokens (and logs the error, never a token).
+    /// an early exit. Reloads the file when its size or mtime changed, checking that
+    /// before every refusal and at most once per second otherwise; a reload that fails
+    /// keeps the previous tokens (and logs the error, never a token).
     pub fn authenticate(&self, token: &[u8]) -> Option<String> {
-        self.reload_if_changed();
         let presented = digest(token);
+        if self.recheck_due() {
+            self.reload_if_changed();
+        } else if let Some(name) = self.find(&presented) {
+            return Some(name);
+        } else {
+            // Maybe a token added since the last check.
+            self.reload_if_changed();
+        }
+        self.find(&presented)
+    }
+
+    fn find(&self, presented: &[u8; 32]) -> Option<String> {
         let state = self.read_state();
         let mut found: Option<&TokenEntry> = None;
         for entry in &state.entries {
-            let equal: bool = entry.digest.ct_eq(&presented).into();
+            let equal: bool = entry.digest.ct_eq(presented).into();
             if equal && found.is_none() {
                 found = Some(entry);
             }
         }
         found.map(|e| e.name.clone())
+    }
+
+    /// True (and the clock restarted) when the file was last compared [`RECHECK`] ago.
+    fn recheck_due(&self) -> bool {
+        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        if checked.elapsed() < RECHECK {
+            return false;
+        }
+        *checked = Instant::now();
+        true
     }
 
     fn reload_if_changed(&self) {
@@ -368,6 +399,30 @@ mod tests {
     fn rng() -> rand::rngs::StdRng {
         use rand::SeedableRng;
         rand::rngs::StdRng::seed_from_u64(7)
+    }
+
+    /// A token added to the file works at once; one removed from it stops working within
+    /// RECHECK, although accepted tokens no longer stat the file on every request.
+    #[test]
+    fn added_tokens_work_at_once_and_removed_ones_stop_within_the_recheck_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        let first = add_token(&path, "first", &mut rng()).unwrap();
+        let auth = Authenticator::open(&path).unwrap();
+        assert_eq!(auth.authenticate(first.expose().as_bytes()).as_deref(), Some("first"));
+        let mut other = {
+            use rand::SeedableRng;
+            rand::rngs::StdRng::seed_from_u64(8)
+        };
+        let second = add_token(&path, "second", &mut other).unwrap();
+        assert_eq!(auth.authenticate(second.expose().as_bytes()).as_deref(), Some("second"));
+        // Remove `first` (keep only the line of `second`).
+        let text = fs::read_to_string(&path).unwrap();
+        let kept: String = text.lines().filter(|l| l.starts_with("second ")).map(|l| format!("{l}\n")).collect();
+        fs::write(&path, kept).unwrap();
+        std::thread::sleep(RECHECK + Duration::from_millis(100));
+        assert_eq!(auth.authenticate(first.expose().as_bytes()), None);
+        assert_eq!(auth.authenticate(second.expose().as_bytes()).as_deref(), Some("second"));
     }
 
     #[test]

@@ -403,11 +403,17 @@ fn hex_value(digit: u8) -> u8 {
 
 impl fmt::Display for Checksum {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(CHECKSUM_PREFIX)?;
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
+        // One write of the whole hex string: per-byte `write!` was a visible share of the
+        // log's CPU (every add and lookup formats an entry).
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; 64];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 15)];
         }
-        Ok(())
+        f.write_str(CHECKSUM_PREFIX)?;
+        // Only ASCII hex digits were written.
+        f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
     }
 }
 
