@@ -11,6 +11,11 @@ use clap::{Parser, Subcommand};
 mod cmd;
 mod cosigner;
 
+// mimalloc instead of glibc malloc: under thousands of concurrent requests glibc's
+// allocator cost a quarter of the log's CPU (BENCHMARKS.md, "Log under load").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Binary transparency for package registries.
 #[derive(Parser)]
 #[command(name = "bintrail", version, about, propagate_version = true)]
