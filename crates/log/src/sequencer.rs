@@ -142,7 +142,7 @@ fn sequence_batch(
     let mut firsts: Vec<usize> = first_of.values().copied().collect();
     firsts.sort_unstable();
     let names: Vec<&Filename> = firsts.iter().map(|&i| &batch[i].entry.filename).collect();
-    let found = match shared.storage.lookup(&names) {
+    let found = match shared.storage.lookup_for_append(&names) {
         Ok(found) => found,
         Err(e) => {
             fail_all(batch, &e.to_string());

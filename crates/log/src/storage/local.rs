@@ -94,6 +94,13 @@ impl Storage for LocalStorage {
         self.index.lookup(filenames)
     }
 
+    fn lookup_for_append(
+        &self,
+        filenames: &[&Filename],
+    ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
+        self.index.lookup_in_writer(filenames)
+    }
+
     fn index_size(&self) -> Result<u64, StorageError> {
         self.index.size()
     }

@@ -68,6 +68,16 @@ pub trait Storage: Send + Sync + 'static {
     /// Looks up filenames in the index; the result has one slot per input, in order.
     fn lookup(&self, filenames: &[&Filename]) -> Result<Vec<Option<IndexRecord>>, StorageError>;
 
+    /// [`Storage::lookup`] by the sequencer, just before it appends the missing names: a
+    /// backend may answer through its writer, whose cache then already holds the pages
+    /// the append is about to change.
+    fn lookup_for_append(
+        &self,
+        filenames: &[&Filename],
+    ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
+        self.lookup(filenames)
+    }
+
     /// Returns the number of rows in the index. Rows always hold the indexes `0..n` with no
     /// gaps, because [`Storage::append_index`] and [`Storage::truncate_index`] keep it so.
     fn index_size(&self) -> Result<u64, StorageError>;

@@ -20,6 +20,15 @@ use super::{IndexRecord, StorageError};
 /// How many read connections lookups spread over. WAL readers never block the writer.
 const READERS: usize = 4;
 
+/// Page cache of the writer, which the sequencer also looks batches up through: the upper
+/// levels of the filename index (about 1% of it) stay cached up to tens of millions of rows.
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
+/// Page cache of each reader (lookups for `GET /lookup`).
+const READER_CACHE_KIB: u32 = 4 * 1024;
+/// Pages in the WAL before SQLite copies them back: fewer, larger checkpoints write a page
+/// changed by several batches once (SQLite's default is 1,000).
+const WAL_PAGES: u32 = 8192;
+
 /// The SQLite-backed uniqueness index.
 pub(crate) struct SqliteIndex {
     writer: Mutex<Connection>,
@@ -32,25 +41,29 @@ impl SqliteIndex {
     pub(crate) fn open(path: &Path) -> Result<SqliteIndex, StorageError> {
         let writer = Connection::open(path).map_err(db_error)?;
         writer
-            .execute_batch(
+            .execute_batch(&format!(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
                  PRAGMA busy_timeout = 5000;
+                 PRAGMA cache_size = -{WRITER_CACHE_KIB};
+                 PRAGMA wal_autocheckpoint = {WAL_PAGES};
                  CREATE TABLE IF NOT EXISTS entries (
                      idx      INTEGER PRIMARY KEY,
                      filename TEXT NOT NULL UNIQUE,
                      checksum BLOB NOT NULL,
                      issuer   TEXT,
                      subject  TEXT
-                 );",
-            )
+                 );"
+            ))
             .map_err(db_error)?;
         let readers = (0..READERS)
             .map(|_| {
                 let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
                 let conn = Connection::open_with_flags(path, flags).map_err(db_error)?;
-                conn.execute_batch("PRAGMA busy_timeout = 5000;")
-                    .map_err(db_error)?;
+                conn.execute_batch(&format!(
+                    "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -{READER_CACHE_KIB};"
+                ))
+                .map_err(db_error)?;
                 Ok(Mutex::new(conn))
             })
             .collect::<Result<_, StorageError>>()?;
@@ -66,30 +79,15 @@ impl SqliteIndex {
         filenames: &[&Filename],
     ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
         let slot = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        let conn = lock(&self.readers[slot]);
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT idx, checksum, issuer, subject FROM entries WHERE filename = ?1",
-            )
-            .map_err(db_error)?;
-        filenames
-            .iter()
-            .map(|name| {
-                let row = stmt
-                    .query_row(params![name.as_str()], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, Vec<u8>>(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                        ))
-                    })
-                    .optional()
-                    .map_err(db_error)?;
-                row.map(|(idx, sum, issuer, subject)| to_record(name, idx, sum, issuer, subject))
-                    .transpose()
-            })
-            .collect()
+        lookup_with(&lock(&self.readers[slot]), filenames)
+    }
+
+    /// [`SqliteIndex::lookup`] through the writer connection (for the sequencer).
+    pub(crate) fn lookup_in_writer(
+        &self,
+        filenames: &[&Filename],
+    ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
+        lookup_with(&lock(&self.writer), filenames)
     }
 
     pub(crate) fn size(&self) -> Result<u64, StorageError> {
@@ -161,6 +159,44 @@ impl SqliteIndex {
             .map_err(db_error)?;
         Ok(())
     }
+}
+
+/// Looks names up in one read transaction: a statement outside a transaction takes and
+/// drops SQLite's shared lock and revalidates its page cache every time, which cost more
+/// than the lookups themselves.
+fn lookup_with(
+    conn: &Connection,
+    filenames: &[&Filename],
+) -> Result<Vec<Option<IndexRecord>>, StorageError> {
+    let tx = conn.unchecked_transaction().map_err(db_error)?;
+    let found = {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT idx, checksum, issuer, subject FROM entries WHERE filename = ?1",
+            )
+            .map_err(db_error)?;
+        filenames
+            .iter()
+            .map(|name| {
+                let row = stmt
+                    .query_row(params![name.as_str()], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, Vec<u8>>(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                        ))
+                    })
+                    .optional()
+                    .map_err(db_error)?;
+                row.map(|(idx, sum, issuer, subject)| to_record(name, idx, sum, issuer, subject))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?
+    };
+    // Read-only: ending it either way releases the snapshot.
+    tx.commit().map_err(db_error)?;
+    Ok(found)
 }
 
 fn to_record(
