@@ -318,7 +318,12 @@ impl Log {
         let (shared, name) = (self.shared.clone(), filename.clone());
         // One blocking hop for both the index read and the proof.
         let found = blocking(move || -> Result<_, LogError> {
-            let record = shared.storage.lookup(&[&name])?.into_iter().next().flatten();
+            let record = shared
+                .storage
+                .lookup(&[&name])?
+                .into_iter()
+                .next()
+                .flatten();
             match record {
                 Some(record) if record.index < size => {
                     let proof = prove_stored(&shared, size, &[record.index])?
@@ -472,38 +477,12 @@ impl Log {
                 .map(|_| Err(AddError::ShuttingDown))
                 .collect();
         }
-        let committed = self.shared.sequenced.borrow().checkpoint.size;
-        let names = entries.iter().map(|e| e.filename.clone()).collect();
-        let found = match self.lookup_index(names).await {
-            Ok(found) => found,
-            Err(e) => {
-                return entries
-                    .iter()
-                    .map(|_| Err(storage_error(e.clone_message())))
-                    .collect();
-            }
-        };
-        // Decide what the index already answers; pool the rest.
-        let mut settled: Vec<Option<Result<(u64, bool), AddError>>> =
-            Vec::with_capacity(entries.len());
-        let mut to_pool = Vec::new();
-        for (i, (entry, record)) in entries.iter().zip(found).enumerate() {
-            match record.filter(|r| r.index < committed) {
-                Some(r) => settled.push(Some(check_same(&r, entry).map(|()| (r.index, true)))),
-                None => {
-                    settled.push(None);
-                    to_pool.push(i);
-                }
-            }
-        }
-        let replies = self
-            .enqueue_waiting(
-                to_pool.iter().map(|&i| entries[i].clone()).collect(),
-                deadline,
-            )
-            .await;
-        for (i, reply) in to_pool.into_iter().zip(replies) {
-            settled[i] = Some(match reply {
+        // Everything goes to the pool, repeats included: the sequencer looks each batch up
+        // in one transaction, so a lookup here first would only read the index twice.
+        let replies = self.enqueue_waiting(entries.clone(), deadline).await;
+        let mut settled = Vec::with_capacity(entries.len());
+        for reply in replies {
+            settled.push(Some(match reply {
                 Ok(rx) => match rx.await {
                     Ok(Outcome::Logged { index, existing }) => Ok((index, existing)),
                     Ok(Outcome::Conflict(record)) => Err(conflict(record)),
@@ -511,7 +490,7 @@ impl Log {
                     Err(_) => Err(AddError::ShuttingDown),
                 },
                 Err(e) => Err(e),
-            });
+            }));
         }
         // A bulk call may spend long sequencing; the wait for publication gets its own bound.
         let publish_deadline = Instant::now() + self.shared.opts.add_timeout;
@@ -631,18 +610,6 @@ impl Log {
         out
     }
 
-    async fn lookup_index(
-        &self,
-        names: Vec<Filename>,
-    ) -> Result<Vec<Option<IndexRecord>>, LogError> {
-        let shared = self.shared.clone();
-        blocking(move || {
-            let refs: Vec<&Filename> = names.iter().collect();
-            shared.storage.lookup(&refs).map_err(LogError::from)
-        })
-        .await?
-    }
-
     /// Inclusion proofs of `indexes` (all below `size`, a committed size) in the tree of `size`.
     async fn prove(&self, size: u64, indexes: Vec<u64>) -> Result<Vec<Vec<Hash>>, LogError> {
         // A few proofs over hot tiles (every add's, since its batch just cached them) cost
@@ -726,14 +693,6 @@ fn prove_stored(shared: &Shared, size: u64, indexes: &[u64]) -> Result<Vec<Vec<H
         .iter()
         .map(|&i| prove_record(size, i, &reader).map_err(|e| LogError::Proof(e.to_string())))
         .collect()
-}
-
-fn check_same(record: &IndexRecord, entry: &Entry) -> Result<(), AddError> {
-    if record.entry == *entry {
-        Ok(())
-    } else {
-        Err(conflict(record.clone()))
-    }
 }
 
 fn conflict(record: IndexRecord) -> AddError {
