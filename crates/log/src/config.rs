@@ -38,7 +38,7 @@ pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// Default bound on how long an add waits for a checkpoint that covers it.
 pub const DEFAULT_ADD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of entries sequenced in one batch.
-pub const DEFAULT_MAX_BATCH_ENTRIES: usize = 4096;
+pub const DEFAULT_MAX_BATCH_ENTRIES: usize = 16384;
 /// Default bound on entries waiting to be sequenced before adds fail fast with 503.
 pub const DEFAULT_MAX_PENDING_ENTRIES: usize = 200_000;
 /// Default bound on lines in one `POST /admin/bulk/append` request.
@@ -102,7 +102,7 @@ pub struct Settings {
     /// How often a batch is sequenced and a checkpoint published. Default `1s`.
     #[serde(default, deserialize_with = "de_duration")]
     pub checkpoint_interval: Option<Duration>,
-    /// Entries per sequenced batch. Default 4096.
+    /// Entries per sequenced batch. Default 16384.
     pub max_batch_entries: Option<usize>,
     /// Entries waiting to be sequenced beyond which adds get 503. Default 200000.
     pub max_pending_entries: Option<usize>,

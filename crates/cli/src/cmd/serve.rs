@@ -40,7 +40,7 @@ pub struct Args {
     /// [default: 1s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     checkpoint_interval: Option<Duration>,
-    /// Entries per sequenced batch [default: 4096].
+    /// Entries per sequenced batch [default: 16384].
     #[arg(long, value_name = "N")]
     max_batch_entries: Option<usize>,
     /// Entries waiting to be sequenced beyond which adds get 503 [default: 200000].
