@@ -409,20 +409,33 @@ mod tests {
         let path = dir.path().join("tokens");
         let first = add_token(&path, "first", &mut rng()).unwrap();
         let auth = Authenticator::open(&path).unwrap();
-        assert_eq!(auth.authenticate(first.expose().as_bytes()).as_deref(), Some("first"));
+        assert_eq!(
+            auth.authenticate(first.expose().as_bytes()).as_deref(),
+            Some("first")
+        );
         let mut other = {
             use rand::SeedableRng;
             rand::rngs::StdRng::seed_from_u64(8)
         };
         let second = add_token(&path, "second", &mut other).unwrap();
-        assert_eq!(auth.authenticate(second.expose().as_bytes()).as_deref(), Some("second"));
+        assert_eq!(
+            auth.authenticate(second.expose().as_bytes()).as_deref(),
+            Some("second")
+        );
         // Remove `first` (keep only the line of `second`).
         let text = fs::read_to_string(&path).unwrap();
-        let kept: String = text.lines().filter(|l| l.starts_with("second ")).map(|l| format!("{l}\n")).collect();
+        let kept: String = text
+            .lines()
+            .filter(|l| l.starts_with("second "))
+            .map(|l| format!("{l}\n"))
+            .collect();
         fs::write(&path, kept).unwrap();
         std::thread::sleep(RECHECK + Duration::from_millis(100));
         assert_eq!(auth.authenticate(first.expose().as_bytes()), None);
-        assert_eq!(auth.authenticate(second.expose().as_bytes()).as_deref(), Some("second"));
+        assert_eq!(
+            auth.authenticate(second.expose().as_bytes()).as_deref(),
+            Some("second")
+        );
     }
 
     #[test]

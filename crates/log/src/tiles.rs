@@ -121,7 +121,8 @@ impl TileCache {
         let TileLevel::Hash(level) = tile.level else {
             return None;
         };
-        self.get(level, tile.index).filter(|c| c.width() >= tile.width)
+        self.get(level, tile.index)
+            .filter(|c| c.width() >= tile.width)
     }
 
     /// The data of hash tile `tile` at its width, if a tile at least as wide is cached.
@@ -270,7 +271,9 @@ impl<'a> TreeReader<'a> {
             .filter(|t| t.width >= needed_width)
             .ok_or(not_in_tree)?;
         let cached = match self.storage {
-            Some(storage) => load(storage, self.cache, &tile).map_err(|e| TreeError::Reader(Box::new(e)))?,
+            Some(storage) => {
+                load(storage, self.cache, &tile).map_err(|e| TreeError::Reader(Box::new(e)))?
+            }
             None => self
                 .cache
                 .get_at_least(&tile)
