@@ -614,10 +614,10 @@ impl Log {
     async fn prove(&self, size: u64, indexes: Vec<u64>) -> Result<Vec<Vec<Hash>>, LogError> {
         // A few proofs over hot tiles (every add's, since its batch just cached them) cost
         // microseconds: computing them here saves two thread hand-offs per request.
-        if indexes.len() <= INLINE_PROOFS {
-            if let Some(proofs) = prove_cached(&self.shared.cache, size, &indexes) {
-                return Ok(proofs);
-            }
+        if indexes.len() <= INLINE_PROOFS
+            && let Some(proofs) = prove_cached(&self.shared.cache, size, &indexes)
+        {
+            return Ok(proofs);
         }
         let shared = self.shared.clone();
         blocking(move || prove_stored(&shared, size, &indexes)).await?
