@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bintrail_tlog::bundle::encode_entry_bundle;
 use bintrail_tlog::checkpoint::Checkpoint;
-use bintrail_tlog::hash::Hash;
+use bintrail_tlog::hash::{HASH_SIZE, Hash};
 use bintrail_tlog::note::Signer;
 use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::pypi::{Checksum, Entry, Filename, Publisher};
@@ -28,7 +28,7 @@ use crate::recovery::{Committed, read_bundle, recover};
 use crate::sequencer::{Outcome, Pool, run_sequencer};
 use crate::stats::{Counters, LogStats};
 use crate::storage::{IndexRecord, LocalStorage, Storage, StorageError};
-use crate::tiles::{TileCache, TreeReader, read_hash_tile, tile_in_tree};
+use crate::tiles::{TileCache, TreeReader, tile_in_tree};
 
 /// How a log is run. All fields are required; the HTTP layer supplies the documented defaults.
 pub struct LogOptions {
@@ -301,10 +301,15 @@ impl Log {
         if tile.width > available.width || tile.width == 0 {
             return Ok(None);
         }
-        // Hot hash tiles are served without a blocking hop (a cached tile may be wider
-        // than the published one: stored hashes never change, so its prefix is the same).
+        // Hot tiles are served without a blocking hop: hash tiles from the proof cache (a
+        // cached tile may be wider than the published one: stored hashes never change, so its
+        // prefix is the same), other whole files when the page cache holds them.
         if let Some(data) = self.shared.cache.tile_data(tile) {
             return Ok(Some(data));
+        }
+        let whole_file = tile.level != TileLevel::Entries || tile.width == available.width;
+        if whole_file && let Some(read) = self.shared.storage.read_tile_if_cached(&available) {
+            return cut_tile(&available, tile, read?).map(Some);
         }
         let (shared, want) = (self.shared.clone(), *tile);
         blocking(move || read_published_tile(&shared, &available, &want)).await?
@@ -651,27 +656,41 @@ fn read_published_tile(
     available: &Tile,
     want: &Tile,
 ) -> Result<Option<Bytes>, LogError> {
-    match want.level {
-        TileLevel::Hash(_) => {
-            let data = read_hash_tile(shared.storage.as_ref(), &shared.cache, available)?;
-            Ok(Some(data.slice(..(want.width as usize) * 32)))
-        }
-        TileLevel::Entries => {
-            if want.width == available.width {
-                return Ok(shared.storage.read_tile(available)?.map(Bytes::from));
+    if want.level == TileLevel::Entries && want.width != available.width {
+        let size = available.index * 256 + available.width;
+        let entries = read_bundle(shared.storage.as_ref(), available.index, size)?;
+        let data = encode_entry_bundle(entries.iter().take(want.width as usize)).map_err(|e| {
+            LogError::Corrupt {
+                what: available.path(),
+                detail: e.to_string(),
             }
-            let size = available.index * 256 + available.width;
-            let entries = read_bundle(shared.storage.as_ref(), available.index, size)?;
-            let data =
-                encode_entry_bundle(entries.iter().take(want.width as usize)).map_err(|e| {
-                    LogError::Corrupt {
-                        what: available.path(),
-                        detail: e.to_string(),
-                    }
-                })?;
-            Ok(Some(Bytes::from(data)))
-        }
+        })?;
+        return Ok(Some(Bytes::from(data)));
     }
+    // Served tiles bypass the proof cache: filling it computes a tile's inner hashes, which
+    // random reads would pay for and then evict.
+    let data = shared.storage.read_tile(available)?;
+    cut_tile(available, want, data).map(Some)
+}
+
+/// The file of `available` (a tile of the published tree) cut to `want`'s width: hash tiles
+/// are checked against their width and cut; entry bundles are served whole (callers only
+/// pass the same width).
+fn cut_tile(available: &Tile, want: &Tile, data: Option<Vec<u8>>) -> Result<Bytes, LogError> {
+    let data = data.ok_or_else(|| LogError::Corrupt {
+        what: available.path(),
+        detail: "tile is missing although the published checkpoint covers it".into(),
+    })?;
+    if want.level == TileLevel::Entries {
+        return Ok(Bytes::from(data));
+    }
+    if data.len() as u64 != available.width * HASH_SIZE as u64 {
+        return Err(LogError::Corrupt {
+            what: available.path(),
+            detail: format!("tile has {} bytes", data.len()),
+        });
+    }
+    Ok(Bytes::from(data).slice(..(want.width as usize) * HASH_SIZE))
 }
 
 /// At most this many proofs are computed on the async thread (each a few microseconds).

@@ -163,17 +163,6 @@ impl TileCache {
     }
 }
 
-/// Reads a hash tile of a committed tree through the cache; returns its data at the
-/// requested width.
-pub(crate) fn read_hash_tile(
-    storage: &dyn Storage,
-    cache: &TileCache,
-    tile: &Tile,
-) -> Result<Bytes, StorageError> {
-    let cached = load(storage, cache, tile)?;
-    Ok(cached.data.slice(..(tile.width as usize) * HASH_SIZE))
-}
-
 fn load(
     storage: &dyn Storage,
     cache: &TileCache,

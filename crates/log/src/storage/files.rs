@@ -64,6 +64,43 @@ pub(crate) fn read_file(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
     }
 }
 
+/// Reads a whole file of at most `max` bytes only if that cannot block on the disk:
+/// `Some(Ok(Some(data)))` when the page cache held all of it, `Some(Ok(None))` when the file
+/// does not exist, and `None` when the caller must read it on a blocking thread (part of it
+/// is not cached, it is larger than `max`, or anything unexpected happened; the blocking
+/// read then reports the error). Opening the file may still wait for its directory entry,
+/// which recently served or written tiles keep cached.
+pub(crate) fn read_file_if_cached(
+    path: &Path,
+    max: usize,
+) -> Option<Result<Option<Vec<u8>>, StorageError>> {
+    let file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Some(Ok(None)),
+        Err(_) => return None,
+    };
+    let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+    if len > max {
+        return None;
+    }
+    let mut data = vec![0u8; len];
+    let mut done = 0;
+    while done < len {
+        let mut bufs = [std::io::IoSliceMut::new(&mut data[done..])];
+        // RWF_NOWAIT: fail with EAGAIN instead of waiting for the disk (Linux 4.14+).
+        match rustix::io::preadv2(
+            &file,
+            &mut bufs,
+            done as u64,
+            rustix::io::ReadWriteFlags::NOWAIT,
+        ) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => done += n,
+        }
+    }
+    Some(Ok(Some(data)))
+}
+
 /// Creates the missing directories between `root` and `path`'s parent, recording in `dirs`
 /// every directory whose entries changed (the file's parent, and each new directory's parent).
 fn create_parent_dirs(
@@ -128,5 +165,34 @@ pub(crate) fn io_error(op: &'static str, path: &Path, source: std::io::Error) ->
         op,
         path: path.display().to_string(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file just written is in the page cache: read without blocking it is the same bytes.
+    /// (A filesystem without RWF_NOWAIT support may answer `None`, meaning "read it on a
+    /// blocking thread", which is always allowed.) A missing file is `Some(Ok(None))`, a
+    /// file over the limit is `None`.
+    #[test]
+    fn read_file_if_cached_returns_the_bytes_or_defers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tile");
+        let data: Vec<u8> = (0..8192u32).map(|i| (i % 251) as u8).collect();
+        fs::write(&path, &data).unwrap();
+        match read_file_if_cached(&path, 1 << 20) {
+            Some(read) => assert_eq!(read.unwrap(), Some(data.clone())),
+            None => eprintln!("this filesystem does not support RWF_NOWAIT reads"),
+        }
+        assert!(read_file_if_cached(&path, 100).is_none());
+        assert!(matches!(
+            read_file_if_cached(&dir.path().join("missing"), 1 << 20),
+            Some(Ok(None))
+        ));
+        let empty = dir.path().join("empty");
+        fs::write(&empty, b"").unwrap();
+        assert!(matches!(read_file_if_cached(&empty, 1 << 20), Some(Ok(Some(v))) if v.is_empty()));
     }
 }

@@ -15,9 +15,16 @@ use std::path::{Path, PathBuf};
 use bintrail_tlog::pypi::Filename;
 use bintrail_tlog::tile::Tile;
 
-use super::files::{io_error, read_file, replace_file_atomically, sync_dir, write_files_durably};
+use super::files::{
+    io_error, read_file, read_file_if_cached, replace_file_atomically, sync_dir,
+    write_files_durably,
+};
 use super::sqlite::SqliteIndex;
 use super::{CheckpointKind, IndexRecord, Storage, StorageError};
+
+/// Tiles larger than this are read on a blocking thread even when cached (a hash tile is
+/// 8 KiB; an entry bundle of 256 typical entries about 30 KiB).
+const MAX_TILE_FILE: usize = 1 << 20;
 
 /// Files in a data directory plus a SQLite uniqueness index; see the module docs for the layout.
 pub struct LocalStorage {
@@ -80,6 +87,10 @@ impl Storage for LocalStorage {
 
     fn read_tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, StorageError> {
         read_file(&self.root.join(tile.path()))
+    }
+
+    fn read_tile_if_cached(&self, tile: &Tile) -> Option<Result<Option<Vec<u8>>, StorageError>> {
+        read_file_if_cached(&self.root.join(tile.path()), MAX_TILE_FILE)
     }
 
     fn write_tiles(&self, tiles: &[(Tile, Vec<u8>)]) -> Result<(), StorageError> {

@@ -60,6 +60,12 @@ pub trait Storage: Send + Sync + 'static {
     /// or `None` if no such tile was written.
     fn read_tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, StorageError>;
 
+    /// [`Storage::read_tile`] if the backend can answer without blocking (from memory or
+    /// the page cache), else `None`: async callers then read on a blocking thread.
+    fn read_tile_if_cached(&self, _tile: &Tile) -> Option<Result<Option<Vec<u8>>, StorageError>> {
+        None
+    }
+
     /// Writes tiles and entry bundles, replacing any existing ones at the same paths. All of
     /// them are durable when it returns `Ok`. The caller never rewrites a tile covered by
     /// the sequenced checkpoint, so a torn write only ever hits data no checkpoint covers.
