@@ -51,6 +51,7 @@ use bintrail_tlog::tree::{stored_hashes, tree_hash, verify_record, verify_tree};
 use common::{LogServer, checksum, wheel};
 use futures::StreamExt;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -69,8 +70,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a restarted log may take to publish what it had sequenced.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(15);
+/// Adds acknowledged since the last check looked up after a restart (at most).
+const FRESH_LOOKUPS: usize = 32;
 /// Older acknowledged adds looked up after each restart, besides the new ones.
-const LOOKUP_SAMPLE: usize = 32;
+const LOOKUP_SAMPLE: usize = 16;
 /// Concurrent requests of the checks.
 const CHECK_CONCURRENCY: usize = 8;
 
@@ -136,9 +139,14 @@ async fn run(kills: usize, seed: u64) -> Figures {
         load.stop(&ctx).await;
         let landing = Landing::inspect(&data, since, &ctx.verifier);
         state.figures.landed[landing as usize] += 1;
+        let restarting = Instant::now();
         server = start(&data, &mut rng).await;
         assert_eq!(server.vkey(), vkey, "kill {kill}: the log key changed");
-        let label = format!("kill {kill}/{kills} after {after:?} ({})", landing.label());
+        let label = format!(
+            "kill {kill}/{kills} after {after:?} ({}), restarted in {:?}",
+            landing.label(),
+            restarting.elapsed()
+        );
         check(&ctx, &server, &mut state, &mut rng, Depth::Restart, &label).await;
         state.figures.kills += 1;
     }
@@ -592,7 +600,7 @@ async fn bulk_loader(ctx: Arc<Ctx>, http: Http, stop: Arc<AtomicBool>, mut rng: 
     while !stop.load(Ordering::SeqCst) {
         let mut lines = Vec::new();
         let mut expect: HashMap<String, Expect> = HashMap::new();
-        for _ in 0..rng.gen_range(10..=120) {
+        for _ in 0..rng.gen_range(10..=80) {
             let filename = ctx.new_filename();
             lines.push(json!({"filename": filename, "checksum": digest_of(&filename)}));
             expect.insert(filename, Expect::New);
@@ -882,6 +890,7 @@ async fn check(
     depth: Depth,
     label: &str,
 ) {
+    let checking = Instant::now();
     let http = Http::new(&server.url, &ctx.token);
     if let Some(cp) = newest_checkpoint(ctx, &http, label).await {
         let tiles = fetch_full_tiles(ctx, &http, state, cp.size).await;
@@ -907,10 +916,11 @@ async fn check(
     }
     let model = ctx.model.lock().unwrap();
     println!(
-        "{label}: tree {}, {} acknowledged, {} checkpoints seen",
+        "{label}: tree {}, {} acknowledged, {} checkpoints seen, checked in {:?}",
         state.entries.len(),
         model.acked.len(),
-        model.checkpoints.len()
+        model.checkpoints.len(),
+        checking.elapsed()
     );
 }
 
@@ -1234,8 +1244,8 @@ fn check_uniqueness(ctx: &Ctx, state: &CheckState) {
 }
 
 /// `GET /lookup` gives each filename's index, its entry and a proof that verifies:
-/// after a restart for the adds acknowledged since the last check plus a sample,
-/// at the end for every entry of the tree.
+/// after a restart for a sample of the adds acknowledged since the last check and
+/// of older ones, at the end for every entry of the tree.
 async fn check_lookups(
     ctx: &Ctx,
     http: &Http,
@@ -1245,7 +1255,11 @@ async fn check_lookups(
 ) {
     let wanted: Vec<(String, u64)> = {
         let mut model = ctx.model.lock().unwrap();
-        let fresh = std::mem::take(&mut model.fresh);
+        let mut fresh = std::mem::take(&mut model.fresh);
+        // The bundles already showed every one of them at its index; the lookups
+        // sample, since each costs a proof from a debug-build server.
+        fresh.shuffle(rng);
+        fresh.truncate(FRESH_LOOKUPS);
         let mut wanted: HashSet<String> = fresh.into_iter().collect();
         for _ in 0..LOOKUP_SAMPLE.min(model.acked_names.len()) {
             wanted.insert(model.acked_names[rng.gen_range(0..model.acked_names.len())].clone());
