@@ -992,7 +992,7 @@ async fn fetch_full_tiles(
         index,
         width: TILE_WIDTH,
     }));
-    if size % TILE_WIDTH != 0 {
+    if !size.is_multiple_of(TILE_WIDTH) {
         wanted.push(Tile {
             level: TileLevel::Entries,
             index: size / TILE_WIDTH,
