@@ -66,8 +66,68 @@ fn main() -> ExitCode {
         Err(err) => {
             // The chain of causes, one line, like ripgrep: the message names
             // what failed and why.
-            eprintln!("bintrail: error: {err:#}");
+            eprintln!("bintrail: error: {}", one_line(&err));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The error and its causes on one line, separated by ": ", each cause once.
+/// Library errors often end their own message with their source's (thiserror's
+/// `"...: {source}"`), which `{:#}` would then print again for every level
+/// (finding L4: a failed start printed "disk I/O error" three times).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("index database: disk I/O error")]
+    struct Database;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("storage: {0}")]
+    struct Storage(#[from] Database);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("opening the log in /d: {source}")]
+    struct Open {
+        source: Storage,
+    }
+
+    #[test]
+    fn l4_repeated_causes_are_printed_once() {
+        let err = anyhow::Error::new(Open {
+            source: Storage(Database),
+        });
+        assert_eq!(
+            one_line(&err),
+            "opening the log in /d: storage: index database: disk I/O error"
+        );
+    }
+
+    #[test]
+    fn distinct_causes_are_all_printed() {
+        let err = anyhow::Error::new(Database)
+            .context("starting")
+            .context("serve");
+        assert_eq!(
+            one_line(&err),
+            "serve: starting: index database: disk I/O error"
+        );
     }
 }

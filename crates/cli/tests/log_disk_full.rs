@@ -292,6 +292,71 @@ async fn check_everything_kept(log: &LogServer, seen: &Seen, verifier: &Verifier
     }
 }
 
+/// A restart while the disk is still full. Either outcome is safe: the log
+/// starts (reads served, adds refused with a JSON 507 or 503) or it exits 2
+/// naming the full disk (finding L4). Which one depends on whether SQLite must
+/// grow its shared-memory file; returns "started" or "refused".
+async fn restart_on_a_full_disk(data: &Path, seen: &mut Seen, verifier: &Verifier) -> &'static str {
+    match LogServer::try_start_in(data, &["--add-timeout", "5s"]) {
+        Ok(log) => {
+            seen.checkpoint(published(&log, verifier).await);
+            let filename = wheel("full_again", "1.0");
+            let (status, body) = add(&log, &filename, &filename).await;
+            assert!(
+                matches!(status, 503 | 507) && body["error"].is_string(),
+                "restarted on a full disk: {status} {body}"
+            );
+            let status = log.terminate();
+            assert!(status.success(), "{status:?}");
+            "started"
+        }
+        Err((status, stderr)) => {
+            check_start_refused(status, &stderr);
+            "refused"
+        }
+    }
+}
+
+/// Finding L4: `bintrail serve` that could not open its index on a full disk
+/// exited with "disk I/O error" printed three times and no word of the full
+/// disk. It must exit 2 with one error line that names the cause.
+fn check_start_refused(status: std::process::ExitStatus, stderr: &str) {
+    eprintln!(
+        "log_disk_full: start on a full disk: {status}: {}",
+        stderr.trim()
+    );
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("bintrail: error: "))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(error.contains("has no free space"), "{error}");
+    assert!(error.matches("disk I/O error").count() <= 1, "{error}");
+}
+
+/// Finding L4, deterministically: a log stopped, its disk filled, started
+/// again. SQLite cannot set up its shared memory, so the start fails; the
+/// error must say why, once. Nothing is harmed: after freeing space it starts.
+#[tokio::test]
+async fn l4_a_start_on_a_full_disk_names_the_cause() {
+    let fs = SmallFs::mount("4m");
+    let data = fs.path().join("data");
+    let log = LogServer::start_in(&data, &[]);
+    let vkey = log.vkey();
+    log.terminate();
+    let ballast = fs.fill("ballast");
+    match LogServer::try_start_in(&data, &[]) {
+        Ok(_) => panic!("started on a full disk: use restart_on_a_full_disk's checks here"),
+        Err((status, stderr)) => check_start_refused(status, &stderr),
+    }
+    std::fs::remove_file(&ballast).expect("delete the ballast");
+    let log = LogServer::start_in(&data, &[]);
+    assert_eq!(log.vkey(), vkey, "the same log");
+    let (status, body) = add(&log, &wheel("after", "1.0"), "after").await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test]
 async fn log_on_a_full_disk_refuses_then_recovers() {
     let fs = SmallFs::mount("16m");
@@ -335,11 +400,17 @@ async fn log_on_a_full_disk_refuses_then_recovers() {
         "the log panicked"
     );
 
+    // Full again, then a restart: the log cannot open its index, so it must
+    // exit at once naming the full disk (finding L4), and harm nothing.
+    let ballast = fs.fill("ballast");
     let status = log.terminate();
     assert!(
         status.success(),
-        "clean shutdown after recovering: {status:?}"
+        "clean shutdown on a full disk: {status:?}"
     );
+    let restart = restart_on_a_full_disk(&data, &mut seen, &verifier).await;
+    eprintln!("log_disk_full: a restart on the full disk {restart}");
+    std::fs::remove_file(&ballast).expect("delete the ballast");
     let log = LogServer::start_in(&data, &["--add-timeout", "5s"]);
     check_everything_kept(&log, &seen, &verifier).await;
     eprintln!(

@@ -1,6 +1,6 @@
 //! `bintrail serve`: runs a log.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -158,7 +158,9 @@ async fn start(config: &ServeConfig) -> anyhow::Result<Server> {
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
-    let server = start(&config).await?;
+    let server = start(&config)
+        .await
+        .map_err(|err| explain_full_disk(err, &config.data))?;
     let url = server.url()?;
     let prepared = server.prepared();
     // Stable lines on stdout; the listening line comes last, so a script that waits
@@ -185,4 +187,24 @@ async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
     server.run(first_signal_then_force()).await;
     println!("bintrail: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Names the likely cause when the filesystem holding the data directory has
+/// no free space: SQLite then fails to open its index with only "disk I/O
+/// error" (finding L4). Other failures are returned as they are.
+fn explain_full_disk(err: anyhow::Error, data: &Path) -> anyhow::Error {
+    match available_bytes(data) {
+        Some(0) => err.context(format!(
+            "the filesystem holding {} has no free space; free some and start again",
+            data.display()
+        )),
+        _ => err,
+    }
+}
+
+/// Bytes an unprivileged writer may still use on the filesystem holding
+/// `dir` (statvfs `f_bavail`), or `None` if it cannot be asked.
+fn available_bytes(dir: &Path) -> Option<u64> {
+    let stat = rustix::fs::statvfs(dir).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }

@@ -46,6 +46,13 @@ impl LogServer {
 
     /// Starts a server on an existing (or not yet existing) data dir.
     pub fn start_in(data: &Path, extra: &[&str]) -> LogServer {
+        LogServer::try_start_in(data, extra)
+            .unwrap_or_else(|(status, stderr)| panic!("bintrail serve exited ({status}): {stderr}"))
+    }
+
+    /// Like [`LogServer::start_in`], but a server that exits before listening
+    /// is an `Err` with its exit status and stderr, not a panic.
+    pub fn try_start_in(data: &Path, extra: &[&str]) -> Result<LogServer, (ExitStatus, String)> {
         let mut args: Vec<String> = vec![
             "serve".into(),
             "--listen".into(),
@@ -90,9 +97,17 @@ impl LogServer {
                 t.push('\n');
             }
         });
-        let url = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(url) => url,
-            Err(_) => {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let url = loop {
+            if let Ok(url) = rx.recv_timeout(Duration::from_millis(50)) {
+                break url;
+            }
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(200));
+                return Err((status, stderr.lock().unwrap().clone()));
+            }
+            if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
@@ -102,14 +117,14 @@ impl LogServer {
                 );
             }
         };
-        LogServer {
+        Ok(LogServer {
             child: Some(child),
             url,
             data: data.to_owned(),
             stdout,
             stderr,
             _dir: None,
-        }
+        })
     }
 
     /// The token made on first start (`<data>/publish-token`).
