@@ -344,7 +344,8 @@ async fn l4_a_start_on_a_full_disk_names_the_cause() {
     let data = fs.path().join("data");
     let log = LogServer::start_in(&data, &[]);
     let vkey = log.vkey();
-    log.terminate();
+    let status = log.terminate();
+    assert!(status.success(), "SIGTERM exits 0: {status:?}");
     let ballast = fs.fill("ballast");
     match LogServer::try_start_in(&data, &[]) {
         Ok(_) => panic!("started on a full disk: use restart_on_a_full_disk's checks here"),

@@ -1,12 +1,13 @@
 //! `bintrail serve`: runs a log.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use bintrail_log::config::{ServeConfig, Settings, parse_duration};
-use bintrail_log::server::{Server, shutdown_signal};
+use bintrail_log::server::Server;
 use bintrail_tlog::note::Verifier;
 use bintrail_tlog::policy::Policy;
 
@@ -123,15 +124,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     result
 }
 
-/// Resolves on the first SIGTERM or SIGINT; a second one ends the process at once,
-/// for an operator who does not want to wait for the graceful shutdown.
-async fn first_signal_then_force() {
-    shutdown_signal().await;
-    tokio::spawn(async {
-        shutdown_signal().await;
-        eprintln!("bintrail: second signal; exiting without finishing the shutdown");
-        std::process::exit(130);
-    });
+/// Installs the SIGTERM and SIGINT handlers now, and returns a future that
+/// resolves on the first of them; a second one ends the process at once, for an
+/// operator who does not want to wait for the graceful shutdown.
+///
+/// Installing them only when the server first polled its shutdown future, after
+/// the listening line, let a SIGTERM sent as soon as a script saw that line kill
+/// the process instead of shutting it down (finding L5).
+fn install_signals() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
+        }
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            eprintln!("bintrail: second signal; exiting without finishing the shutdown");
+            std::process::exit(130);
+        });
+    })
 }
 
 /// Starts the server: without a policy the log publishes every checkpoint it
@@ -158,6 +175,7 @@ async fn start(config: &ServeConfig) -> anyhow::Result<Server> {
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
+    let shutdown = install_signals()?;
     let server = start(&config)
         .await
         .map_err(|err| explain_full_disk(err, &config.data))?;
@@ -184,7 +202,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
         ),
     }
     println!("bintrail: listening on {url}");
-    server.run(first_signal_then_force()).await;
+    server.run(shutdown).await;
     println!("bintrail: stopped");
     Ok(ExitCode::SUCCESS)
 }
