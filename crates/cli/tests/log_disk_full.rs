@@ -319,7 +319,7 @@ async fn restart_on_a_full_disk(data: &Path, seen: &mut Seen, verifier: &Verifie
 
 /// Finding L4: `bintrail serve` that could not open its index on a full disk
 /// exited with "disk I/O error" printed three times and no word of the full
-/// disk. It must exit 2 with one error line that names the cause.
+/// disk. It must exit 2 with one error line that names the cause, each cause once.
 fn check_start_refused(status: std::process::ExitStatus, stderr: &str) {
     eprintln!(
         "log_disk_full: start on a full disk: {status}: {}",
@@ -331,31 +331,62 @@ fn check_start_refused(status: std::process::ExitStatus, stderr: &str) {
         .lines()
         .find(|l| l.starts_with("bintrail: error: "))
         .unwrap_or_else(|| panic!("no error line: {stderr}"));
-    assert!(error.contains("has no free space"), "{error}");
+    // The OS error says so, or SQLite does, or (for SQLite's "disk I/O error")
+    // serve does.
+    assert!(
+        [
+            "has no free space",
+            "No space left on device",
+            "disk is full"
+        ]
+        .iter()
+        .any(|cause| error.contains(cause)),
+        "{error}"
+    );
     assert!(error.matches("disk I/O error").count() <= 1, "{error}");
 }
 
-/// Finding L4, deterministically: a log stopped, its disk filled, started
-/// again. SQLite cannot set up its shared memory, so the start fails; the
-/// error must say why, once. Nothing is harmed: after freeing space it starts.
+/// Findings L4 and L6: a first start on a disk with 0 to 7 free pages. Each
+/// start either works or exits 2 naming the full disk (L4); whatever it wrote
+/// before failing must not stop the next start once space is freed (L6: an
+/// empty `log.key` was left behind and refused as malformed for ever after).
 #[tokio::test]
-async fn l4_a_start_on_a_full_disk_names_the_cause() {
-    let fs = SmallFs::mount("4m");
-    let data = fs.path().join("data");
-    let log = LogServer::start_in(&data, &[]);
-    let vkey = log.vkey();
-    let status = log.terminate();
-    assert!(status.success(), "SIGTERM exits 0: {status:?}");
-    let ballast = fs.fill("ballast");
-    match LogServer::try_start_in(&data, &[]) {
-        Ok(_) => panic!("started on a full disk: use restart_on_a_full_disk's checks here"),
-        Err((status, stderr)) => check_start_refused(status, &stderr),
+async fn l4_l6_a_first_start_on_a_full_disk_names_the_cause_and_harms_nothing() {
+    let mut outcomes = Vec::new();
+    for free_pages in 0..=7u64 {
+        let fs = SmallFs::mount("1m");
+        let data = fs.path().join("data");
+        let ballast = fs.fill("ballast");
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&ballast)
+            .expect("open the ballast");
+        let len = file.metadata().expect("ballast size").len();
+        file.set_len(len.saturating_sub(free_pages * 4096))
+            .expect("free pages");
+        drop(file);
+        match LogServer::try_start_in(&data, &[]) {
+            Ok(log) => {
+                outcomes.push((free_pages, "started"));
+                drop(log);
+            }
+            Err((status, stderr)) => {
+                check_start_refused(status, &stderr);
+                outcomes.push((free_pages, "refused"));
+            }
+        }
+        std::fs::remove_file(&ballast).expect("delete the ballast");
+        let log = LogServer::try_start_in(&data, &[]).unwrap_or_else(|(status, stderr)| {
+            panic!("{free_pages} free pages: after freeing space the log does not start ({status}): {stderr}")
+        });
+        let (status, body) = add(&log, &wheel("after", "1.0"), "after").await;
+        assert_eq!(status, 200, "{free_pages} free pages: {body}");
     }
-    std::fs::remove_file(&ballast).expect("delete the ballast");
-    let log = LogServer::start_in(&data, &[]);
-    assert_eq!(log.vkey(), vkey, "the same log");
-    let (status, body) = add(&log, &wheel("after", "1.0"), "after").await;
-    assert_eq!(status, 200, "{body}");
+    eprintln!("log_disk_full: first starts with N free pages: {outcomes:?}");
+    assert!(
+        outcomes.iter().any(|(_, o)| *o == "refused"),
+        "no start was refused: {outcomes:?}"
+    );
 }
 
 #[tokio::test]

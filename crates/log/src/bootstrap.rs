@@ -146,7 +146,11 @@ fn prepare_tokens(
         return Ok((tokens, None));
     }
     let token_file = config.data.join(TOKEN_FILE);
-    let token = add_token(&tokens, FIRST_TOKEN_NAME, rng)?;
+    let token = add_token(&tokens, FIRST_TOKEN_NAME, rng).inspect_err(|_| {
+        // The file did not exist: an empty one left by a failed write (a full
+        // disk) would hold no token, and nobody could ever write (finding L6).
+        let _ = fs::remove_file(&tokens);
+    })?;
     if let Err(err) = write_new(
         &token_file,
         format!("{}\n", token.expose()).as_bytes(),

@@ -107,7 +107,10 @@ pub fn read_signer(path: &Path) -> Result<Signer, KeyFileError> {
     })
 }
 
-/// Creates `path` exclusively with `mode`, writes `data`, and syncs it.
+/// Creates `path` exclusively with `mode`, writes `data`, and syncs it. If the
+/// write or the sync fails (a full disk), the file it created is removed again:
+/// a half-written key or token file would be refused on every later start
+/// (finding L6). A crash in between can still leave one behind.
 pub(crate) fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), KeyFileError> {
     let mut file = OpenOptions::new()
         .write(true)
@@ -130,8 +133,12 @@ pub(crate) fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), KeyFi
         path: path.to_owned(),
         source,
     };
-    file.write_all(data).map_err(io_err)?;
-    file.sync_all().map_err(io_err)?;
+    if let Err(source) = file.write_all(data).and_then(|()| file.sync_all()) {
+        drop(file);
+        // Created exclusively above, so it is ours and holds nothing valid.
+        let _ = fs::remove_file(path);
+        return Err(io_err(source));
+    }
     Ok(())
 }
 
