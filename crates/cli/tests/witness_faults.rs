@@ -422,6 +422,53 @@ async fn logged_after(d: &Deployment, fault: &str, name: &str, index: u64) -> Du
     }
 }
 
+/// `POST /admin/bulk/append` of `names`; checks the checkpoint record with
+/// [`check_published`] and returns the result records, in order.
+async fn bulk(d: &Deployment, names: &[&str]) -> Vec<Value> {
+    let body: String = names
+        .iter()
+        .map(|name| {
+            format!(
+                "{}\n",
+                json!({"filename": wheel(name, "1.0"), "checksum": checksum(name)})
+            )
+        })
+        .collect();
+    let answer = client()
+        .post(d.log.at("/admin/bulk/append"))
+        .bearer_auth(d.log.token())
+        .header("Content-Type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .expect("bulk append");
+    assert_eq!(answer.status().as_u16(), 200);
+    let text = answer.text().await.expect("body");
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(records[0]["type"], "checkpoint", "{text}");
+    let note = BASE64
+        .decode(records[0]["checkpoint"].as_str().expect("checkpoint"))
+        .expect("base64");
+    check_published(&d.policy, &note, "bulk append checkpoint record");
+    // A result without its own checkpoint is proved against the header's.
+    let results: Vec<Value> = records
+        .iter()
+        .filter(|r| r["type"] == "result")
+        .map(|r| {
+            let mut result = r["result"].clone();
+            if result.get("checkpoint").is_none() {
+                result["checkpoint"] = records[0]["checkpoint"].clone();
+            }
+            result
+        })
+        .collect();
+    assert_eq!(results.len(), names.len(), "{text}");
+    results
+}
+
 #[tokio::test]
 async fn misbehaving_witnesses_never_make_a_quorum_and_the_log_recovers() {
     use Behaviour::*;
@@ -448,10 +495,37 @@ async fn misbehaving_witnesses_never_make_a_quorum_and_the_log_recovers() {
         d.fakes[1].set(f2);
         let name = fault.replace(' ', "_");
         let index = refused_while_faulty(&d, fault, &name).await;
+        // A bulk append meanwhile: each line "pending" with its index, and its
+        // checkpoint record the last published one.
+        let bulk_names = [format!("{name}_bulk1"), format!("{name}_bulk2")];
+        let bulk_names: Vec<&str> = bulk_names.iter().map(String::as_str).collect();
+        let pending: Vec<u64> = bulk(&d, &bulk_names)
+            .await
+            .iter()
+            .map(|r| {
+                assert_eq!(r["status"], "pending", "{fault}: bulk line {r}");
+                r["index"].as_u64().expect("pending index")
+            })
+            .collect();
         d.fakes[0].set(Honest);
         d.fakes[1].set(Honest);
         figures.push((fault, logged_after(&d, fault, &name, index).await));
         logged.insert(name, index);
+        // The same bulk append again: logged at the same indexes, with proofs.
+        for ((result, bulk_name), index) in bulk(&d, &bulk_names)
+            .await
+            .iter()
+            .zip(&bulk_names)
+            .zip(pending)
+        {
+            assert_eq!(result["status"], "logged", "{fault}: {result}");
+            assert_eq!(
+                check_logged(&d, bulk_name, result),
+                index,
+                "{fault}: {bulk_name} moved"
+            );
+            logged.insert((*bulk_name).to_owned(), index);
+        }
     }
 
     // The real witness killed, one fake lying: one valid cosigner. Then the
