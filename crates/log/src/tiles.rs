@@ -236,7 +236,11 @@ impl<'a> TreeReader<'a> {
         }
     }
 
-    fn read_one(&self, index: u64) -> Result<Hash, TreeError> {
+    fn read_one(
+        &self,
+        index: u64,
+        last: &mut Option<(Tile, Arc<CachedTile>)>,
+    ) -> Result<Hash, TreeError> {
         let not_in_tree = TreeError::HashNotInTree {
             index,
             size: self.size,
@@ -259,14 +263,20 @@ impl<'a> TreeReader<'a> {
         let tile = tile_in_tree(TileLevel::Hash(tile_level), tile_index, self.size)
             .filter(|t| t.width >= needed_width)
             .ok_or(not_in_tree)?;
-        let cached = match self.storage {
-            Some(storage) => {
-                load(storage, self.cache, &tile).map_err(|e| TreeError::Reader(Box::new(e)))?
+        let cached = match last {
+            Some((t, c)) if *t == tile => c.clone(),
+            _ => {
+                let c = match self.storage {
+                    Some(storage) => load(storage, self.cache, &tile)
+                        .map_err(|e| TreeError::Reader(Box::new(e)))?,
+                    None => self
+                        .cache
+                        .get_at_least(&tile)
+                        .ok_or_else(|| TreeError::Reader(Box::new(NotCached)))?,
+                };
+                *last = Some((tile, c.clone()));
+                c
             }
-            None => self
-                .cache
-                .get_at_least(&tile)
-                .ok_or_else(|| TreeError::Reader(Box::new(NotCached)))?,
         };
         cached.hash(k, j).ok_or(TreeError::HashNotInTree {
             index,
@@ -277,7 +287,13 @@ impl<'a> TreeReader<'a> {
 
 impl HashReader for TreeReader<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, TreeError> {
-        indexes.iter().map(|&i| self.read_one(i)).collect()
+        // Consecutive hashes of a proof mostly come from the same few tiles: remember the
+        // last tile so that the cache's lock and map are not paid per hash.
+        let mut last: Option<(Tile, Arc<CachedTile>)> = None;
+        indexes
+            .iter()
+            .map(|&i| self.read_one(i, &mut last))
+            .collect()
     }
 }
 

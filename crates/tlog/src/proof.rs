@@ -61,9 +61,9 @@ pub const MAX_PROOF_HASHES: usize = 64;
 pub const MAX_PROOF_SIZE: usize = 2 << 20;
 
 /// The prefix of the optional extra-data line.
-const EXTRA_PREFIX: &str = "extra ";
+pub const EXTRA_PREFIX: &str = "extra ";
 /// The prefix of the index line.
-const INDEX_PREFIX: &str = "index ";
+pub const INDEX_PREFIX: &str = "index ";
 
 /// A parsed tlog-proof.
 ///
