@@ -38,12 +38,12 @@ mod load;
 #[path = "crash/model.rs"]
 mod model;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use bintrail_tlog::note::Verifier;
+use bintrail_tlog::tile::TILE_WIDTH;
 use checks::{CheckState, Depth, Figures, check};
 use common::LogServer;
 use landing::Landing;
@@ -104,56 +104,160 @@ async fn log_killed_under_load_keeps_every_acknowledged_add() {
     );
 }
 
+/// A test of the test: a full entry bundle changed on disk while the log is down
+/// (one digit of its first entry's digest) must be reported, by the tile
+/// comparison and by the rebuilt tree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_tile_changed_while_the_log_is_down_is_caught() {
+    let budget = Duration::from_secs(300);
+    let outcome = tokio::time::timeout(budget, async {
+        let mut run = Run::start(8).await;
+        // At most 40 phases to log the first 256 entries (about five, usually).
+        for kill in 1..=40 {
+            run.load_and_kill().await;
+            let label = format!("kill {kill}");
+            if run.state.entries.len() as u64 >= TILE_WIDTH {
+                change_a_digest(&run.data.join("tile/entries/000"));
+                return run.restart_and_check(&label).await;
+            }
+            if let Err(e) = run.restart_and_check(&label).await {
+                panic!("{e}");
+            }
+        }
+        panic!("no full entry bundle after 40 load phases");
+    })
+    .await;
+    let failures = match outcome {
+        Ok(Err(failures)) => failures,
+        Ok(Ok(())) => panic!("the changed entry bundle was not noticed"),
+        Err(_) => panic!("did not finish within {budget:?}"),
+    };
+    for want in ["full tile tile/entries/000 changed", "entry 0 changed"] {
+        assert!(
+            failures.contains(want),
+            "{want:?} missing from:\n{failures}"
+        );
+    }
+}
+
+/// Changes one hex digit of the first digest in the entry bundle at `path`; the
+/// entry still parses, with another digest.
+fn change_a_digest(path: &Path) {
+    let mut data = std::fs::read(path).expect("the full entry bundle is on disk");
+    let at = data
+        .windows(7)
+        .position(|w| w == b"sha256:")
+        .expect("the bundle holds a digest")
+        + 7;
+    data[at] = if data[at] == b'0' { b'1' } else { b'0' };
+    std::fs::write(path, data).expect("rewrite the entry bundle");
+}
+
 /// Runs the kill loop and the final checks; panics with every failure found.
 async fn run(kills: usize, seed: u64) -> Figures {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut server = start(&data, &mut rng).await;
-    let vkey = server.vkey();
-    let verifier: Verifier = vkey.parse().expect("the log prints a valid vkey");
-    let ctx = Arc::new(Ctx {
-        token: server.token(),
-        verifier,
-        seed,
-        model: Mutex::new(Model::default()),
-        next_name: AtomicU64::new(0),
-    });
-    let mut state = CheckState::default();
+    let mut run = Run::start(seed).await;
     for kill in 1..=kills {
+        let landing = run.load_and_kill().await;
+        let label = format!("kill {kill}/{kills} ({})", landing.label());
+        if let Err(e) = run.restart_and_check(&label).await {
+            panic!("{e}");
+        }
+    }
+    run.finish().await
+}
+
+/// One log's data directory across its restarts, and what the checks keep.
+struct Run {
+    /// Holds `data`; removed when the run is dropped.
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    rng: StdRng,
+    ctx: Arc<Ctx>,
+    state: CheckState,
+    /// `None` between a kill and the restart.
+    server: Option<LogServer>,
+    vkey: String,
+}
+
+impl Run {
+    /// Starts a new log in a fresh temporary directory.
+    async fn start(seed: u64) -> Run {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let mut rng = StdRng::seed_from_u64(seed);
+        let server = start(&data, &mut rng).await;
+        let vkey = server.vkey();
+        let ctx = Arc::new(Ctx {
+            token: server.token(),
+            verifier: vkey.parse().expect("the log prints a valid vkey"),
+            seed,
+            model: Mutex::new(Model::default()),
+            next_name: AtomicU64::new(0),
+        });
+        Run {
+            _dir: dir,
+            data,
+            rng,
+            ctx,
+            state: CheckState::default(),
+            server: Some(server),
+            vkey,
+        }
+    }
+
+    /// Runs the load for 100-900 ms, kills the log with SIGKILL, stops the load and
+    /// reads where in the commit sequence the kill landed.
+    async fn load_and_kill(&mut self) -> Landing {
+        let mut server = self.server.take().expect("a running log");
         let since = SystemTime::now();
-        let load = Load::start(&ctx, &server.url, &mut rng);
-        let after = Duration::from_millis(rng.gen_range(100..=900));
+        let load = Load::start(&self.ctx, &server.url, &mut self.rng);
+        let after = Duration::from_millis(self.rng.gen_range(100..=900));
         tokio::time::sleep(after).await;
         if !server.is_running() {
             panic!(
-                "kill {kill}: bintrail serve exited on its own (seed {seed})\nstderr:\n{}",
+                "bintrail serve exited on its own (seed {})\nstderr:\n{}",
+                self.ctx.seed,
                 tail(&server.stderr.lock().unwrap())
             );
         }
         drop(server); // LogServer's Drop: SIGKILL, then wait.
-        load.stop(&ctx).await;
-        let landing = Landing::inspect(&data, since, &ctx.verifier);
-        state.figures.landed[landing as usize] += 1;
-        let restarting = Instant::now();
-        server = start(&data, &mut rng).await;
-        assert_eq!(server.vkey(), vkey, "kill {kill}: the log key changed");
-        let label = format!(
-            "kill {kill}/{kills} after {after:?} ({}), restarted in {:?}",
-            landing.label(),
-            restarting.elapsed()
-        );
-        check(&ctx, &server, &mut state, &mut rng, Depth::Restart, &label).await;
-        state.figures.kills += 1;
+        load.stop(&self.ctx).await;
+        let landing = Landing::inspect(&self.data, since, &self.ctx.verifier);
+        self.state.figures.landed[landing as usize] += 1;
+        self.state.figures.kills += 1;
+        landing
     }
-    check(&ctx, &server, &mut state, &mut rng, Depth::Final, "final").await;
-    let status = server.terminate();
-    assert!(status.success(), "SIGTERM after the last check: {status:?}");
-    let mut figures = state.figures;
-    figures.load = ctx.model.lock().unwrap().counts.clone();
-    figures.acked = ctx.model.lock().unwrap().acked.len();
-    figures.checkpoints = ctx.model.lock().unwrap().checkpoints.len();
-    figures
+
+    /// Restarts the log on its data directory and runs every check; the error lists
+    /// every failure found since the last check.
+    async fn restart_and_check(&mut self, label: &str) -> Result<(), String> {
+        let restarting = Instant::now();
+        let server = start(&self.data, &mut self.rng).await;
+        assert_eq!(server.vkey(), self.vkey, "{label}: the log key changed");
+        let label = format!("{label}, restarted in {:?}", restarting.elapsed());
+        let (ctx, state, rng) = (&self.ctx, &mut self.state, &mut self.rng);
+        let result = check(ctx, &server, state, rng, Depth::Restart, &label).await;
+        self.server = Some(server);
+        result
+    }
+
+    /// The final checks (every lookup, every consistency proof), a clean SIGTERM,
+    /// and the figures.
+    async fn finish(mut self) -> Figures {
+        let server = self.server.take().expect("a running log");
+        let (ctx, state, rng) = (&self.ctx, &mut self.state, &mut self.rng);
+        if let Err(e) = check(ctx, &server, state, rng, Depth::Final, "final").await {
+            panic!("{e}");
+        }
+        let status = server.terminate();
+        assert!(status.success(), "SIGTERM after the last check: {status:?}");
+        let model = self.ctx.model.lock().unwrap();
+        let mut figures = std::mem::take(&mut self.state.figures);
+        figures.load = model.counts.clone();
+        figures.acked = model.acked.len();
+        figures.checkpoints = model.checkpoints.len();
+        figures
+    }
 }
 
 /// Starts `bintrail serve` on `data` with a random checkpoint interval and, one start

@@ -99,8 +99,8 @@ impl std::fmt::Display for Figures {
     }
 }
 
-/// Runs every check against a freshly restarted (or final) server and panics with
-/// every failure found, the load's included.
+/// Runs every check against a freshly restarted (or final) server. The error lists
+/// every failure found since the last check, the load's included.
 pub(crate) async fn check(
     ctx: &Ctx,
     server: &LogServer,
@@ -108,7 +108,7 @@ pub(crate) async fn check(
     rng: &mut StdRng,
     depth: Depth,
     label: &str,
-) {
+) -> Result<(), String> {
     let checking = Instant::now();
     let http = Http::new(&server.url, &ctx.token);
     if let Some(cp) = newest_checkpoint(ctx, &http, label).await {
@@ -125,13 +125,13 @@ pub(crate) async fn check(
     }
     let failures = std::mem::take(&mut ctx.model.lock().unwrap().failures);
     if !failures.is_empty() {
-        panic!(
+        return Err(format!(
             "{label}: {} failure(s) (seed {}):\n- {}\nserver stderr:\n{}",
             failures.len(),
             ctx.seed,
             failures.join("\n- "),
             tail(&server.stderr.lock().unwrap())
-        );
+        ));
     }
     let model = ctx.model.lock().unwrap();
     println!(
@@ -141,6 +141,7 @@ pub(crate) async fn check(
         model.checkpoints.len(),
         checking.elapsed()
     );
+    Ok(())
 }
 
 /// The restarted log's checkpoint: never below a size seen before (no rollback),
