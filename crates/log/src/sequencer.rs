@@ -135,12 +135,20 @@ fn sequence_batch(
         return None;
     };
     let size = committed.checkpoint.size;
-    let mut first_of: HashMap<Filename, usize> = HashMap::new();
-    for (i, add) in batch.iter().enumerate() {
-        first_of.entry(add.entry.filename.clone()).or_insert(i);
+    // For each add, which distinct filename of the batch it names (`group`), and for each
+    // distinct filename the position of its first add (`firsts`, in arrival order).
+    let mut group = Vec::with_capacity(batch.len());
+    let mut firsts: Vec<usize> = Vec::new();
+    {
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
+        for (i, add) in batch.iter().enumerate() {
+            let g = *seen.entry(add.entry.filename.as_str()).or_insert_with(|| {
+                firsts.push(i);
+                firsts.len() - 1
+            });
+            group.push(g);
+        }
     }
-    let mut firsts: Vec<usize> = first_of.values().copied().collect();
-    firsts.sort_unstable();
     let names: Vec<&Filename> = firsts.iter().map(|&i| &batch[i].entry.filename).collect();
     let found = match shared.storage.lookup_for_append(&names) {
         Ok(found) => found,
@@ -149,10 +157,10 @@ fn sequence_batch(
             return Some(committed);
         }
     };
-    let mut resolved: HashMap<Filename, Resolution> = HashMap::new();
+    let mut resolved: Vec<Resolution> = Vec::with_capacity(firsts.len());
     let mut new_entries = Vec::new();
     for (&first, record) in firsts.iter().zip(found) {
-        let resolution = match record {
+        resolved.push(match record {
             Some(record) => Resolution::Indexed(record),
             None => {
                 new_entries.push(batch[first].entry.clone());
@@ -161,8 +169,7 @@ fn sequence_batch(
                     first,
                 }
             }
-        };
-        resolved.insert(batch[first].entry.filename.clone(), resolution);
+        });
     }
     let (next, failure) = if new_entries.is_empty() {
         (Some(committed), None)
@@ -179,17 +186,17 @@ fn sequence_batch(
             }
         }
     };
-    for (i, add) in batch.into_iter().enumerate() {
-        let outcome = match resolved.get(&add.entry.filename) {
-            Some(Resolution::Indexed(r)) if r.entry == add.entry => Outcome::Logged {
+    for (i, (add, g)) in batch.into_iter().zip(group).enumerate() {
+        let outcome = match &resolved[g] {
+            Resolution::Indexed(r) if r.entry == add.entry => Outcome::Logged {
                 index: r.index,
                 existing: true,
             },
-            Some(Resolution::Indexed(r)) => Outcome::Conflict(r.clone()),
-            Some(Resolution::New { .. }) if failure.is_some() => {
+            Resolution::Indexed(r) => Outcome::Conflict(r.clone()),
+            Resolution::New { .. } if failure.is_some() => {
                 Outcome::Failed(failure.clone().unwrap_or_default())
             }
-            Some(&Resolution::New { index, first }) => {
+            &Resolution::New { index, first } => {
                 let winner = &new_entries[(index - size) as usize];
                 if *winner == add.entry {
                     Outcome::Logged {
@@ -203,7 +210,6 @@ fn sequence_batch(
                     })
                 }
             }
-            None => Outcome::Failed("internal error: add missing from its batch".into()),
         };
         let _ = add.reply.send(outcome);
     }

@@ -129,6 +129,13 @@ impl SqliteIndex {
                         got: rec.index,
                     });
                 }
+            }
+            // Inserted in filename order: the filename index then takes the batch as one
+            // ordered pass over its pages instead of random probes (the rows still get
+            // their own consecutive indexes).
+            let mut sorted: Vec<&IndexRecord> = records.iter().collect();
+            sorted.sort_unstable_by_key(|r| r.entry.filename.as_str());
+            for rec in sorted {
                 let e = &rec.entry;
                 let (issuer, subject) = match &e.publisher {
                     Some(p) => (Some(p.issuer.as_str()), Some(p.subject.as_str())),
@@ -169,31 +176,34 @@ fn lookup_with(
     filenames: &[&Filename],
 ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
     let tx = conn.unchecked_transaction().map_err(db_error)?;
-    let found = {
+    // In filename order: consecutive probes then share the index pages near each other.
+    let mut order: Vec<usize> = (0..filenames.len()).collect();
+    order.sort_unstable_by_key(|&i| filenames[i].as_str());
+    let mut found: Vec<Option<IndexRecord>> = vec![None; filenames.len()];
+    {
         let mut stmt = tx
             .prepare_cached(
                 "SELECT idx, checksum, issuer, subject FROM entries WHERE filename = ?1",
             )
             .map_err(db_error)?;
-        filenames
-            .iter()
-            .map(|name| {
-                let row = stmt
-                    .query_row(params![name.as_str()], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, Vec<u8>>(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                        ))
-                    })
-                    .optional()
-                    .map_err(db_error)?;
-                row.map(|(idx, sum, issuer, subject)| to_record(name, idx, sum, issuer, subject))
-                    .transpose()
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?
-    };
+        for i in order {
+            let name = filenames[i];
+            let row = stmt
+                .query_row(params![name.as_str()], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                    ))
+                })
+                .optional()
+                .map_err(db_error)?;
+            found[i] = row
+                .map(|(idx, sum, issuer, subject)| to_record(name, idx, sum, issuer, subject))
+                .transpose()?;
+        }
+    }
     // Read-only: ending it either way releases the snapshot.
     tx.commit().map_err(db_error)?;
     Ok(found)
