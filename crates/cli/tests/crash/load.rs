@@ -154,6 +154,7 @@ pub(crate) async fn add_new(ctx: &Ctx, http: &Http) {
                     if body["existing"] != json!(false) {
                         ctx.fail(format!("{source}: a new entry answered existing: {body}"));
                     }
+                    ctx.check_tlog_proof(&filename, &body, &source);
                     if ctx.check_proof(&filename, index, cp, &body["inclusionProof"], &source) {
                         ctx.ack(&filename, index, &source);
                     }
@@ -190,6 +191,7 @@ pub(crate) async fn add_again(ctx: &Ctx, http: &Http, filename: &str, index: u64
                     "{source}: want index {index}, existing true; got {body}"
                 ));
             } else if let Some(cp) = body["checkpoint"].as_str() {
+                ctx.check_tlog_proof(filename, &body, &source);
                 ctx.check_proof(filename, index, cp, &body["inclusionProof"], &source);
             }
         }

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bintrail_tlog::checkpoint::{Checkpoint, open_checkpoint};
 use bintrail_tlog::hash::{Hash, leaf_hash};
 use bintrail_tlog::note::Verifier;
+use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::pypi::Entry;
 use bintrail_tlog::tree::verify_record;
 use rand::Rng;
@@ -173,6 +174,33 @@ impl Ctx {
             return false;
         }
         true
+    }
+
+    /// Checks the `proof` field of an `/add` answer: the tlog-proof text must say
+    /// what the JSON fields say (index, checkpoint, inclusion proof) and carry the
+    /// entry sent for `filename`.
+    pub(crate) fn check_tlog_proof(&self, filename: &str, body: &Value, source: &str) {
+        let text = body["proof"].as_str().unwrap_or_default();
+        let proof = match TlogProof::parse(text.as_bytes()) {
+            Ok(proof) => proof,
+            Err(e) => {
+                self.fail(format!("{source}: the proof field does not parse: {e}"));
+                return;
+            }
+        };
+        let checkpoint = body["checkpoint"]
+            .as_str()
+            .and_then(|c| BASE64.decode(c).ok());
+        let hashes: Vec<String> = proof.inclusion_proof.iter().map(Hash::to_base64).collect();
+        let agrees = body["index"].as_u64() == Some(proof.index)
+            && checkpoint.as_deref() == Some(&proof.checkpoint[..])
+            && body["inclusionProof"] == serde_json::json!(hashes)
+            && proof.extra.as_deref() == Some(&entry_bytes(filename)[..]);
+        if !agrees {
+            self.fail(format!(
+                "{source}: the proof field disagrees with the answer's other fields: {body}"
+            ));
+        }
     }
 }
 
