@@ -107,45 +107,90 @@ pub fn read_signer(path: &Path) -> Result<Signer, KeyFileError> {
     })
 }
 
-/// Creates `path` exclusively with `mode`, writes `data`, and syncs it. If the
-/// write or the sync fails (a full disk), the file it created is removed again:
-/// a half-written key or token file would be refused on every later start
-/// (finding L6). A crash in between can still leave one behind.
+/// Creates `path` with `mode` holding exactly `data`, durably, and only if it does not
+/// exist yet. The bytes go to a temporary file in the same directory first, which is synced
+/// and then hard-linked to `path` (a link never replaces an existing file), so `path` either
+/// does not exist or is complete, even after a crash or on a full disk: a half-written key
+/// or tokens file would be refused on every later start (finding L6). A crash can leave the
+/// temporary file behind (`.<name>.partial-<pid>-<nanos>`), which nothing reads.
 pub(crate) fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), KeyFileError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|source| {
-            if source.kind() == io::ErrorKind::AlreadyExists {
-                KeyFileError::Exists {
-                    path: path.to_owned(),
-                }
-            } else {
-                KeyFileError::Io {
-                    path: path.to_owned(),
-                    source,
-                }
-            }
-        })?;
     let io_err = |source| KeyFileError::Io {
         path: path.to_owned(),
         source,
     };
-    if let Err(source) = file.write_all(data).and_then(|()| file.sync_all()) {
-        drop(file);
-        // Created exclusively above, so it is ours and holds nothing valid.
-        let _ = fs::remove_file(path);
-        return Err(io_err(source));
+    if path.exists() {
+        return Err(KeyFileError::Exists {
+            path: path.to_owned(),
+        });
     }
-    Ok(())
+    let name = path
+        .file_name()
+        .ok_or_else(|| io_err(io::Error::new(io::ErrorKind::InvalidInput, "no file name")))?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let temp = path.with_file_name(format!(
+        ".{}.partial-{}-{nanos}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temp)
+        .and_then(|mut file| file.write_all(data).and_then(|()| file.sync_all()))
+        .and_then(|()| fs::hard_link(&temp, path));
+    // The temporary name is ours (created exclusively) whatever happened.
+    let _ = fs::remove_file(&temp);
+    match written {
+        Ok(()) => {}
+        Err(source) if source.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(KeyFileError::Exists {
+                path: path.to_owned(),
+            });
+        }
+        Err(source) => return Err(io_err(source)),
+    }
+    // The new name must survive a crash too.
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    /// `write_new` makes the file complete with its mode, refuses an existing one without
+    /// touching it, and leaves no temporary file either way.
+    #[test]
+    fn write_new_is_complete_exclusive_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        write_new(&path, b"first\n", 0o600).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"first\n");
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let again = write_new(&path, b"second\n", 0o600);
+        assert!(
+            matches!(again, Err(KeyFileError::Exists { .. })),
+            "{again:?}"
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"first\n");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("tokens")]);
+    }
 
     #[test]
     fn key_pair_round_trips_with_modes() {
