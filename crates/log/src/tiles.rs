@@ -101,8 +101,11 @@ pub(crate) struct TileCache {
 
 #[derive(Default)]
 struct CacheInner {
-    tiles: HashMap<(u8, u64), Arc<CachedTile>>,
-    order: VecDeque<(u8, u64)>,
+    /// Each tile with the insertion stamp of its latest copy.
+    tiles: HashMap<(u8, u64), (Arc<CachedTile>, u64)>,
+    /// Insertions, oldest first; an entry whose stamp is no longer its tile's is stale.
+    order: VecDeque<((u8, u64), u64)>,
+    next_stamp: u64,
 }
 
 impl TileCache {
@@ -113,7 +116,10 @@ impl TileCache {
     }
 
     fn get(&self, level: u8, index: u64) -> Option<Arc<CachedTile>> {
-        self.lock().tiles.get(&(level, index)).cloned()
+        self.lock()
+            .tiles
+            .get(&(level, index))
+            .map(|(t, _)| t.clone())
     }
 
     /// The cached hash tile `tile`, if one at least as wide is cached.
@@ -146,11 +152,19 @@ impl TileCache {
         }
         let cached = Arc::new(CachedTile::new(data));
         let mut inner = self.lock();
-        if inner.tiles.insert(key, cached.clone()).is_none() {
-            inner.order.push_back(key);
-        }
-        while inner.order.len() > CACHE_TILES {
-            if let Some(old) = inner.order.pop_front() {
+        // A wider copy of a tile counts as a new insertion: the right edge of every level is
+        // replaced as the tree grows and so stays cached (first-in-first-out by first
+        // insertion evicted the upper levels' edge tiles of a large tree, and every proof
+        // then fell back to reading storage).
+        let stamp = inner.next_stamp;
+        inner.next_stamp += 1;
+        inner.tiles.insert(key, (cached.clone(), stamp));
+        inner.order.push_back((key, stamp));
+        while inner.tiles.len() > CACHE_TILES || inner.order.len() > 2 * CACHE_TILES {
+            let Some((old, old_stamp)) = inner.order.pop_front() else {
+                break;
+            };
+            if inner.tiles.get(&old).is_some_and(|(_, s)| *s == old_stamp) {
                 inner.tiles.remove(&old);
             }
         }
@@ -342,6 +356,36 @@ mod tests {
             );
         }
         assert_eq!(all[0], leaf_hash(b"leaf 0"));
+    }
+
+    /// A tile replaced by a wider copy (the right edge of an upper level, as the tree grows)
+    /// counts as freshly inserted, so thousands of newer level-0 tiles do not evict it.
+    #[test]
+    fn a_growing_edge_tile_stays_cached() {
+        let cache = TileCache::new();
+        let tile = |level: u8, index: u64, width: u64| Tile {
+            level: TileLevel::Hash(level),
+            index,
+            width,
+        };
+        let data = |width: u64| Bytes::from(vec![7u8; width as usize * HASH_SIZE]);
+        cache.insert(&tile(2, 0, 1), data(1));
+        for i in 0..(CACHE_TILES as u64 - 1) {
+            cache.insert(&tile(0, i, 256), data(256));
+        }
+        cache.insert(&tile(2, 0, 2), data(2));
+        for i in CACHE_TILES as u64..(3 * CACHE_TILES as u64 / 2) {
+            cache.insert(&tile(0, i, 256), data(256));
+        }
+        assert!(
+            cache.tile_data(&tile(2, 0, 2)).is_some(),
+            "edge tile evicted"
+        );
+        assert!(
+            cache.tile_data(&tile(0, 0, 256)).is_none(),
+            "oldest tile kept"
+        );
+        assert!(cache.lock().tiles.len() <= CACHE_TILES);
     }
 
     #[test]
