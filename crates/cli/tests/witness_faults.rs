@@ -38,7 +38,7 @@ use bintrail_tlog::policy::Policy;
 use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::tree::verify_record;
 use bintrail_witness::request::AddCheckpointRequest;
-use common::witnesses::{WitnessNode, bintrail, p};
+use common::witnesses::{WitnessNode, bintrail, log_keygen, p};
 use common::{LogServer, checksum, client, wheel};
 use serde_json::{Value, json};
 
@@ -183,17 +183,7 @@ struct Deployment {
 
 async fn deploy() -> Deployment {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log_key = dir.path().join("log.key");
-    let log_vkey = dir.path().join("log.vkey");
-    bintrail(&[
-        "keygen",
-        "--origin",
-        ORIGIN,
-        "--private-key",
-        p(&log_key),
-        "--public-key",
-        p(&log_vkey),
-    ]);
+    let (log_key, log_vkey) = log_keygen(dir.path(), ORIGIN);
     let honest = WitnessNode::new(dir.path(), 0, &log_vkey);
     let fakes = [FakeWitness::start(1).await, FakeWitness::start(2).await];
     let mut text = format!("witness h {} http://{}\n", honest.vkey, honest.addr);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bintrail_tlog::policy::Policy;
-use common::witnesses::{WitnessNode, bintrail, p};
+use common::witnesses::{WitnessNode, bintrail, log_keygen, p};
 use common::{LogServer, checksum, client, wheel};
 use serde_json::{Value, json};
 
@@ -26,17 +26,7 @@ struct Deployment {
 /// `witnesses_up == false` every witness is stopped before the log first starts.
 fn deploy(add_timeout: &str, witnesses_up: bool) -> Deployment {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log_key = dir.path().join("log.key");
-    let log_vkey = dir.path().join("log.vkey");
-    bintrail(&[
-        "keygen",
-        "--origin",
-        ORIGIN,
-        "--private-key",
-        p(&log_key),
-        "--public-key",
-        p(&log_vkey),
-    ]);
+    let (log_key, log_vkey) = log_keygen(dir.path(), ORIGIN);
     let mut witnesses: Vec<_> = (0..3)
         .map(|n| WitnessNode::new(dir.path(), n, &log_vkey))
         .collect();
@@ -277,17 +267,7 @@ async fn a_new_log_starts_with_no_witness_reachable() {
 #[test]
 fn a_policy_whose_witnesses_cannot_meet_the_quorum_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log_key = dir.path().join("log.key");
-    let log_vkey = dir.path().join("log.vkey");
-    bintrail(&[
-        "keygen",
-        "--origin",
-        ORIGIN,
-        "--private-key",
-        p(&log_key),
-        "--public-key",
-        p(&log_vkey),
-    ]);
+    let (log_key, log_vkey) = log_keygen(dir.path(), ORIGIN);
     let w_key = dir.path().join("w.key");
     let w_vkey = dir.path().join("w.vkey");
     bintrail(&[

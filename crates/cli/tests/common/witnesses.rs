@@ -17,6 +17,22 @@ pub fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
 
+/// Makes a log key pair for `origin` in `dir` with `bintrail keygen`; returns the paths of
+/// the private key (`log.key`) and the vkey (`log.vkey`).
+pub fn log_keygen(dir: &Path, origin: &str) -> (PathBuf, PathBuf) {
+    let (key, vkey) = (dir.join("log.key"), dir.join("log.vkey"));
+    bintrail(&[
+        "keygen",
+        "--origin",
+        origin,
+        "--private-key",
+        p(&key),
+        "--public-key",
+        p(&vkey),
+    ]);
+    (key, vkey)
+}
+
 /// One `bintrail witness serve` process with its own key and database.
 pub struct WitnessNode {
     db: PathBuf,
