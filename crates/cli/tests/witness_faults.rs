@@ -38,7 +38,7 @@ use bintrail_tlog::policy::Policy;
 use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::tree::verify_record;
 use bintrail_witness::request::AddCheckpointRequest;
-use common::witnesses::{WitnessNode, bintrail, log_keygen, p};
+use common::witnesses::{WitnessNode, log_keygen, p};
 use common::{LogServer, checksum, client, wheel};
 use serde_json::{Value, json};
 

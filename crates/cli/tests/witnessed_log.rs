@@ -267,7 +267,7 @@ async fn a_new_log_starts_with_no_witness_reachable() {
 #[test]
 fn a_policy_whose_witnesses_cannot_meet_the_quorum_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (log_key, log_vkey) = log_keygen(dir.path(), ORIGIN);
+    let (log_key, _log_vkey) = log_keygen(dir.path(), ORIGIN);
     let w_key = dir.path().join("w.key");
     let w_vkey = dir.path().join("w.vkey");
     bintrail(&[
