@@ -20,3 +20,25 @@ $SUDO apt-get install -y -qq -t bookworm-backports \
 # A real PyPI-compatible index for the monitor's registry comparison test (crates/cli/tests/monitor.rs).
 # Pinned so the HTML it serves (PEP 503 anchors with #sha256= fragments) stays what the test expects.
 python3 -m pip install --quiet --disable-pip-version-check 'pypiserver==2.4.2'
+
+# Installers and real distributions for the index, proxy and lockfile tests (crates/cli/tests/pypi_*.rs):
+# a venv with a current pip (>= 25.1 has `pip lock`) and uv, both pinned, kept apart from the system Python.
+TEST_VENV=/opt/bintrail-test-venv
+if [ ! -x "$TEST_VENV/bin/uv" ] || ! "$TEST_VENV/bin/pip" --version 2>/dev/null | grep -q '^pip 26.0.1 '; then
+  python3 -m venv "$TEST_VENV"
+  "$TEST_VENV/bin/python" -m pip install --quiet --disable-pip-version-check 'pip==26.0.1' 'uv==0.13.9'
+fi
+
+# A small, pinned set of real distributions from PyPI with a dependency chain (requests and what it needs,
+# wheels for this machine's CPython 3.11) plus two sdists. Downloaded once per machine; tests read them from here
+# (BINTRAIL_PYPI_FIXTURES overrides the path) and never from the network.
+FIXTURES=${BINTRAIL_PYPI_FIXTURES:-/var/cache/bintrail-tests/pypi}
+if [ ! -f "$FIXTURES/.complete-v1" ]; then
+  mkdir -p "$FIXTURES"
+  "$TEST_VENV/bin/pip" download --quiet --disable-pip-version-check --no-deps --only-binary=:all: -d "$FIXTURES" \
+    'requests==2.32.3' 'certifi==2024.8.30' 'charset-normalizer==3.4.0' 'idna==3.10' 'urllib3==2.2.3' \
+    'six==1.16.0' 'packaging==24.2'
+  "$TEST_VENV/bin/pip" download --quiet --disable-pip-version-check --no-deps --no-binary=:all: -d "$FIXTURES" \
+    'six==1.16.0' 'idna==3.10'
+  touch "$FIXTURES/.complete-v1"
+fi

@@ -10,6 +10,8 @@ missing=()
 command -v sigsum-witness >/dev/null || missing+=("sigsum-witness (Debian package sigsum-go)")
 command -v pypi-server >/dev/null || missing+=("pypiserver (pypi-server, for the monitor's registry test)")
 command -v python3 >/dev/null || missing+=("python3 (builds test wheels)")
+[ -x /opt/bintrail-test-venv/bin/uv ] || missing+=("pip 26 and uv in /opt/bintrail-test-venv (installers for the proxy tests)")
+[ -f "${BINTRAIL_PYPI_FIXTURES:-/var/cache/bintrail-tests/pypi}/.complete-v1" ] || missing+=("pinned PyPI distributions in ${BINTRAIL_PYPI_FIXTURES:-/var/cache/bintrail-tests/pypi}")
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: missing test prerequisites: ${missing[*]}" >&2
   echo "scripts/test.sh: run scripts/setup.sh first (it installs them on Debian bookworm)." >&2
