@@ -27,14 +27,9 @@
 //! ```
 
 use crate::checkpoint::Checkpoint;
+use crate::note::cosignature_v1::split_signature;
+pub use crate::note::cosignature_v1::{MAX_TIMESTAMP, SIGNATURE_LEN, signed_message};
 use crate::note::{KeyType, Note, NoteSignature, Signer, Verifier};
-
-/// The largest timestamp the spec allows, 2^63 - 1.
-pub const MAX_TIMESTAMP: u64 = i64::MAX as u64;
-
-/// The length of a `cosignature/v1` signature after the key ID: 8-byte timestamp and
-/// 64-byte Ed25519 signature.
-pub const SIGNATURE_LEN: usize = 8 + 64;
 
 /// Errors from making and checking cosignatures.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -78,16 +73,6 @@ pub enum CosignatureError {
         /// The witness's key ID.
         key_id: u32,
     },
-}
-
-/// Returns the signed message: `cosignature/v1\ntime <timestamp>\n` then `body`, the
-/// checkpoint note text including its final newline.
-pub fn signed_message(body: &[u8], timestamp: u64) -> Vec<u8> {
-    let header = format!("cosignature/v1\ntime {timestamp}\n");
-    let mut message = Vec::with_capacity(header.len() + body.len());
-    message.extend_from_slice(header.as_bytes());
-    message.extend_from_slice(body);
-    message
 }
 
 /// Cosigns `checkpoint` at `timestamp` (POSIX seconds) with a witness key and returns
@@ -173,17 +158,6 @@ pub fn verified_cosigners<'a>(
                 .any(|sig| verify_cosignature(witness, checkpoint, sig).is_ok())
         })
         .collect()
-}
-
-/// Splits a 72-byte cosignature into its timestamp and Ed25519 signature; `None` if the
-/// length is wrong. The timestamp is not range-checked here.
-pub(crate) fn split_signature(sig: &[u8]) -> Option<(u64, &[u8])> {
-    if sig.len() != SIGNATURE_LEN {
-        return None;
-    }
-    let (timestamp, ed25519) = sig.split_at(8);
-    let timestamp = u64::from_be_bytes(timestamp.try_into().ok()?);
-    Some((timestamp, ed25519))
 }
 
 fn check_key_type(name: &str, key_type: KeyType) -> Result<(), CosignatureError> {

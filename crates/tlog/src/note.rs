@@ -45,6 +45,7 @@ use std::str::FromStr;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+pub(crate) mod cosignature_v1;
 mod key;
 
 pub use key::{KeyType, Signer, Verifier, is_valid_key_name, key_id};

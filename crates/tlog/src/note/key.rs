@@ -144,13 +144,14 @@ impl Verifier {
         match self.key_type {
             KeyType::Ed25519 => self.verify_ed25519(msg, sig),
             KeyType::CosignatureV1 => {
-                let Some((timestamp, signature)) = crate::cosignature::split_signature(sig) else {
+                let Some((timestamp, signature)) = super::cosignature_v1::split_signature(sig)
+                else {
                     return false;
                 };
-                if timestamp > crate::cosignature::MAX_TIMESTAMP {
+                if timestamp > super::cosignature_v1::MAX_TIMESTAMP {
                     return false;
                 }
-                let message = crate::cosignature::signed_message(msg, timestamp);
+                let message = super::cosignature_v1::signed_message(msg, timestamp);
                 self.verify_ed25519(&message, signature)
             }
         }
