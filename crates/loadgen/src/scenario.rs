@@ -4,7 +4,7 @@ use bintrail_tlog::bundle::parse_entry_bundle;
 use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::note::Note;
 use bintrail_tlog::pypi::Entry;
-use bintrail_tlog::tile::{TILE_WIDTH, Tile, TileLevel};
+use bintrail_tlog::tile::{Tile, TileLevel};
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use rand::Rng;
@@ -218,20 +218,17 @@ pub fn random_tile<R: Rng + ?Sized>(size: u64, rng: &mut R) -> Tile {
         .take_while(|l| size >> (8 * u32::from(*l)) > 0)
         .count() as u8;
     let pick = rng.gen_range(0..=levels);
-    let leaf = rng.gen_range(0..size);
-    let (level, shift) = match pick {
-        0 => (TileLevel::Entries, 0),
-        l => (TileLevel::Hash(l - 1), 8 * u32::from(l - 1)),
+    let level = match pick {
+        0 => TileLevel::Entries,
+        l => TileLevel::Hash(l - 1),
     };
-    // At tile level L the tree has size >> 8L hashes; tile N holds hashes 256N..256N+255.
-    let hashes = size >> shift;
-    let index = (leaf >> shift) / TILE_WIDTH;
-    let width = (hashes - index * TILE_WIDTH).min(TILE_WIDTH);
-    Tile {
-        level,
-        index,
-        width,
-    }
+    // A leaf past the level's last complete hash has no tile at that level: draw again.
+    // Record 0 is covered at every level that has a hash, so the fallback always exists.
+    let tile = (0..16)
+        .find_map(|_| Tile::for_record(level, rng.gen_range(0..size), size))
+        .or_else(|| Tile::for_record(level, 0, size));
+    #[allow(clippy::expect_used)] // `levels` counts only levels with at least one hash
+    tile.expect("a level with a hash has a tile for record 0")
 }
 
 /// The tree size in a `GET /checkpoint` body (a signed note; the signature is not

@@ -28,7 +28,7 @@ use crate::recovery::{Committed, read_bundle, recover};
 use crate::sequencer::{Outcome, Pool, run_sequencer};
 use crate::stats::{Counters, LogStats};
 use crate::storage::{IndexRecord, LocalStorage, Storage, StorageError};
-use crate::tiles::{TileCache, TreeReader, tile_in_tree};
+use crate::tiles::{TileCache, TreeReader};
 
 /// How a log is run. All fields are required; the HTTP layer supplies the documented defaults.
 pub struct LogOptions {
@@ -295,7 +295,7 @@ impl Log {
     /// published one is cut from it, so every width a published checkpoint implied is served.
     pub async fn read_tile(&self, tile: &Tile) -> Result<Option<Bytes>, LogError> {
         let size = self.shared.published.borrow().checkpoint.size;
-        let Some(available) = tile_in_tree(tile.level, tile.index, size) else {
+        let Some(available) = Tile::in_tree(tile.level, tile.index, size) else {
             return Ok(None);
         };
         if tile.width > available.width || tile.width == 0 {

@@ -18,13 +18,13 @@ use bintrail_tlog::checkpoint::{Checkpoint, open_checkpoint, sign_checkpoint};
 use bintrail_tlog::hash::{empty_tree_hash, leaf_hash};
 use bintrail_tlog::note::{Signer, Verifier};
 use bintrail_tlog::pypi::Entry;
-use bintrail_tlog::tile::TileLevel;
+use bintrail_tlog::tile::{TILE_WIDTH, Tile, TileLevel};
 use bintrail_tlog::tree::{HashReader, stored_hash_index, tree_hash};
 use bytes::Bytes;
 
 use crate::log::LogError;
 use crate::storage::{CheckpointKind, IndexRecord, Storage};
-use crate::tiles::{FULL_WIDTH, TileCache, TreeReader, tile_in_tree};
+use crate::tiles::{TileCache, TreeReader};
 
 /// How many index rows recovery rebuilds per transaction.
 const REBUILD_CHUNK: usize = 4096;
@@ -172,14 +172,14 @@ fn read_entries(
     let mut records = Vec::new();
     let mut index = start;
     while index < size && records.len() < max {
-        let bundle = index / FULL_WIDTH;
+        let bundle = index / TILE_WIDTH;
         let entries = read_bundle(storage, bundle, size)?;
         for (offset, bytes) in entries
             .iter()
             .enumerate()
-            .skip((index % FULL_WIDTH) as usize)
+            .skip((index % TILE_WIDTH) as usize)
         {
-            let at = bundle * FULL_WIDTH + offset as u64;
+            let at = bundle * TILE_WIDTH + offset as u64;
             let stored = reader
                 .read_hashes(&[stored_hash_index(0, at)])
                 .map_err(|e| corrupt("tiles", e))?;
@@ -203,7 +203,7 @@ pub(crate) fn read_bundle(
     bundle: u64,
     size: u64,
 ) -> Result<Vec<Vec<u8>>, LogError> {
-    let Some(tile) = tile_in_tree(TileLevel::Entries, bundle, size) else {
+    let Some(tile) = Tile::in_tree(TileLevel::Entries, bundle, size) else {
         return Ok(vec![]);
     };
     let data = storage.read_tile(&tile)?.ok_or_else(|| LogError::Corrupt {
@@ -226,10 +226,10 @@ pub(crate) fn read_bundle(
 
 /// The entries of the partial bundle at the right edge of the tree of `size`.
 fn read_edge(storage: &dyn Storage, size: u64) -> Result<Vec<Vec<u8>>, LogError> {
-    if size.is_multiple_of(FULL_WIDTH) {
+    if size.is_multiple_of(TILE_WIDTH) {
         return Ok(vec![]);
     }
-    read_bundle(storage, size / FULL_WIDTH, size)
+    read_bundle(storage, size / TILE_WIDTH, size)
 }
 
 /// Reads the published checkpoint and checks it against the sequenced one.

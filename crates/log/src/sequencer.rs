@@ -20,7 +20,7 @@ use bintrail_tlog::bundle::encode_entry_bundle;
 use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::hash::Hash;
 use bintrail_tlog::pypi::{Entry, Filename};
-use bintrail_tlog::tile::{Tile, TileLevel, new_tiles, read_tile_data};
+use bintrail_tlog::tile::{TILE_WIDTH, Tile, TileLevel, new_tiles, read_tile_data};
 use bintrail_tlog::tree::{stored_hash_count, stored_hashes, tree_hash};
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -29,7 +29,7 @@ use tokio::time::MissedTickBehavior;
 use crate::log::{LogError, Shared};
 use crate::recovery::{Committed, recover, sign};
 use crate::storage::{CheckpointKind, IndexRecord};
-use crate::tiles::{FULL_WIDTH, TreeReader};
+use crate::tiles::TreeReader;
 
 /// What the sequencer decided for one pooled add.
 #[derive(Debug)]
@@ -296,17 +296,17 @@ fn entry_bundles(
     entries: Vec<Vec<u8>>,
 ) -> Result<Vec<(Tile, Vec<u8>)>, LogError> {
     let mut out = Vec::new();
-    let mut index = size / FULL_WIDTH;
+    let mut index = size / TILE_WIDTH;
     let mut changed = false;
     for entry in entries {
         edge.push(entry);
         changed = true;
-        if edge.len() as u64 == FULL_WIDTH {
+        if edge.len() as u64 == TILE_WIDTH {
             out.push((
                 Tile {
                     level: TileLevel::Entries,
                     index,
-                    width: FULL_WIDTH,
+                    width: TILE_WIDTH,
                 },
                 encode(edge)?,
             ));

@@ -16,36 +16,16 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use bintrail_tlog::hash::{HASH_SIZE, Hash, node_hash};
-use bintrail_tlog::tile::{Tile, TileLevel};
+use bintrail_tlog::tile::{TILE_WIDTH, Tile, TileLevel};
 use bintrail_tlog::tree::{HashReader, TreeError, split_stored_hash_index};
 use bytes::Bytes;
 
 use crate::storage::{Storage, StorageError};
 
-/// Hashes per full tile (tlog-tiles fixes the tile height at 8).
-pub(crate) const FULL_WIDTH: u64 = 256;
-
 /// How many hash tiles the cache keeps. A full tile costs 8 KiB of data plus 8 KiB of inner
 /// hashes, so this is at most 32 MiB: the right edge at every level plus the tiles that
 /// recent proofs touched (for 10M entries, all tiles above level 0 fit in 160 slots).
 const CACHE_TILES: usize = 2048;
-
-/// The tile at `level`/`index` as it is in a tree of `size` entries, or `None` if that
-/// tree has no such tile (it would be empty).
-pub(crate) fn tile_in_tree(level: TileLevel, index: u64, size: u64) -> Option<Tile> {
-    let shift = match level {
-        TileLevel::Hash(l) => 8 * u32::from(l),
-        TileLevel::Entries => 0,
-    };
-    let count = size.checked_shr(shift).unwrap_or(0);
-    let start = index.checked_mul(FULL_WIDTH)?;
-    let width = count.checked_sub(start)?.min(FULL_WIDTH);
-    (width > 0).then_some(Tile {
-        level,
-        index,
-        width,
-    })
-}
 
 /// A hash tile's data and its inner hashes: `inner[k - 1][j]` is the j-th hash of the tile
 /// at tree level `8L + k`, for the complete subtrees the tile's width covers.
@@ -271,10 +251,10 @@ impl<'a> TreeReader<'a> {
         // The hash covers tile-level hashes [n << k, (n + 1) << k); cannot overflow for a
         // stored hash of a tree below 2^63 entries.
         let first = n << k;
-        let tile_index = first / FULL_WIDTH;
+        let tile_index = first / TILE_WIDTH;
         let j = n - (tile_index << (8 - k));
-        let needed_width = first % FULL_WIDTH + (1 << k);
-        let tile = tile_in_tree(TileLevel::Hash(tile_level), tile_index, self.size)
+        let needed_width = first % TILE_WIDTH + (1 << k);
+        let tile = Tile::in_tree(TileLevel::Hash(tile_level), tile_index, self.size)
             .filter(|t| t.width >= needed_width)
             .ok_or(not_in_tree)?;
         let cached = match last {
@@ -335,7 +315,7 @@ mod tests {
                 unreachable!("hash tiles only")
             };
             let Some(tile) =
-                tile_in_tree(want.level, want.index, n).filter(|t| t.width >= want.width)
+                Tile::in_tree(want.level, want.index, n).filter(|t| t.width >= want.width)
             else {
                 continue;
             };
@@ -348,7 +328,7 @@ mod tests {
             );
             assert_eq!(l, level);
             let n_at = split_stored_hash_index(index).1;
-            let j = n_at - (((n_at << k) / FULL_WIDTH) << (8 - k));
+            let j = n_at - (((n_at << k) / TILE_WIDTH) << (8 - k));
             assert_eq!(
                 cache.get(level, tile.index).unwrap().hash(k, j),
                 Some(expected),
@@ -386,24 +366,5 @@ mod tests {
             "oldest tile kept"
         );
         assert!(cache.lock().tiles.len() <= CACHE_TILES);
-    }
-
-    #[test]
-    fn tile_in_tree_widths_follow_the_spec_example() {
-        // tlog-tiles: a tree of 70,000 has 273 full level-0 tiles, a level-0 tile of width
-        // 112, a full level-1 tile, a level-1 tile of width 17 and a level-2 tile of width 1.
-        let t = |l, i| tile_in_tree(TileLevel::Hash(l), i, 70_000).map(|t| t.width);
-        assert_eq!(t(0, 272), Some(256));
-        assert_eq!(t(0, 273), Some(112));
-        assert_eq!(t(0, 274), None);
-        assert_eq!(t(1, 0), Some(256));
-        assert_eq!(t(1, 1), Some(17));
-        assert_eq!(t(2, 0), Some(1));
-        assert_eq!(t(3, 0), None);
-        assert_eq!(
-            tile_in_tree(TileLevel::Entries, 273, 70_000).map(|t| t.width),
-            Some(112)
-        );
-        assert_eq!(tile_in_tree(TileLevel::Hash(0), 0, 0), None);
     }
 }

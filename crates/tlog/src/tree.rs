@@ -42,7 +42,7 @@
 use std::error::Error as StdError;
 
 use crate::hash::{Hash, empty_tree_hash, leaf_hash, node_hash};
-use crate::tile::{Tile, TileError};
+use crate::tile::coords::{Tile, TileError};
 
 /// The largest tree size (number of records) this crate handles: 2^63 - 1.
 ///
