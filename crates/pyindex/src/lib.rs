@@ -33,4 +33,6 @@
 #![deny(missing_docs)]
 
 pub mod answer;
+pub mod path;
+pub mod simple;
 pub mod wellknown;
