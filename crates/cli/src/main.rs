@@ -41,6 +41,9 @@ enum Command {
     Add(cmd::add::Args),
     /// Verify that files are logged, offline from their .tlog-proof.
     Verify(cmd::verify::Args),
+    /// Store a verified inclusion proof for every file a pylock.toml pins, in the
+    /// lock's tool tables (`verify --lock` checks them again, offline).
+    Lock(cmd::lock::Args),
     /// Print a log's tlog-policy (GET /policy) to review and save for `verify`.
     Policy(cmd::policy::Args),
     /// Put load on a log (writes, reads or /healthz) and report throughput, latency
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Monitor(args) => cmd::monitor::run(args),
         Command::Add(args) => cmd::add::run(args),
         Command::Verify(args) => cmd::verify::run(args),
+        Command::Lock(args) => cmd::lock::run(args),
         Command::Policy(args) => cmd::policy::run(args),
         Command::Loadgen(args) => cmd::loadgen::run(args),
     };

@@ -154,15 +154,28 @@ impl HttpClient {
         &self.base
     }
 
-    /// Returns the URL of `path` (relative, without a leading slash) under the prefix.
+    /// Returns the URL of `path` (relative, without a leading slash) under the prefix;
+    /// an empty `path` is the prefix itself.
     pub fn url(&self, path: &str) -> String {
+        if path.is_empty() {
+            return self.base.clone();
+        }
         format!("{}/{}", self.base, path)
     }
 
     /// GETs `path` under the prefix and returns its body, refusing bodies over
     /// `limit` bytes. Non-2xx statuses become the matching [`FetchError`].
     pub async fn get(&self, path: &str, limit: usize) -> Result<Vec<u8>, FetchError> {
-        Ok(self.send(Method::GET, path, None, None, limit).await?.body)
+        let url = self.url(path);
+        Ok(self.send(Method::GET, url, None, None, limit).await?.body)
+    }
+
+    /// GETs the absolute `url` (which need not be under the prefix, e.g. a link an
+    /// index served) with this client's timeouts, refusing bodies over `limit` bytes.
+    /// Only `http` and `https` URLs are fetched.
+    pub async fn get_url(&self, url: &str, limit: usize) -> Result<Response, FetchError> {
+        self.send(Method::GET, url.to_owned(), None, None, limit)
+            .await
     }
 
     /// POSTs `body` as `application/json` to `path`, with `Authorization: Bearer
@@ -174,23 +187,28 @@ impl HttpClient {
         token: Option<&str>,
         limit: usize,
     ) -> Result<Response, FetchError> {
-        self.send(Method::POST, path, Some(body), token, limit)
-            .await
+        let url = self.url(path);
+        self.send(Method::POST, url, Some(body), token, limit).await
     }
 
     async fn send(
         &self,
         method: Method,
-        path: &str,
+        url: String,
         body: Option<Vec<u8>>,
         token: Option<&str>,
         limit: usize,
     ) -> Result<Response, FetchError> {
-        let url = self.url(path);
         let parsed = Url::parse(&url).map_err(|err| FetchError::InvalidUrl {
             url: url.clone(),
             reason: err.to_string(),
         })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(FetchError::InvalidUrl {
+                url,
+                reason: "the scheme must be http or https".to_owned(),
+            });
+        }
         let mut request = self.inner.request(method, parsed);
         if let Some(body) = body {
             request = request.header(CONTENT_TYPE, "application/json").body(body);

@@ -25,8 +25,12 @@
 //! - [`consistency`]: the latest checkpoint per log, and fork detection.
 //! - [`digest`]: streaming SHA-256 of artifacts.
 //! - [`fetch`]: HTTP with timeouts and response size caps.
+//! - [`index`]: the draft PEP's client algorithm for a Python index (key discovery
+//!   from `tlog-info`, proofs from `inclusion-proof` links or the log, key refresh).
 //! - [`state`]: the per-origin state directory (latest checkpoint, fork evidence,
 //!   tile cache), written atomically.
+//! - [`pylock`]: inclusion proofs stored in a PEP 751 `pylock.toml`.
+//! - [`report`]: evidence of log misbehaviour as JSON, POSTed to a report URL.
 //! - [`submit`]: `POST /add` to a bintrail log.
 
 #![deny(missing_docs)]
@@ -34,7 +38,10 @@
 pub mod consistency;
 pub mod digest;
 pub mod fetch;
+pub mod index;
 pub mod log;
+pub mod pylock;
+pub mod report;
 pub mod state;
 pub mod submit;
 pub mod verify;

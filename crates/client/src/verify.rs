@@ -144,6 +144,33 @@ pub enum VerifyError {
     /// it signed, so consistency could not be checked.
     #[error("the log misbehaved: {0}")]
     LogMisbehaved(String),
+    /// Returned when an index's log key changed and the new key (under a new origin)
+    /// verifies the proof, but the change was not accepted: the draft PEP's "new key
+    /// and new origin" case, which the user must confirm from the index's
+    /// announcements before trusting.
+    #[error(
+        "the log key of {index} changed (origin {old_origin:?} -> {new_origin:?}); check the index's announcements that this change is legitimate, then accept the new key explicitly (--accept-new-key)"
+    )]
+    KeyChanged {
+        /// The index whose `tlog-info` changed.
+        index: String,
+        /// The origin of the key accepted earlier.
+        old_origin: String,
+        /// The origin of the new key.
+        new_origin: String,
+    },
+    /// Returned when an index announces a new log key but the log's origin did not
+    /// change: the draft PEP requires a new origin with every new key, so the proof
+    /// is refused.
+    #[error(
+        "the log key of {index} changed but its origin {origin:?} did not: a key change must come with a new origin; refusing (check the index's announcements)"
+    )]
+    KeyChangedSameOrigin {
+        /// The index whose `tlog-info` changed.
+        index: String,
+        /// The unchanged origin.
+        origin: String,
+    },
     /// Returned when an input (proof, policy, entry, file name, server response)
     /// is malformed.
     #[error("{what}: {reason}")]
@@ -191,6 +218,8 @@ pub enum FailureKind {
     Fork,
     /// [`VerifyError::LogMisbehaved`].
     LogMisbehaved,
+    /// [`VerifyError::KeyChanged`] and [`VerifyError::KeyChangedSameOrigin`].
+    KeyChanged,
     /// [`VerifyError::Malformed`], [`VerifyError::Io`], [`VerifyError::Fetch`]: the
     /// check could not be made.
     UnusableInput,
@@ -210,6 +239,7 @@ impl FailureKind {
             FailureKind::BadInclusionProof => "bad-inclusion-proof",
             FailureKind::Fork => "fork-detected",
             FailureKind::LogMisbehaved => "log-misbehaved",
+            FailureKind::KeyChanged => "key-changed",
             FailureKind::UnusableInput => "unusable-input",
         }
     }
@@ -229,6 +259,9 @@ impl VerifyError {
             VerifyError::BadInclusionProof { .. } => FailureKind::BadInclusionProof,
             VerifyError::Fork { .. } => FailureKind::Fork,
             VerifyError::LogMisbehaved(_) => FailureKind::LogMisbehaved,
+            VerifyError::KeyChanged { .. } | VerifyError::KeyChangedSameOrigin { .. } => {
+                FailureKind::KeyChanged
+            }
             VerifyError::Malformed { .. } | VerifyError::Io { .. } | VerifyError::Fetch(_) => {
                 FailureKind::UnusableInput
             }

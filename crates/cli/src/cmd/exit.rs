@@ -20,8 +20,10 @@ Exit codes:
   9   bad inclusion proof
   10  fork detected: the log signed two inconsistent checkpoints (evidence saved)
   11  log misbehaved: the log served tiles that do not match its signed checkpoint
+  12  key changed: the index announces a new log key (check its announcements;
+      --accept-new-key trusts a new key that comes with a new origin)
 When several files fail, the code is that of the gravest failure, in this order:
-10, 11, 7, 6, 9, 8, 1, 5, 4, 3, 2.";
+10, 11, 12, 7, 6, 9, 8, 1, 5, 4, 3, 2.";
 
 /// The exit code for one kind of failure (see [`EXIT_CODES_HELP`]).
 pub fn code(kind: FailureKind) -> u8 {
@@ -37,6 +39,7 @@ pub fn code(kind: FailureKind) -> u8 {
         FailureKind::BadInclusionProof => 9,
         FailureKind::Fork => 10,
         FailureKind::LogMisbehaved => 11,
+        FailureKind::KeyChanged => 12,
         // FailureKind is non_exhaustive; a kind added later is at least a failure.
         _ => 2,
     }
@@ -44,7 +47,7 @@ pub fn code(kind: FailureKind) -> u8 {
 
 /// Rank of a kind: higher is graver. Used to pick one exit code for many files.
 fn gravity(kind: FailureKind) -> u8 {
-    const ORDER: [FailureKind; 11] = [
+    const ORDER: [FailureKind; 12] = [
         FailureKind::UnusableInput,
         FailureKind::NotLogged,
         FailureKind::FilenameMismatch,
@@ -54,6 +57,7 @@ fn gravity(kind: FailureKind) -> u8 {
         FailureKind::BadInclusionProof,
         FailureKind::UnknownLog,
         FailureKind::BadLogSignature,
+        FailureKind::KeyChanged,
         FailureKind::LogMisbehaved,
         FailureKind::Fork,
     ];
@@ -73,7 +77,7 @@ pub fn for_failures(kinds: impl IntoIterator<Item = FailureKind>) -> ExitCode {
 mod tests {
     use super::*;
 
-    const ALL: [FailureKind; 11] = [
+    const ALL: [FailureKind; 12] = [
         FailureKind::DigestMismatch,
         FailureKind::ProofForAnotherFile,
         FailureKind::UnusableInput,
@@ -85,6 +89,7 @@ mod tests {
         FailureKind::BadInclusionProof,
         FailureKind::Fork,
         FailureKind::LogMisbehaved,
+        FailureKind::KeyChanged,
     ];
 
     #[test]

@@ -19,8 +19,30 @@ use super::exit;
 pub struct Args {
     /// The tlog-policy file: the logs and witnesses to trust and the quorum
     /// (`bintrail policy --log URL` prints a log's own policy to review and save).
-    #[arg(long, value_name = "FILE")]
-    pub policy: PathBuf,
+    /// Required unless --index or --lock is given.
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["index", "lock"])]
+    pub policy: Option<PathBuf>,
+    /// A Python index that must serve proofs (the draft PEP's client algorithm): its
+    /// root, where /.well-known/bt/tlog-info lives, or its Simple API base. The log
+    /// key is read from tlog-info on first use and cached in the state directory,
+    /// unless --policy pins it.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["log", "proof", "lock"])]
+    pub index: Option<String>,
+    /// With --index: accept a new log key that the index announces with a new
+    /// origin (after checking the index's announcements), instead of refusing it.
+    #[arg(long, requires = "index")]
+    pub accept_new_key: bool,
+    /// POST evidence of log misbehaviour (a fork, tiles that do not match a signed
+    /// checkpoint) as JSON to this URL.
+    #[arg(long, value_name = "URL")]
+    pub report_url: Option<String>,
+    /// Verify every proof stored in a pylock.toml by `bintrail lock`, offline,
+    /// against --policy or else the key and policy pinned in the lock.
+    #[arg(long, value_name = "PYLOCK", conflicts_with_all = ["log", "proof"])]
+    pub lock: Option<PathBuf>,
+    /// With --lock: also hash the downloaded files in DIR (each named as in the lock).
+    #[arg(long, value_name = "DIR", requires = "lock")]
+    pub dir: Option<PathBuf>,
     /// The proof to check (default: FILE.tlog-proof beside each FILE). Only with
     /// a single FILE.
     #[arg(long, value_name = "FILE")]
@@ -38,7 +60,7 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     /// The files to verify. Each file's name must be the name that was logged.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "lock", value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
 
@@ -47,7 +69,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.proof.is_some() && args.files.len() != 1 {
         anyhow::bail!("--proof can only be used with a single FILE");
     }
-    let policy = match load_policy(&args.policy) {
+    if args.lock.is_some() {
+        return super::lock::verify_lock(&args);
+    }
+    if args.index.is_some() {
+        return super::verify_index::run(&args);
+    }
+    let Some(policy_path) = &args.policy else {
+        anyhow::bail!("--policy is required without --index or --lock");
+    };
+    let policy = match load_policy(policy_path) {
         Ok(policy) => policy,
         Err(err) => {
             eprintln!("bintrail: cannot use the policy: {err}");
@@ -65,6 +96,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for file in &args.files {
         let result = runtime.block_on(verify_one(file, &args, &policy, online.as_ref()));
         report(file, &result, args.json);
+        if let (Err(err), Some(url)) = (&result, &args.report_url) {
+            runtime.block_on(complain(url, err, file));
+        }
         if let Err(err) = result {
             failures.push(err.kind());
         }
@@ -91,9 +125,23 @@ impl Online {
 }
 
 /// The outcome for one file, with what `--log` observed about the checkpoint.
-struct Outcome {
-    verified: Verified,
-    observation: Option<Observation>,
+pub struct Outcome {
+    /// The offline verification's result.
+    pub verified: Verified,
+    /// What comparing with the last accepted checkpoint found, when online.
+    pub observation: Option<Observation>,
+}
+
+/// POSTs evidence of log misbehaviour in `err` to `url`, if `err` is any; a failed
+/// POST is said on stderr and does not change the exit code.
+pub async fn complain(url: &str, err: &VerifyError, file: &Path) {
+    let Some(document) = bintrail_client::report::evidence(err, &file.display().to_string()) else {
+        return;
+    };
+    match bintrail_client::report::post_evidence(url, &document).await {
+        Ok(()) => eprintln!("bintrail: evidence of log misbehaviour reported to {url}"),
+        Err(e) => eprintln!("bintrail: reporting evidence to {url} failed: {e}"),
+    }
 }
 
 async fn verify_one(
@@ -147,7 +195,8 @@ pub fn proof_path_beside(file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn report(file: &Path, result: &Result<Outcome, VerifyError>, json: bool) {
+/// Prints one file's outcome, as text or one JSON object.
+pub fn report(file: &Path, result: &Result<Outcome, VerifyError>, json: bool) {
     if json {
         println!("{}", json_result(file, result));
         return;
@@ -210,7 +259,7 @@ fn json_result(file: &Path, result: &Result<Outcome, VerifyError>) -> serde_json
 }
 
 /// The error and its causes on one line.
-fn message(err: &VerifyError) -> String {
+pub fn message(err: &VerifyError) -> String {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {

@@ -1,0 +1,168 @@
+//! Lockfiles that carry proofs (issue 14): a `pylock.toml` made by real pip 26
+//! (`pip lock`) against a real pypiserver, proofs stored by `bintrail lock`, then
+//! `bintrail verify --lock` passes, and fails naming the file when one hash or one
+//! proof is altered, or (with `--dir`) when a downloaded file differs.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::LogServer;
+use common::pypi::{self, INSTALL_TIMEOUT, PypiServer, REQUESTS_SET};
+use common::witnesses::p;
+
+fn bintrail(args: &[&str]) -> Output {
+    pypi::run_bounded(
+        Path::new(env!("CARGO_BIN_EXE_bintrail")),
+        args,
+        &[],
+        INSTALL_TIMEOUT,
+    )
+}
+
+/// Logs every file of the requests set with `bintrail add`.
+fn log_set(log: &LogServer, pypi: &PypiServer, dir: &Path) {
+    std::fs::write(dir.join("token"), log.token()).unwrap();
+    let mut args = vec![
+        "add".to_owned(),
+        "--log".into(),
+        log.url.clone(),
+        "--token-file".into(),
+        p(&dir.join("token")).into(),
+        "--policy".into(),
+        p(&dir.join("policy")).into(),
+        "--state".into(),
+        p(&dir.join("add-state")).into(),
+        "--out".into(),
+        p(&dir.join("proofs")).into(),
+    ];
+    args.extend(REQUESTS_SET.iter().map(|n| p(&pypi.file(n)).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = bintrail(&args);
+    assert!(out.status.success(), "{}", pypi::output_text(&out));
+}
+
+#[test]
+fn lock_then_verify_lock_and_tampering_is_named() {
+    let log = LogServer::start(&[]);
+    let pypi = PypiServer::start(&REQUESTS_SET);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("policy"),
+        format!("log {}\nquorum none\n", log.vkey()),
+    )
+    .unwrap();
+    log_set(&log, &pypi, d);
+
+    // A lock file made by a real tool.
+    let lock = d.join("pylock.toml");
+    let out = pypi::run_bounded(
+        &pypi::pip(),
+        &[
+            "lock",
+            "--no-cache-dir",
+            "--index-url",
+            &pypi.simple(),
+            "requests==2.32.3",
+            "-o",
+            p(&lock),
+        ],
+        &[],
+        INSTALL_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "pip lock: {}",
+        pypi::output_text(&out)
+    );
+    let original = std::fs::read_to_string(&lock).unwrap();
+
+    let out = bintrail(&[
+        "lock",
+        p(&lock),
+        "--policy",
+        p(&d.join("policy")),
+        "--log",
+        &log.url,
+        "--state",
+        p(&d.join("state")),
+    ]);
+    assert!(out.status.success(), "lock: {}", pypi::output_text(&out));
+    let locked = std::fs::read_to_string(&lock).unwrap();
+    // Every line pip wrote is still there, in order: bintrail only added.
+    let mut rest = locked.as_str();
+    for line in original.lines() {
+        let at = rest.find(line).unwrap_or_else(|| panic!("lost {line:?}"));
+        rest = &rest[at + line.len()..];
+    }
+    assert_eq!(locked.matches("[packages.tool.bintrail.proofs]").count(), 5);
+    assert!(locked.contains("[tool.bintrail]"));
+
+    // Offline: the log is stopped; the lock alone (and the key it pins) suffices.
+    drop(log);
+    let out = bintrail(&["verify", "--lock", p(&lock)]);
+    assert_eq!(out.status.code(), Some(0), "{}", pypi::output_text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .matches(": verified")
+            .count(),
+        5
+    );
+    let out = bintrail(&["verify", "--lock", p(&lock), "--dir", p(&pypi.packages)]);
+    assert_eq!(out.status.code(), Some(0), "{}", pypi::output_text(&out));
+
+    // One altered hash: exit 1, naming that file.
+    let idna_hash = "946d195a0d259cbba61165e88e65941f16e9b36ea6ddb97f00452bae8b1287d3";
+    assert!(locked.contains(idna_hash));
+    let bad_hash = locked.replace(idna_hash, &format!("{}0", &idna_hash[..63]));
+    let altered = d.join("altered-hash.toml");
+    std::fs::write(&altered, bad_hash).unwrap();
+    let out = bintrail(&["verify", "--lock", p(&altered)]);
+    assert_eq!(out.status.code(), Some(1), "{}", pypi::output_text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("idna-3.10-py3-none-any.whl: digest-mismatch"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    // One altered proof (idna's replaced by certifi's): exit 5, naming idna.
+    let doc = lock_proofs(&locked);
+    let (idna, certifi) = (
+        &doc["idna-3.10-py3-none-any.whl"],
+        &doc["certifi-2024.8.30-py3-none-any.whl"],
+    );
+    let swapped = locked.replacen(idna.as_str(), certifi, 1);
+    let altered = d.join("altered-proof.toml");
+    std::fs::write(&altered, swapped).unwrap();
+    let out = bintrail(&["verify", "--lock", p(&altered)]);
+    assert_eq!(out.status.code(), Some(5), "{}", pypi::output_text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("idna-3.10-py3-none-any.whl: proof-for-another-file"),
+        "{stderr}"
+    );
+
+    // A downloaded file that differs from the lock: exit 1 with --dir.
+    std::fs::write(pypi.file("urllib3-2.2.3-py3-none-any.whl"), b"not urllib3").unwrap();
+    let out = bintrail(&["verify", "--lock", p(&lock), "--dir", p(&pypi.packages)]);
+    assert_eq!(out.status.code(), Some(1), "{}", pypi::output_text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("urllib3-2.2.3-py3-none-any.whl: digest-mismatch")
+    );
+}
+
+/// filename -> stored proof text, read back with a plain TOML parser.
+fn lock_proofs(text: &str) -> std::collections::HashMap<String, String> {
+    let value: toml::Value = text.parse().unwrap();
+    let mut proofs = std::collections::HashMap::new();
+    for package in value["packages"].as_array().unwrap() {
+        for (name, proof) in package["tool"]["bintrail"]["proofs"].as_table().unwrap() {
+            proofs.insert(name.clone(), proof.as_str().unwrap().to_owned());
+        }
+    }
+    proofs
+}
