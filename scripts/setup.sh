@@ -17,6 +17,10 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq -t bookworm-backports \
   golang-1.23-go golang-golang-x-mod-dev sigsum-go >/dev/null
 
+# curl and jq run the README's add recipe literally (crates/cli/tests/first_hour.rs); systemd-analyze checks the
+# shipped systemd unit (crates/cli/tests/deploy.rs).
+$SUDO apt-get install -y -qq curl jq systemd >/dev/null
+
 # A real PyPI-compatible index for the monitor's registry comparison test (crates/cli/tests/monitor.rs).
 # Pinned so the HTML it serves (PEP 503 anchors with #sha256= fragments) stays what the test expects.
 python3 -m pip install --quiet --disable-pip-version-check 'pypiserver==2.4.2'

@@ -109,13 +109,17 @@ async fn verify_with_log_detects_a_fork() {
         stderr.contains("fork-detected") && stderr.contains("FORK DETECTED"),
         "{stderr}"
     );
-    let origin_dir = std::fs::read_dir(&state)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let evidence: Vec<_> = std::fs::read_dir(&origin_dir)
+    // <state>/<origin>/<key>/fork-*
+    let only_child = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+    };
+    let key_dir = only_child(&only_child(&state));
+    let evidence: Vec<_> = std::fs::read_dir(&key_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| {

@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use bintrail_tlog::checkpoint::Checkpoint;
-use bintrail_tlog::note::Note;
+use bintrail_tlog::note::{Note, Verifier};
 use bintrail_tlog::tree::verify_tree;
 
 use crate::log::LogReader;
@@ -48,6 +48,16 @@ pub enum Observation {
         /// The stored (larger) size.
         stored: u64,
     },
+    /// No checkpoint was stored for this key, but checkpoints of the same origin
+    /// signed by other keys were: another log under a known name (a demo log
+    /// started again, a log reset with a new key). Not a fork, since no key signed
+    /// two inconsistent trees; this checkpoint is now stored for its own key.
+    NewKey {
+        /// Its tree size.
+        size: u64,
+        /// The state directories of the other keys (see [`StateDir::other_keys`]).
+        other_keys: Vec<String>,
+    },
 }
 
 impl Observation {
@@ -58,6 +68,7 @@ impl Observation {
             Observation::Same { .. } => "same",
             Observation::Advanced { .. } => "advanced",
             Observation::Older { .. } => "older",
+            Observation::NewKey { .. } => "new-key",
         }
     }
 }
@@ -81,6 +92,15 @@ impl fmt::Display for Observation {
                     "consistent with the newer checkpoint seen before (size {seen} <= {stored})"
                 )
             }
+            Observation::NewKey { size, other_keys } => write!(
+                f,
+                "first checkpoint seen from this key (size {size}); this client saw the same origin \
+                 signed by another key before ({}): that is another log under the same name (for \
+                 example a demo log started again or a log reset with a new key), tracked \
+                 separately, not a fork; if you expected the same log, ask its operator why its \
+                 key changed",
+                other_keys.join(", ")
+            ),
         }
     }
 }
@@ -95,13 +115,15 @@ pub async fn observe_checkpoint(
         state,
         reader,
         &verified.checkpoint,
+        &verified.log_key,
         &verified.checkpoint_note,
     )
     .await
 }
 
-/// Compares `checkpoint` (whose signed note is `note`; the caller must have verified
-/// it against a policy) with the latest one stored for its origin, proving
+/// Compares `checkpoint` (whose signed note is `note`, signed by `key`; the caller
+/// must have verified it against a policy) with the latest one stored for its
+/// origin and key, proving
 /// consistency with tiles fetched through `reader`, and stores it if it is newer.
 ///
 /// Holds the origin's lock throughout, so concurrent clients serialize. Errors:
@@ -113,18 +135,23 @@ pub async fn observe_checkpoint_note(
     state: &StateDir,
     reader: &LogReader,
     checkpoint: &Checkpoint,
+    key: &Verifier,
     note: &[u8],
 ) -> Result<Observation, VerifyError> {
     let io = |source| VerifyError::Io {
         path: state.path().to_owned(),
         source,
     };
-    let origin = state.origin(&checkpoint.origin).map_err(io)?;
+    let origin = state.log(&checkpoint.origin, key).map_err(io)?;
     let _lock = origin.lock().map_err(io)?;
     let Some(stored_note) = origin.checkpoint().map_err(io)? else {
+        let other_keys = state.other_keys(&checkpoint.origin, key).map_err(io)?;
         origin.store_checkpoint(note).map_err(io)?;
-        return Ok(Observation::First {
-            size: checkpoint.size,
+        let size = checkpoint.size;
+        return Ok(if other_keys.is_empty() {
+            Observation::First { size }
+        } else {
+            Observation::NewKey { size, other_keys }
         });
     };
     let stored = parse_stored(&stored_note, &origin)?;

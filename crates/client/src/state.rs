@@ -1,16 +1,24 @@
-//! Per-origin client state on disk: the latest accepted checkpoint, fork evidence,
+//! Per-log client state on disk: the latest accepted checkpoint, fork evidence,
 //! and the tile cache.
 //!
-//! Layout under the state directory (one subdirectory per log origin, its name the
-//! origin with every byte outside `[A-Za-z0-9._-]` percent-encoded):
+//! A log is its origin *and* its key: a checkpoint signed by another key under a
+//! known origin is another log (a demo log started again, a reset log), never a
+//! fork of the first, since only the same key signing two inconsistent trees is a
+//! fork. So the state is kept per origin, then per key. Layout under the state
+//! directory (the origin with every byte outside `[A-Za-z0-9._-]` percent-encoded;
+//! `<key>` is the key's note key ID in hex, as in its vkey, a `-`, and the first 8
+//! hex digits of the SHA-256 of its public key):
 //!
 //! ```text
-//! <state>/<origin>/checkpoint           latest accepted checkpoint (signed note, verbatim)
-//! <state>/<origin>/lock                 held while a checkpoint is being compared and stored
-//! <state>/<origin>/fork-<unix-seconds>-<old size>-<new size>/
+//! <state>/<origin>/<key>/checkpoint     latest accepted checkpoint (signed note, verbatim)
+//! <state>/<origin>/<key>/lock           held while a checkpoint is being compared and stored
+//! <state>/<origin>/<key>/fork-<unix-seconds>-<old size>-<new size>/
 //!                                       old.checkpoint, new.checkpoint, README
-//! <state>/<origin>/tile/<L>/<N>         full hash tiles, authenticated before they were written
+//! <state>/<origin>/<key>/tile/<L>/<N>   full hash tiles, authenticated before they were written
 //! ```
+//!
+//! Earlier versions kept `<state>/<origin>/checkpoint` directly; the first use of a
+//! log moves such a file under the key that signed it.
 //!
 //! Files are replaced atomically (write a temporary file, fsync it, rename it over
 //! the old one, fsync the directory), so a crash leaves either the old or the new
@@ -22,13 +30,16 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bintrail_tlog::note::{Note, Verifier};
+use sha2::{Digest, Sha256};
+
 /// A state directory holding one subdirectory per log origin.
 #[derive(Debug, Clone)]
 pub struct StateDir {
     root: PathBuf,
 }
 
-/// The state kept for one log origin. Obtained from [`StateDir::origin`].
+/// The state kept for one log (an origin and a key). Obtained from [`StateDir::log`].
 #[derive(Debug, Clone)]
 pub struct OriginState {
     dir: PathBuf,
@@ -64,12 +75,59 @@ impl StateDir {
     }
 
     /// Opens (creating it if missing) the state of the log whose origin line is
-    /// `origin`.
-    pub fn origin(&self, origin: &str) -> io::Result<OriginState> {
-        let dir = self.root.join(origin_dir_name(origin));
+    /// `origin` and whose checkpoints `key` signs. A checkpoint left by an earlier
+    /// version directly under the origin is moved here when `key` signed it.
+    pub fn log(&self, origin: &str, key: &Verifier) -> io::Result<OriginState> {
+        let origin_dir = self.root.join(origin_dir_name(origin));
+        let dir = origin_dir.join(key_dir_name(key));
         create_private_dir(&dir)?;
+        let legacy = origin_dir.join("checkpoint");
+        if !dir.join("checkpoint").exists()
+            && let Ok(note) = fs::read(&legacy)
+            && Note::parse(&note).is_ok_and(|n| n.verify(std::slice::from_ref(key)).is_ok())
+        {
+            fs::rename(&legacy, dir.join("checkpoint"))?;
+            File::open(&origin_dir)?.sync_all()?;
+        }
         Ok(OriginState { dir })
     }
+
+    /// The other keys this client accepted checkpoints of `origin` from: the names
+    /// of their state directories (`<key ID>-<hash>`, or `checkpoint` for a file an
+    /// earlier version kept directly under the origin), sorted. Empty when `key` is
+    /// the only one.
+    pub fn other_keys(&self, origin: &str, key: &Verifier) -> io::Result<Vec<String>> {
+        let origin_dir = self.root.join(origin_dir_name(origin));
+        let own = key_dir_name(key);
+        let mut found = Vec::new();
+        let entries = match fs::read_dir(&origin_dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(found),
+            Err(err) => return Err(err),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let legacy = name == "checkpoint";
+            if legacy || (name != own && entry.path().join("checkpoint").is_file()) {
+                found.push(name);
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+}
+
+/// The directory name of a key under its origin: the key ID in hex (as in the
+/// vkey) and the first 8 hex digits of the SHA-256 of the public key, so that two
+/// keys sharing a 32-bit key ID still get two directories.
+pub fn key_dir_name(key: &Verifier) -> String {
+    let digest = Sha256::digest(key.public_key());
+    format!("{:08x}-{}", key.key_id(), hex_prefix(&digest[..4]))
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl OriginState {
@@ -232,7 +290,12 @@ pub fn origin_dir_name(origin: &str) -> String {
 /// rename over `path`, fsync the directory. The rename is the commit point; before
 /// it the old file is untouched, after it the new one is complete.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // A bare file name's parent is the empty path, which cannot be opened to
+    // fsync: that directory is the working directory.
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
@@ -268,6 +331,58 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bintrail_tlog::note::{KeyType, Signer};
+
+    fn signer(name: &str, seed: u8) -> Signer {
+        Signer::generate(name, KeyType::Ed25519, [seed; 32]).unwrap()
+    }
+
+    fn key(name: &str, seed: u8) -> Verifier {
+        signer(name, seed).verifier()
+    }
+
+    #[test]
+    fn keys_of_one_origin_get_their_own_state() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = StateDir::open(tmp.path()).unwrap();
+        let (a, b) = (key("demo/log", 1), key("demo/log", 2));
+        let sa = state.log("demo/log", &a).unwrap();
+        let sb = state.log("demo/log", &b).unwrap();
+        assert_ne!(sa.path(), sb.path());
+        assert!(state.other_keys("demo/log", &b).unwrap().is_empty());
+        sa.store_checkpoint(b"a").unwrap();
+        assert_eq!(
+            state.other_keys("demo/log", &b).unwrap(),
+            vec![key_dir_name(&a)]
+        );
+        assert!(state.other_keys("demo/log", &a).unwrap().is_empty());
+        assert_eq!(sb.checkpoint().unwrap(), None);
+    }
+
+    #[test]
+    fn a_legacy_checkpoint_moves_under_the_key_that_signed_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = StateDir::open(tmp.path()).unwrap();
+        let signer = signer("demo/log", 1);
+        let text = "demo/log\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+        let note = Note::sign(text, &[&signer]).unwrap().to_bytes();
+        let origin_dir = tmp.path().join(origin_dir_name("demo/log"));
+        fs::create_dir_all(&origin_dir).unwrap();
+        fs::write(origin_dir.join("checkpoint"), &note).unwrap();
+        // Another key leaves it where it is, and sees it as another key's.
+        let other = key("demo/log", 2);
+        assert_eq!(
+            state.log("demo/log", &other).unwrap().checkpoint().unwrap(),
+            None
+        );
+        assert_eq!(
+            state.other_keys("demo/log", &other).unwrap(),
+            vec!["checkpoint"]
+        );
+        let own = state.log("demo/log", &signer.verifier()).unwrap();
+        assert_eq!(own.checkpoint().unwrap(), Some(note));
+        assert!(!origin_dir.join("checkpoint").exists());
+    }
 
     #[test]
     fn origin_names_are_escaped() {
@@ -281,7 +396,9 @@ mod tests {
     fn checkpoint_round_trip_and_replace() {
         let tmp = tempfile::tempdir().unwrap();
         let state = StateDir::open(tmp.path().join("s")).unwrap();
-        let origin = state.origin("example.com/log").unwrap();
+        let origin = state
+            .log("example.com/log", &key("example.com/log", 1))
+            .unwrap();
         assert_eq!(origin.checkpoint().unwrap(), None);
         let _lock = origin.lock().unwrap();
         origin.store_checkpoint(b"one").unwrap();
@@ -298,7 +415,10 @@ mod tests {
     #[test]
     fn fork_evidence_keeps_both_and_never_overwrites() {
         let tmp = tempfile::tempdir().unwrap();
-        let origin = StateDir::open(tmp.path()).unwrap().origin("o").unwrap();
+        let origin = StateDir::open(tmp.path())
+            .unwrap()
+            .log("o", &key("o", 1))
+            .unwrap();
         let a = origin
             .save_fork_evidence(b"old", b"new", 1, 2, "why")
             .unwrap();

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::hash::{Hash, leaf_hash};
+use bintrail_tlog::note::Verifier;
 use bintrail_tlog::policy::{self, Policy};
 use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::pypi::{Checksum, Entry, Filename};
@@ -48,6 +49,9 @@ pub struct Verified {
     pub checkpoint_note: Vec<u8>,
     /// Names of the policy witnesses whose cosignatures verified.
     pub cosigners: Vec<String>,
+    /// The policy log key that signed the checkpoint (with the origin, it names the
+    /// log whose state [`crate::consistency`] keeps).
+    pub log_key: Verifier,
 }
 
 /// Why an artifact did not verify. Each variant is one step of the verification,
@@ -127,7 +131,7 @@ pub enum VerifyError {
     },
     /// Returned when two checkpoints signed by the same log are inconsistent. Both
     /// are kept as evidence in `evidence`.
-    #[error("FORK DETECTED for {origin}: the log signed tree size {old_size} and tree size {new_size} that are inconsistent ({reason}); evidence saved in {}", evidence.display())]
+    #[error("FORK DETECTED for {origin}: the log signed tree size {old_size} and tree size {new_size} that are inconsistent ({reason}); evidence saved in {} (README: \"Forks and reset logs\" says what to do)", evidence.display())]
     Fork {
         /// The log's origin.
         origin: String,
@@ -330,15 +334,16 @@ pub fn verify_digest(
     policy: &Policy,
 ) -> Result<Verified, VerifyError> {
     let entry = logged_entry(digest, filename, proof)?;
-    let (checkpoint, cosigners) = verify_checkpoint(&proof.checkpoint, policy)?;
+    let signed = verify_signed_checkpoint(&proof.checkpoint, policy)?;
     let leaf = leaf_hash(&entry.to_bytes());
-    verify_inclusion(proof, &checkpoint, leaf)?;
+    verify_inclusion(proof, &signed.checkpoint, leaf)?;
     Ok(Verified {
         entry,
         index: proof.index,
-        checkpoint,
+        checkpoint: signed.checkpoint,
         checkpoint_note: proof.checkpoint.clone(),
-        cosigners,
+        cosigners: signed.cosigners,
+        log_key: signed.log_key,
     })
 }
 
@@ -385,13 +390,36 @@ fn logged_entry(digest: [u8; 32], filename: &str, proof: &TlogProof) -> Result<E
     Ok(entry)
 }
 
+/// A checkpoint that passed steps 2 and 3.
+#[derive(Debug, Clone)]
+pub struct SignedCheckpoint {
+    /// The checkpoint body.
+    pub checkpoint: Checkpoint,
+    /// Names of the policy witnesses whose cosignatures verified.
+    pub cosigners: Vec<String>,
+    /// The policy log key that signed it.
+    pub log_key: Verifier,
+}
+
 /// Steps 2 and 3: the log signature and the witness quorum, per the policy.
 pub fn verify_checkpoint(
     note: &[u8],
     policy: &Policy,
 ) -> Result<(Checkpoint, Vec<String>), VerifyError> {
+    verify_signed_checkpoint(note, policy).map(|s| (s.checkpoint, s.cosigners))
+}
+
+/// [`verify_checkpoint`], also naming the log key that signed.
+pub fn verify_signed_checkpoint(
+    note: &[u8],
+    policy: &Policy,
+) -> Result<SignedCheckpoint, VerifyError> {
     match policy.verify_checkpoint(note) {
-        Ok(verified) => Ok((verified.checkpoint, verified.witnesses)),
+        Ok(verified) => Ok(SignedCheckpoint {
+            checkpoint: verified.checkpoint,
+            cosigners: verified.witnesses,
+            log_key: verified.log,
+        }),
         // Either no policy log has this origin, or none of the keys the policy lists
         // for it signed: both mean "not a log this policy trusts".
         Err(policy::VerifyError::UnknownLog { origin })
@@ -450,7 +478,36 @@ pub fn load_proof(path: &Path) -> Result<TlogProof, VerifyError> {
 
 /// Parses tlog-proof text that came from `source` (a path or URL, for messages).
 pub fn parse_proof(bytes: &[u8], source: &str) -> Result<TlogProof, VerifyError> {
-    TlogProof::parse(bytes).map_err(|err| VerifyError::malformed(format!("proof {source}"), err))
+    TlogProof::parse(bytes).map_err(|err| {
+        VerifyError::malformed(
+            format!("proof {source}"),
+            format!("{err}{}", damage_hint(bytes, "proof")),
+        )
+    })
+}
+
+/// What most likely damaged a file that does not parse, for the error message:
+/// the usual ways a copy-pasted recipe or an editor changes a signed text.
+fn damage_hint(bytes: &[u8], what: &str) -> String {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return format!(
+            " (the file is empty: whatever should have written the {what} failed or was \
+             interrupted; write it again)"
+        );
+    }
+    if bytes.contains(&b'\r') {
+        return " (the file has Windows line endings (CR LF): it was changed after it was \
+                 written; signed notes use LF only)"
+            .to_owned();
+    }
+    if bytes.ends_with(b"\n\n") {
+        return format!(
+            " (the file ends with an empty line after the checkpoint's signature lines: \
+             something appended a newline after the {what} was written, for example \
+             `jq -r`; save it byte for byte, for example with `jq -j`)"
+        );
+    }
+    String::new()
 }
 
 /// Reads and parses a tlog-policy file. Errors as for [`load_proof`].
@@ -461,6 +518,13 @@ pub fn load_policy(path: &Path) -> Result<Policy, VerifyError> {
 
 /// Parses tlog-policy text that came from `source` (a path or URL, for messages).
 pub fn parse_policy(bytes: &[u8], source: &str) -> Result<Policy, VerifyError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(VerifyError::malformed(
+            format!("policy {source}"),
+            "the file is empty (was the `bintrail policy` that should have written it \
+             interrupted or failed? run `bintrail policy --log URL --out FILE` again)",
+        ));
+    }
     Policy::parse(bytes).map_err(|err| VerifyError::malformed(format!("policy {source}"), err))
 }
 

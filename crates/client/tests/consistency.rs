@@ -42,12 +42,13 @@ async fn fixture(size: u64) -> Fixture {
 
 impl Fixture {
     async fn observe(&self, note: &[u8]) -> Result<Observation, VerifyError> {
-        observe_checkpoint_note(&self.state, &self.reader, &parse(note), note).await
+        let key = self.log.signer.verifier();
+        observe_checkpoint_note(&self.state, &self.reader, &parse(note), &key, note).await
     }
 
     fn stored(&self) -> Vec<u8> {
         self.state
-            .origin(ORIGIN)
+            .log(ORIGIN, &self.log.signer.verifier())
             .unwrap()
             .checkpoint()
             .unwrap()

@@ -18,7 +18,7 @@ use bintrail_tlog::note::{KeyType, Signer};
 use rand::RngCore;
 
 use crate::auth::{AuthError, add_token};
-use crate::config::{DEFAULT_ORIGIN, ServeConfig};
+use crate::config::{DEFAULT_ORIGIN_PREFIX, ServeConfig, default_origin};
 use crate::keys::{KeyFileError, generate_signer, read_signer, write_key_pair, write_new};
 
 /// File name of the private key made on first start, inside the data directory.
@@ -125,8 +125,25 @@ fn prepare_key(
     if path.exists() {
         return Ok((read_signer(&path)?, path, false));
     }
-    let origin = config.origin.as_deref().unwrap_or(DEFAULT_ORIGIN);
-    let signer = generate_signer(origin, KeyType::Ed25519, rng)?;
+    let signer = match &config.origin {
+        Some(origin) => generate_signer(origin, KeyType::Ed25519, rng)?,
+        None => {
+            // The name depends on the public key: derive it from the seed, then
+            // make the key under that name from the same seed.
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            let named = |name: &str| {
+                Signer::generate(name, KeyType::Ed25519, seed).map_err(|source| KeyFileError::Key {
+                    path: path.clone(),
+                    source,
+                })
+            };
+            let public_key = *named(DEFAULT_ORIGIN_PREFIX)?.verifier().public_key();
+            let signer = named(&default_origin(&public_key));
+            seed.fill(0);
+            signer?
+        }
+    };
     write_key_pair(&signer, &path, &config.data.join(VKEY_FILE))?;
     Ok((signer, path, true))
 }
@@ -186,7 +203,11 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         let first = prepare(&cfg, &mut rng).unwrap();
         assert!(first.created_key);
-        assert_eq!(first.signer.name(), DEFAULT_ORIGIN);
+        assert_eq!(
+            first.signer.name(),
+            default_origin(first.signer.verifier().public_key())
+        );
+        assert!(first.signer.name().starts_with(DEFAULT_ORIGIN_PREFIX));
         let token_file = first.created_token.clone().unwrap();
         for f in [KEY_FILE, TOKENS_FILE, TOKEN_FILE] {
             let mode = fs::metadata(cfg.data.join(f)).unwrap().permissions().mode() & 0o777;

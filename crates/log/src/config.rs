@@ -31,8 +31,18 @@ use serde::{Deserialize, Deserializer};
 pub const DEFAULT_DATA_DIR: &str = "./bintrail-data";
 /// Default listen address: loopback only, so a first run is not exposed.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-/// Default origin for a key made on first start, when `--origin` is not given.
-pub const DEFAULT_ORIGIN: &str = "bintrail.localhost/log";
+/// Prefix of the default origin for a key made on first start, when `--origin`
+/// is not given; [`default_origin`] appends a digest of the key, so that two logs
+/// started on the defaults (a demo started again, two demos) never share a name.
+pub const DEFAULT_ORIGIN_PREFIX: &str = "bintrail.localhost/log-";
+
+/// The default origin of a log whose new key has `public_key`:
+/// [`DEFAULT_ORIGIN_PREFIX`] and the first 8 hex digits of its SHA-256.
+pub fn default_origin(public_key: &[u8; 32]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(public_key);
+    format!("{DEFAULT_ORIGIN_PREFIX}{}", hex::encode(&digest[..4]))
+}
 /// Default time between sequenced batches and published checkpoints.
 pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// Default bound on how long an add waits for a checkpoint that covers it.
@@ -91,7 +101,8 @@ pub struct Settings {
     /// Address to listen on. Default `127.0.0.1:8080`; port 0 picks a free port.
     pub listen: Option<SocketAddr>,
     /// The log's origin (its key name). Default: the name of the existing key, or
-    /// `bintrail.localhost/log` for a key made on first start. Must match the key.
+    /// `bintrail.localhost/log-<8 hex digits of the key's SHA-256>` for a key made
+    /// on first start. Must match the key.
     pub origin: Option<String>,
     /// The log's private key in Go's `PRIVATE+KEY+...` format (made by `bintrail
     /// keygen`). Default: `<data>/log.key`, created on first start.

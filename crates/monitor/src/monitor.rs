@@ -13,9 +13,9 @@ use bintrail_client::consistency::{Observation, observe_checkpoint_note};
 use bintrail_client::fetch::{FetchError, Timeouts};
 use bintrail_client::log::LogReader;
 use bintrail_client::state::{OriginState, StateDir};
-use bintrail_client::verify::{VerifyError, verify_checkpoint};
+use bintrail_client::verify::{VerifyError, verify_signed_checkpoint};
 use bintrail_tlog::checkpoint::Checkpoint;
-use bintrail_tlog::note::Note;
+use bintrail_tlog::note::{Note, Verifier};
 use bintrail_tlog::policy::Policy;
 use futures::StreamExt;
 use regex::Regex;
@@ -209,16 +209,17 @@ impl Monitor {
 
     async fn pass(&mut self, out: &mut Emitter<'_>) -> Result<(), MonitorError> {
         let note = self.reader.checkpoint_unverified().await?;
-        let (seen, _cosigners) =
-            verify_checkpoint(&note, &self.cfg.policy).map_err(MonitorError::Checkpoint)?;
+        let signed =
+            verify_signed_checkpoint(&note, &self.cfg.policy).map_err(MonitorError::Checkpoint)?;
+        let (seen, key) = (signed.checkpoint, signed.log_key);
         let cp_ref = checkpoint_ref(&seen);
         out.report.checkpoint = Some(cp_ref.clone());
         if self.forks.contains(&note) {
             out.report.integrity_findings += 1;
             return Ok(());
         }
-        let origin = self.origin_state(&seen.origin)?;
-        let observed = observe_checkpoint_note(&self.state, &self.reader, &seen, &note).await;
+        let origin = self.origin_state(&seen.origin, &key)?;
+        let observed = observe_checkpoint_note(&self.state, &self.reader, &seen, &key, &note).await;
         let checkpoint = match observed {
             Ok(Observation::Older { .. }) => stored_checkpoint(&origin)?,
             Ok(_) => seen,
@@ -257,9 +258,9 @@ impl Monitor {
             .await
     }
 
-    fn origin_state(&self, origin: &str) -> Result<OriginState, MonitorError> {
+    fn origin_state(&self, origin: &str, key: &Verifier) -> Result<OriginState, MonitorError> {
         self.state
-            .origin(origin)
+            .log(origin, key)
             .map_err(|e| MonitorError::State(format!("{}: {e}", self.state.path().display())))
     }
 

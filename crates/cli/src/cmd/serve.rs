@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long, value_name = "ADDR")]
     listen: Option<std::net::SocketAddr>,
     /// The log's origin; must match the key [default: the key's name, or
-    /// bintrail.localhost/log for a key made on first start].
+    /// bintrail.localhost/log-<8 hex digits of its SHA-256> for a key made on first start].
     #[arg(long)]
     origin: Option<String>,
     /// The log's private key (from `bintrail keygen`) [default: <data>/log.key, made on

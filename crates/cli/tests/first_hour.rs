@@ -1,0 +1,346 @@
+//! The first hour of a new operator and a new consumer (issue 18): every step of the
+//! README that failed or misled, run through the real binary against real servers.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::LogServer;
+use common::witnesses::{log_keygen, p};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs `bintrail ARGS` in `cwd` with no XDG state override.
+fn bintrail_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bintrail"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("XDG_STATE_HOME")
+        .output()
+        .expect("run bintrail")
+}
+
+/// Writes a small wheel `name` with `contents` into `dir`.
+fn wheel_file(dir: &Path, name: &str, contents: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+/// `bintrail add` of `file` against `server`, with the server's first token, the
+/// log's own policy (trust on first use, as the README's first steps do) and
+/// `state`.
+fn add_tofu(server: &LogServer, state: &Path, file: &Path) -> Output {
+    bintrail_in(
+        file.parent().unwrap(),
+        &[
+            "add",
+            "--log",
+            &server.url,
+            "--token-file",
+            p(&server.data.join("publish-token")),
+            "--state",
+            p(state),
+            p(file),
+        ],
+    )
+}
+
+/// Item 1: a demo log started again on the embedded default (its data deleted) is a
+/// new log with a new key and a new origin: `add` against each reports no fork and
+/// writes its proof.
+#[test]
+fn two_default_logs_in_a_row_are_not_a_fork() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("bintrail-data");
+    let state = dir.path().join("state");
+    let mut origins = Vec::new();
+    for round in 0..2 {
+        let server = LogServer::start_in(&data, &[]);
+        let origin = server.stdout_line("bintrail: log origin ").unwrap();
+        assert!(
+            origin.starts_with("bintrail.localhost/log-"),
+            "default origin {origin}"
+        );
+        let file = wheel_file(
+            dir.path(),
+            "demo-1.0-py3-none-any.whl",
+            format!("round {round}").as_bytes(),
+        );
+        let out = add_tofu(&server, &state, &file);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "round {round}: {stderr}");
+        assert!(
+            !stderr.contains("FORK") && !stdout.contains("FORK"),
+            "{stderr}"
+        );
+        assert!(stdout.contains("first checkpoint seen"), "{stdout}");
+        assert!(
+            dir.path()
+                .join("demo-1.0-py3-none-any.whl.tlog-proof")
+                .exists()
+        );
+        origins.push(origin);
+        drop(server);
+        std::fs::remove_dir_all(&data).unwrap();
+    }
+    assert_ne!(
+        origins[0], origins[1],
+        "each default log gets its own origin"
+    );
+}
+
+/// Item 1: a known origin signed by a new key (a log reset with a new key under
+/// the same name) is another log: `add` and `verify --log` succeed and say so
+/// clearly; a fork is only ever reported for one key.
+#[test]
+fn a_known_origin_with_a_new_key_is_reported_clearly_not_as_a_fork() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut outputs = Vec::new();
+    for round in 0..2 {
+        let keys = dir.path().join(format!("keys{round}"));
+        std::fs::create_dir_all(&keys).unwrap();
+        let (key, _vkey) = log_keygen(&keys, "example.com/log");
+        let server = LogServer::start(&["--private-key", p(&key)]);
+        let file = wheel_file(
+            dir.path(),
+            &format!("demo-1.{round}-py3-none-any.whl"),
+            b"x",
+        );
+        let out = add_tofu(&server, &state, &file);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let policy = dir.path().join(format!("policy{round}"));
+        std::fs::write(&policy, format!("log {}\nquorum none\n", server.vkey())).unwrap();
+        let verify = bintrail_in(
+            dir.path(),
+            &[
+                "verify",
+                "--policy",
+                p(&policy),
+                "--log",
+                &server.url,
+                "--state",
+                p(&state),
+                p(&file),
+            ],
+        );
+        assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
+        outputs.push(text(&out.stdout));
+    }
+    assert!(
+        outputs[0].contains("first checkpoint seen from this log"),
+        "{}",
+        outputs[0]
+    );
+    assert!(
+        outputs[1].contains("signed by another key before") && outputs[1].contains("not a fork"),
+        "{}",
+        outputs[1]
+    );
+}
+
+/// The fenced `sh` block of README.md that contains `marker`, verbatim.
+fn readme_block(marker: &str) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let mut blocks = readme.split("```sh\n").skip(1).map(|rest| {
+        rest.split("\n```")
+            .next()
+            .expect("closed code block")
+            .to_owned()
+    });
+    blocks
+        .find(|block| block.contains(marker))
+        .unwrap_or_else(|| panic!("no README sh block contains {marker:?}"))
+}
+
+/// Runs `script` with `sh -e` in `cwd`, with the built `bintrail` first on PATH,
+/// HOME set to `cwd` (so the default state directory is fresh) and the README's
+/// log URL replaced by `url`.
+fn run_readme_script(cwd: &Path, url: &str, script: &str) -> Output {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_bintrail")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("sh")
+        .args(["-ec", &script.replace("http://127.0.0.1:8080", url)])
+        .current_dir(cwd)
+        .env("PATH", path)
+        .env("HOME", cwd)
+        .env_remove("XDG_STATE_HOME")
+        .output()
+        .expect("run sh")
+}
+
+/// Items 2, 3 and 4: the README's consumer and registry commands, copied from the
+/// README as they are (only the log's URL differs), run in a fresh directory next
+/// to the default `bintrail-data`: `bintrail policy`, `bintrail add` with a bare
+/// file name, the curl recipe with `jq`, and `bintrail verify` of both.
+#[test]
+fn readme_commands_run_literally() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LogServer::start_in(&dir.path().join("bintrail-data"), &[]);
+    let script = [
+        readme_block("bintrail policy --log"),
+        readme_block("bintrail add --log"),
+        readme_block("bintrail verify --policy bintrail.policy"),
+        readme_block("curl -sS http://127.0.0.1:8080/add"),
+        readme_block("bintrail verify --policy log.policy $f"),
+    ]
+    .join("\n");
+    wheel_file(dir.path(), "demo-1.0-py3-none-any.whl", b"demo wheel");
+    wheel_file(
+        dir.path(),
+        "sampleproject-4.0.0-py3-none-any.whl",
+        b"sample wheel",
+    );
+    let out = run_readme_script(dir.path(), &server.url, &script);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "script:\n{script}\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(!stderr.contains("error"), "{stderr}");
+    // The bare-name add wrote its proof beside the file and said so once.
+    assert!(
+        stdout.contains("demo-1.0-py3-none-any.whl: logged at index"),
+        "{stdout}"
+    );
+    assert!(
+        dir.path()
+            .join("demo-1.0-py3-none-any.whl.tlog-proof")
+            .is_file()
+    );
+    assert!(
+        stdout.contains("sampleproject-4.0.0-py3-none-any.whl: verified"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("demo-1.0-py3-none-any.whl: verified"),
+        "{stdout}"
+    );
+    let policy = std::fs::read_to_string(dir.path().join("bintrail.policy")).unwrap();
+    assert!(policy.starts_with("log "), "{policy}");
+}
+
+/// Item 3: a proof saved the way the old recipe did (`jq -r`, which appends a
+/// newline) is refused with a message that says what happened to the file.
+#[test]
+fn a_proof_with_an_appended_newline_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LogServer::start_in(&dir.path().join("bintrail-data"), &[]);
+    let recipe = readme_block("curl -sS http://127.0.0.1:8080/add");
+    assert!(recipe.contains("jq -j .proof"), "{recipe}");
+    let old_recipe = recipe.replace("jq -j .proof", "jq -r .proof");
+    let verify = readme_block("bintrail verify --policy log.policy $f");
+    wheel_file(
+        dir.path(),
+        "sampleproject-4.0.0-py3-none-any.whl",
+        b"sample wheel",
+    );
+    let script = format!("{old_recipe}\n{verify}");
+    let out = run_readme_script(dir.path(), &server.url, &script);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("ends with an empty line") && stderr.contains("jq -j"),
+        "{stderr}"
+    );
+}
+
+/// Item 4: `bintrail policy` on a new witnessed log (its empty tree is published
+/// without cosignatures) writes the policy and says the witness keys are confirmed
+/// after a first entry; a failure leaves no file; an empty policy file is named as
+/// such by the next command.
+#[test]
+fn policy_of_a_new_witnessed_log_and_no_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, vkey) = log_keygen(dir.path(), "example.com/log");
+    let witness = common::witnesses::WitnessNode::new(dir.path(), 1, &vkey);
+    let log_policy = dir.path().join("log.policy");
+    std::fs::write(
+        &log_policy,
+        format!(
+            "witness w1 {} http://{}\nquorum w1\n",
+            witness.vkey, witness.addr
+        ),
+    )
+    .unwrap();
+    let server = LogServer::start(&["--private-key", p(&key), "--policy", p(&log_policy)]);
+    let saved = dir.path().join("bintrail.policy");
+    let policy = |out: &Path| {
+        bintrail_in(
+            dir.path(),
+            &["policy", "--log", &server.url, "--out", p(out)],
+        )
+    };
+    let out = policy(&saved);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("is empty") && stderr.contains("again"),
+        "{stderr}"
+    );
+    let text_saved = std::fs::read_to_string(&saved).unwrap();
+    assert!(text_saved.contains("witness w1 "), "{text_saved}");
+
+    // The saved policy works for the first add, and then confirms the witness.
+    let file = wheel_file(dir.path(), "demo-1.0-py3-none-any.whl", b"x");
+    std::fs::write(dir.path().join("token"), server.token()).unwrap();
+    let add = bintrail_in(
+        dir.path(),
+        &[
+            "add",
+            "--log",
+            &server.url,
+            "--token-file",
+            "token",
+            "--policy",
+            p(&saved),
+            "--state",
+            "state",
+            p(&file),
+        ],
+    );
+    assert_eq!(add.status.code(), Some(0), "{}", text(&add.stderr));
+    let out = policy(&saved);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("cosigned by w1"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A failure leaves nothing behind.
+    let nothing = dir.path().join("nothing.policy");
+    let out = bintrail_in(
+        dir.path(),
+        &[
+            "policy",
+            "--log",
+            "http://127.0.0.1:9",
+            "--out",
+            p(&nothing),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!nothing.exists());
+
+    // What `> FILE` leaves when the command fails: an empty file, named as such.
+    let empty = dir.path().join("empty.policy");
+    std::fs::write(&empty, "").unwrap();
+    let out = bintrail_in(dir.path(), &["verify", "--policy", p(&empty), p(&file)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("the file is empty"),
+        "{}",
+        text(&out.stderr)
+    );
+}
