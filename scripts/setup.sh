@@ -46,3 +46,16 @@ if [ ! -f "$FIXTURES/.complete-v1" ]; then
     'six==1.16.0' 'idna==3.10'
   touch "$FIXTURES/.complete-v1"
 fi
+
+# Real PEP 740 attestations and provenance files with the distributions they attest, from the test suite of
+# pypi-attestations (trailofbits; test/assets/ of its sdist), for crates/attest and the publisher tests. The
+# sigstore sdist ships no test assets, so this is the one source. Unpacked once into attestations/.
+ATTESTATIONS="$FIXTURES/attestations"
+if [ ! -f "$ATTESTATIONS/.complete-v1" ]; then
+  mkdir -p "$ATTESTATIONS"
+  "$TEST_VENV/bin/pip" download --quiet --disable-pip-version-check --no-deps --no-binary=:all: -d "$ATTESTATIONS" \
+    'pypi-attestations==0.0.31'
+  tar -xzf "$ATTESTATIONS/pypi_attestations-0.0.31.tar.gz" -C "$ATTESTATIONS" --strip-components=3 \
+    pypi_attestations-0.0.31/test/assets
+  touch "$ATTESTATIONS/.complete-v1"
+fi
