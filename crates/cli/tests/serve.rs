@@ -634,3 +634,31 @@ async fn readme_flow_add_then_bintrail_verify() {
     std::fs::write(&wheel_path, b"tampered").unwrap();
     assert!(!verify(&wheel_path).status.success());
 }
+
+/// The draft PEP's `/.well-known/bt/tlog-key`: the log's own key, cacheable, and the
+/// verifier rebuilt from it checks the log's checkpoints.
+#[tokio::test]
+async fn well_known_tlog_key_is_the_logs_key() {
+    let server = LogServer::start(&[]);
+    let response = client()
+        .get(server.at("/.well-known/bt/tlog-key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["cache-control"], "public, max-age=3600");
+    let body = response.bytes().await.unwrap();
+    let doc = bintrail_pyindex::wellknown::TlogKey::from_json(&body).unwrap();
+    let verifier: Verifier = server.vkey().parse().unwrap();
+    assert_eq!(doc.verifier(verifier.name()).unwrap(), verifier);
+    // Only GET.
+    let post = client()
+        .post(server.at("/.well-known/bt/tlog-key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+    // And the checkpoint verifies with it.
+    checkpoint(&server).await;
+}

@@ -7,6 +7,7 @@
 //! | `GET /checkpoint` | - | the signed checkpoint note, `no-cache` |
 //! | `GET /tile/<L>/<N>[.p/<W>]`, `GET /tile/entries/<N>[.p/<W>]` | - | tile bytes; full tiles `immutable` |
 //! | `GET /lookup/pypi/<filename>` | - | the file's `c2sp.org/tlog-proof@v1` text, or 404 |
+//! | `GET /.well-known/bt/tlog-key` | - | the draft PEP's key JSON (`signature_algorithm`, `public_key`), cacheable |
 //! | `GET /policy` | - | the log's C2SP tlog-policy (its key, witnesses, quorum), `text/plain` |
 //! | `GET /healthz` | - | `ok` |
 //! | `GET /metrics` | - | Prometheus text |
@@ -104,6 +105,7 @@ pub fn router(
         .route("/tile/{*path}", get(read::tile))
         .route("/lookup/pypi/{filename}", get(read::lookup))
         .route("/policy", get(read::policy))
+        .route("/.well-known/bt/tlog-key", get(read::tlog_key))
         .route("/healthz", get(read::healthz))
         .route("/metrics", get(read::metrics))
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
@@ -122,7 +124,7 @@ async fn count_responses(State(state): State<AppState>, req: Request, next: Next
         "/add" => Route::Add,
         "/admin/bulk/append" => Route::BulkAppend,
         "/checkpoint" => Route::Checkpoint,
-        "/healthz" | "/metrics" | "/policy" => Route::Ops,
+        "/healthz" | "/metrics" | "/policy" | "/.well-known/bt/tlog-key" => Route::Ops,
         p if p.starts_with("/tile/") => Route::Tile,
         p if p.starts_with("/lookup/") => Route::Lookup,
         _ => Route::Other,

@@ -87,6 +87,18 @@ pub(super) async fn lookup(
     Ok(with_headers(added.tlog_proof().to_bytes(), TEXT, NO_CACHE))
 }
 
+/// The key never changes for an origin (the draft: "a given log origin MUST have only
+/// one associated key ever"); an hour bounds how long a cache outlives an operator who
+/// moves a URL to a new origin and key.
+const KEY_CACHE: &str = "public, max-age=3600";
+
+/// `GET /.well-known/bt/tlog-key`: the draft PEP's key document (`signature_algorithm`
+/// and the base64 public key, encoded as `bintrail_pyindex::wellknown` says).
+pub(super) async fn tlog_key(State(state): State<AppState>) -> Response {
+    let doc = bintrail_pyindex::wellknown::TlogKey::for_verifier(&state.verifier);
+    with_headers(doc.to_json(), "application/json", KEY_CACHE)
+}
+
 /// `GET /healthz`: `ok` while the server answers requests.
 pub(super) async fn healthz() -> Response {
     with_headers("ok\n", TEXT, NO_CACHE)
