@@ -44,6 +44,8 @@ enum Command {
     /// Store a verified inclusion proof for every file a pylock.toml pins, in the
     /// lock's tool tables (`verify --lock` checks them again, offline).
     Lock(cmd::lock::Args),
+    /// Serve a Python index that verifies every file pip or uv downloads through it.
+    Proxy(cmd::proxy::Args),
     /// Print a log's tlog-policy (GET /policy) to review and save for `verify`.
     Policy(cmd::policy::Args),
     /// Put load on a log (writes, reads or /healthz) and report throughput, latency
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd::verify::run(args),
         Command::Lock(args) => cmd::lock::run(args),
         Command::Policy(args) => cmd::policy::run(args),
+        Command::Proxy(args) => cmd::proxy::run(args),
         Command::Loadgen(args) => cmd::loadgen::run(args),
     };
     match result {

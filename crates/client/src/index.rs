@@ -32,11 +32,13 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use bintrail_pyindex::answer::{MAX_ANSWER_LEN, ProofAnswer};
+use bintrail_pyindex::path::ProofPath;
 use bintrail_pyindex::wellknown::{MAX_DOCUMENT_LEN, SignatureAlgorithm, TLOG_INFO_PATH, TlogInfo};
 use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::note::Note;
 use bintrail_tlog::policy::{Policy, PolicyLog, Quorum};
 use bintrail_tlog::proof::TlogProof;
+use bintrail_tlog::pypi::Filename;
 use serde::{Deserialize, Serialize};
 
 use crate::consistency::{Observation, observe_checkpoint};
@@ -288,10 +290,23 @@ impl IndexClient {
         })
     }
 
-    /// Finds a proof for `filename` when no `inclusion-proof` link is at hand: by
-    /// lookup in the log ([`IndexClient::lookup`]).
+    /// Finds a proof for `filename` when no `inclusion-proof` link is at hand: from
+    /// the index's transparency endpoint (`<root>/transparency/{project}/{version}/
+    /// {filename}/proof`), else, when the index has none for it, by lookup in the
+    /// log ([`IndexClient::lookup`]). Any verifying proof is as good as another: a
+    /// proof found in the log shows the file is logged just as well.
+    ///
+    /// Errors: [`VerifyError::NotLogged`] when neither has a proof, and those of
+    /// [`IndexClient::fetch_answer`] and [`IndexClient::lookup`].
     pub async fn find_proof(&self, filename: &str) -> Result<TlogProof, VerifyError> {
-        self.lookup(filename).await
+        let name: Filename = filename
+            .parse()
+            .map_err(|e| malformed(format!("file name {filename:?}"), e))?;
+        let url = ProofPath::for_filename(&name).url(&self.index.root);
+        match self.fetch_answer(&url).await {
+            Err(VerifyError::NotLogged(_)) => self.lookup(filename).await,
+            other => other,
+        }
     }
 
     /// Looks the file's proof up in the log ([`IndexClient::log_url`]).

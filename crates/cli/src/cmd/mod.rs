@@ -5,6 +5,7 @@ pub mod loadgen;
 pub mod lock;
 pub mod monitor;
 pub mod policy;
+pub mod proxy;
 pub mod serve;
 pub mod token;
 pub mod verify;
