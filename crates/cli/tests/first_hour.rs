@@ -344,3 +344,75 @@ fn policy_of_a_new_witnessed_log_and_no_partial_file() {
         text(&out.stderr)
     );
 }
+
+/// Item 5: during a quorum outage `add --timeout` gives up on time, prints the index
+/// the log assigned ("sequenced at index N, not yet published") and exits 13; once
+/// the witness is back, the same add gets its proof.
+#[test]
+fn add_during_a_quorum_outage_reports_the_sequenced_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, vkey) = log_keygen(dir.path(), "example.com/log");
+    let mut witness = common::witnesses::WitnessNode::new(dir.path(), 1, &vkey);
+    let log_policy = dir.path().join("log.policy");
+    std::fs::write(
+        &log_policy,
+        format!(
+            "witness w1 {} http://{}\nquorum w1\n",
+            witness.vkey, witness.addr
+        ),
+    )
+    .unwrap();
+    let server = LogServer::start(&[
+        "--private-key",
+        p(&key),
+        "--policy",
+        p(&log_policy),
+        "--add-timeout",
+        "1s",
+    ]);
+    std::fs::write(dir.path().join("token"), server.token()).unwrap();
+    let file = wheel_file(dir.path(), "demo-1.0-py3-none-any.whl", b"x");
+    let add = |timeout: &str| {
+        bintrail_in(
+            dir.path(),
+            &[
+                "add",
+                "--log",
+                &server.url,
+                "--token-file",
+                "token",
+                "--state",
+                "state",
+                "--timeout",
+                timeout,
+                p(&file),
+            ],
+        )
+    };
+    witness.stop();
+    let started = std::time::Instant::now();
+    let out = add("3s");
+    let elapsed = started.elapsed();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(13), "{stderr}");
+    assert!(
+        stderr.contains("sequenced at index 0, not yet published"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("refused"), "{stderr}");
+    assert!(elapsed < std::time::Duration::from_secs(10), "{elapsed:?}");
+    assert!(
+        !dir.path()
+            .join("demo-1.0-py3-none-any.whl.tlog-proof")
+            .exists()
+    );
+
+    witness.start();
+    let out = add("30s");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("logged at index 0"),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -75,6 +75,9 @@ pub enum FetchError {
         url: String,
         /// The delay the server asked for.
         retry_after: Option<Duration>,
+        /// The `index` of a JSON body: a bintrail log's `/add` names the index it
+        /// assigned to an entry that is sequenced but not yet published.
+        index: Option<u64>,
     },
     /// Returned for any other non-2xx response. `message` is the `error` field of a
     /// JSON error body, or the start of the body as text.
@@ -293,6 +296,9 @@ fn status_error(url: String, status: StatusCode, headers: &HeaderMap, body: Vec<
                 .and_then(|value| value.to_str().ok())
                 .and_then(|value| value.trim().parse::<u64>().ok())
                 .map(Duration::from_secs),
+            index: serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|value| value.get("index")?.as_u64()),
         },
         _ => FetchError::Status {
             url,

@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use serde::{Deserialize, Serialize};
 
 use crate::fetch::{FetchError, HttpClient};
@@ -82,6 +84,26 @@ pub enum SubmitError {
         /// The last 503.
         last: FetchError,
     },
+    /// Returned by [`submit_within`] when the deadline passed after the log had
+    /// assigned the entry an index (it is durable and will be published once the
+    /// log can publish a checkpoint, typically when its witnesses' quorum is back)
+    /// but before a checkpoint covering it was published. The same add later
+    /// returns its proof.
+    #[error(
+        "sequenced at index {index}, not yet published: the log holds the entry but published no \
+         checkpoint covering it within {waited:?} (it waits for its witnesses' quorum); run the \
+         same add again later to get its proof"
+    )]
+    Pending {
+        /// The index the log assigned.
+        index: u64,
+        /// How long the submission waited.
+        waited: Duration,
+    },
+    /// Returned by [`submit_within`] when the deadline passed before the log
+    /// answered at all.
+    #[error("the log did not answer within {0:?}")]
+    Timeout(Duration),
     /// Returned for any other transport or HTTP failure.
     #[error(transparent)]
     Fetch(#[from] FetchError),
@@ -100,23 +122,69 @@ pub async fn submit(
     token: &str,
     request: &AddRequest,
 ) -> Result<AddResponse, SubmitError> {
+    submit_until(http, token, request, None).await
+}
+
+/// [`submit`] bounded by `timeout` instead of a number of attempts: 503s are
+/// retried (as `Retry-After` asks, at most [`MAX_RETRY_DELAY`]) until `timeout`
+/// has passed since the call, and a request still in flight then is abandoned.
+/// Errors as for [`submit`], and [`SubmitError::Pending`] when the log had named the
+/// entry's index in a 503 by then, [`SubmitError::Timeout`] when it had not.
+pub async fn submit_within(
+    http: &HttpClient,
+    token: &str,
+    request: &AddRequest,
+    timeout: Duration,
+) -> Result<AddResponse, SubmitError> {
+    submit_until(http, token, request, Some((Instant::now(), timeout))).await
+}
+
+async fn submit_until(
+    http: &HttpClient,
+    token: &str,
+    request: &AddRequest,
+    deadline: Option<(Instant, Duration)>,
+) -> Result<AddResponse, SubmitError> {
     let body = serde_json::to_vec(request)
         .map_err(|err| SubmitError::MalformedResponse(format!("encoding request: {err}")))?;
     let mut attempt = 0;
+    let mut assigned = None;
+    let expired = |assigned: Option<u64>, (start, timeout): (Instant, Duration)| match assigned {
+        Some(index) => SubmitError::Pending {
+            index,
+            waited: start.elapsed(),
+        },
+        None => SubmitError::Timeout(timeout),
+    };
     loop {
         attempt += 1;
-        match http
-            .post_json("add", body.clone(), Some(token), MAX_ADD_RESPONSE)
-            .await
-        {
+        let post = http.post_json("add", body.clone(), Some(token), MAX_ADD_RESPONSE);
+        let answer = match deadline {
+            Some((start, timeout)) => match tokio::time::timeout_at(start + timeout, post).await {
+                Ok(answer) => answer,
+                Err(_) => return Err(expired(assigned, (start, timeout))),
+            },
+            None => post.await,
+        };
+        match answer {
             Ok(response) => {
                 return serde_json::from_slice(&response.body)
                     .map_err(|err| SubmitError::MalformedResponse(err.to_string()));
             }
-            Err(FetchError::Unavailable { retry_after, .. }) if attempt < MAX_ATTEMPTS => {
-                let delay = retry_after
+            Err(FetchError::Unavailable {
+                retry_after, index, ..
+            }) if deadline.is_some() || attempt < MAX_ATTEMPTS => {
+                assigned = index.or(assigned);
+                let mut delay = retry_after
                     .unwrap_or(Duration::from_secs(1))
                     .min(MAX_RETRY_DELAY);
+                if let Some((start, timeout)) = deadline {
+                    let left = (start + timeout).saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(expired(assigned, (start, timeout)));
+                    }
+                    delay = delay.min(left);
+                }
                 tokio::time::sleep(delay).await;
             }
             Err(last @ FetchError::Unavailable { .. }) => {

@@ -227,6 +227,10 @@ pub enum FailureKind {
     /// [`VerifyError::Malformed`], [`VerifyError::Io`], [`VerifyError::Fetch`]: the
     /// check could not be made.
     UnusableInput,
+    /// Not a verification failure: a submitted entry the log sequenced (it named
+    /// its index) but had not published in a checkpoint by the deadline
+    /// ([`crate::submit::SubmitError::Pending`]). The same add later gets its proof.
+    NotYetPublished,
 }
 
 impl FailureKind {
@@ -245,6 +249,7 @@ impl FailureKind {
             FailureKind::LogMisbehaved => "log-misbehaved",
             FailureKind::KeyChanged => "key-changed",
             FailureKind::UnusableInput => "unusable-input",
+            FailureKind::NotYetPublished => "not-yet-published",
         }
     }
 }

@@ -18,7 +18,7 @@ use bintrail_client::digest::sha256_file;
 use bintrail_client::fetch::Timeouts;
 use bintrail_client::log::LogReader;
 use bintrail_client::state::{StateDir, write_atomic};
-use bintrail_client::submit::{AddRequest, PublisherJson, SubmitError, submit};
+use bintrail_client::submit::{AddRequest, PublisherJson, SubmitError, submit_within};
 use bintrail_client::verify::{VerifyError, load_policy, parse_policy, parse_proof, verify_digest};
 use bintrail_tlog::policy::Policy;
 use bintrail_tlog::pypi::{Checksum, Filename, Publisher};
@@ -54,6 +54,11 @@ pub struct Args {
     /// $XDG_STATE_HOME/bintrail or ~/.local/state/bintrail).
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
+    /// How long to wait for each file's proof, retrying while the log answers 503
+    /// (for example while its witnesses' quorum is missing). An entry the log
+    /// sequenced by then is reported with its index and exit code 13.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
     /// The files to log; each name must be a valid wheel or sdist file name.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -127,9 +132,20 @@ impl From<VerifyError> for Failure {
 
 impl From<SubmitError> for Failure {
     fn from(err: SubmitError) -> Self {
-        Failure {
-            kind: bintrail_client::verify::FailureKind::UnusableInput,
-            message: format!("the log refused the file: {err}"),
+        use bintrail_client::verify::FailureKind;
+        match err {
+            SubmitError::Pending { .. } => Failure {
+                kind: FailureKind::NotYetPublished,
+                message: err.to_string(),
+            },
+            SubmitError::Conflict { .. } | SubmitError::Unauthorized { .. } => Failure {
+                kind: FailureKind::UnusableInput,
+                message: format!("the log refused the file: {err}"),
+            },
+            _ => Failure {
+                kind: FailureKind::UnusableInput,
+                message: format!("could not submit the file: {err}"),
+            },
         }
     }
 }
@@ -163,7 +179,7 @@ async fn add_one(
             subject: p.subject.clone(),
         }),
     };
-    let response = submit(reader.http(), token, &request).await?;
+    let response = submit_within(reader.http(), token, &request, args.timeout).await?;
     let proof = parse_proof(response.proof.as_bytes(), "the add response")?;
     if proof.index != response.index {
         return Err(unusable(format!(

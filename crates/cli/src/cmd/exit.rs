@@ -22,8 +22,10 @@ Exit codes:
   11  log misbehaved: the log served tiles that do not match its signed checkpoint
   12  key changed: the index announces a new log key (check its announcements;
       --accept-new-key trusts a new key that comes with a new origin)
+  13  not yet published (add only): the log sequenced the entry (its index is printed)
+      but published no checkpoint covering it before --timeout; run the same add again
 When several files fail, the code is that of the gravest failure, in this order:
-10, 11, 12, 7, 6, 9, 8, 1, 5, 4, 3, 2.";
+10, 11, 12, 7, 6, 9, 8, 1, 5, 4, 3, 2, 13.";
 
 /// The exit code for one kind of failure (see [`EXIT_CODES_HELP`]).
 pub fn code(kind: FailureKind) -> u8 {
@@ -40,6 +42,7 @@ pub fn code(kind: FailureKind) -> u8 {
         FailureKind::Fork => 10,
         FailureKind::LogMisbehaved => 11,
         FailureKind::KeyChanged => 12,
+        FailureKind::NotYetPublished => 13,
         // FailureKind is non_exhaustive; a kind added later is at least a failure.
         _ => 2,
     }
@@ -47,7 +50,8 @@ pub fn code(kind: FailureKind) -> u8 {
 
 /// Rank of a kind: higher is graver. Used to pick one exit code for many files.
 fn gravity(kind: FailureKind) -> u8 {
-    const ORDER: [FailureKind; 12] = [
+    const ORDER: [FailureKind; 13] = [
+        FailureKind::NotYetPublished,
         FailureKind::UnusableInput,
         FailureKind::NotLogged,
         FailureKind::FilenameMismatch,
@@ -77,7 +81,8 @@ pub fn for_failures(kinds: impl IntoIterator<Item = FailureKind>) -> ExitCode {
 mod tests {
     use super::*;
 
-    const ALL: [FailureKind; 12] = [
+    const ALL: [FailureKind; 13] = [
+        FailureKind::NotYetPublished,
         FailureKind::DigestMismatch,
         FailureKind::ProofForAnotherFile,
         FailureKind::UnusableInput,
@@ -120,6 +125,15 @@ mod tests {
         assert_eq!(
             for_failures([FailureKind::UnusableInput, FailureKind::DigestMismatch]),
             ExitCode::from(1)
+        );
+        // "Run it again later" only when that is all that is wrong.
+        assert_eq!(
+            for_failures([FailureKind::NotYetPublished, FailureKind::UnusableInput]),
+            ExitCode::from(2)
+        );
+        assert_eq!(
+            for_failures([FailureKind::NotYetPublished]),
+            ExitCode::from(13)
         );
     }
 
