@@ -37,6 +37,9 @@ enum Command {
     /// Tail a log: verify checkpoints and every entry, report equivocation, forks, watched releases
     /// and registry mismatches as JSON lines.
     Monitor(cmd::monitor::Args),
+    /// Serve the draft PEP's proof links, transparency endpoint and tlog-info in front of
+    /// an existing simple index (pypiserver, devpi, ...), checking every proof it relays.
+    Index(cmd::index::Args),
     /// Log files and write a .tlog-proof beside each.
     Add(cmd::add::Args),
     /// Verify that files are logged, offline from their .tlog-proof.
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Token(args) => cmd::token::run(args),
         Command::Witness(args) => cmd::witness::run(args),
         Command::Monitor(args) => cmd::monitor::run(args),
+        Command::Index(args) => cmd::index::run(args),
         Command::Add(args) => cmd::add::run(args),
         Command::Verify(args) => cmd::verify::run(args),
         Command::Lock(args) => cmd::lock::run(args),

@@ -1,5 +1,6 @@
 pub mod add;
 pub mod exit;
+pub mod index;
 pub mod keygen;
 pub mod loadgen;
 pub mod lock;

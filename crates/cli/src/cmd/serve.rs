@@ -136,7 +136,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Installing them only when the server first polled its shutdown future, after
 /// the listening line, let a SIGTERM sent as soon as a script saw that line kill
 /// the process instead of shutting it down (finding L5).
-fn install_signals() -> anyhow::Result<impl Future<Output = ()>> {
+pub(crate) fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    install_signals()
+}
+
+fn install_signals() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;

@@ -82,3 +82,25 @@ fn metadata(text: Option<&str>) -> Value {
         None => Value::Bool(text != Some("false")),
     }
 }
+
+/// The PEP 691 JSON project list for a project list read by
+/// [`read_project_list`](super::read_project_list): `meta.api-version` as for
+/// [`project_page_to_json`], and one `{"name": ...}` per project, in page order.
+pub fn project_list_to_json(list: &super::ProjectList) -> Vec<u8> {
+    let mut meta = Map::new();
+    let version = list.api_version.clone().unwrap_or_else(|| "1.0".into());
+    meta.insert("api-version".into(), Value::String(version));
+    let projects = list
+        .projects
+        .iter()
+        .map(|p| {
+            let mut object = Map::new();
+            object.insert("name".into(), Value::String(p.name.clone()));
+            Value::Object(object)
+        })
+        .collect();
+    let mut doc = Map::new();
+    doc.insert("meta".into(), Value::Object(meta));
+    doc.insert("projects".into(), Value::Array(projects));
+    serde_json::to_vec(&Value::Object(doc)).unwrap_or_default()
+}

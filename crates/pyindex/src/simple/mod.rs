@@ -54,7 +54,7 @@ use std::ops::Range;
 
 use bintrail_tlog::pypi::Checksum;
 
-pub use convert::project_page_to_json;
+pub use convert::{project_list_to_json, project_page_to_json};
 pub use negotiate::negotiate;
 
 /// PEP 691's JSON content type for API version 1.

@@ -1,0 +1,100 @@
+//! The transparency endpoint: the log's proof for a file, checked before it is relayed.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use bintrail_client::consistency::observe_checkpoint;
+use bintrail_client::verify::{VerifyError, verify_digest};
+use bintrail_pyindex::answer::ProofAnswer;
+use bintrail_pyindex::path::{PathError, ProofPath};
+use bintrail_tlog::pypi::Entry;
+
+use crate::server::{Shared, error, json};
+
+/// The most answers kept; past it the cache starts over.
+const MAX_CACHED_PROOFS: usize = 1 << 18;
+/// Answers are valid forever, but a newer checkpoint is nicer to monitors: clients
+/// may keep one for five minutes.
+const PROOF_CACHE_CONTROL: &str = "public, max-age=300";
+
+/// Verified answers by filename: a logged entry never changes, so neither does the
+/// fact that it was proven against a checkpoint consistent with all this index saw.
+#[derive(Debug, Default)]
+pub(crate) struct ProofCache {
+    answers: Mutex<HashMap<String, String>>,
+}
+
+impl ProofCache {
+    fn get(&self, filename: &str) -> Option<String> {
+        self.answers.lock().ok()?.get(filename).cloned()
+    }
+
+    fn put(&self, filename: &str, answer: String) {
+        if let Ok(mut answers) = self.answers.lock() {
+            if answers.len() >= MAX_CACHED_PROOFS {
+                answers.clear();
+            }
+            answers.insert(filename.to_owned(), answer);
+        }
+    }
+}
+
+/// `GET /transparency/{project}/{version}/{filename}/proof`.
+pub(crate) async fn answer(shared: &Shared, raw_path: &str) -> Response {
+    let path = match ProofPath::parse(raw_path) {
+        Ok(path) => path,
+        Err(err @ PathError::TooLong { .. }) => {
+            return error(StatusCode::URI_TOO_LONG, err.to_string());
+        }
+        Err(err) => return error(StatusCode::BAD_REQUEST, err.to_string()),
+    };
+    let filename = path.filename().as_str();
+    if let Some(body) = shared.proofs.get(filename) {
+        return json(StatusCode::OK, body, PROOF_CACHE_CONTROL);
+    }
+    match checked_answer(shared, filename).await {
+        Ok(body) => {
+            shared.proofs.put(filename, body.clone());
+            json(StatusCode::OK, body, PROOF_CACHE_CONTROL)
+        }
+        Err(VerifyError::NotLogged(_)) => error(
+            StatusCode::NOT_FOUND,
+            format!("{filename} is not logged in {}", shared.log_url),
+        ),
+        Err(err @ VerifyError::Fork { .. }) => {
+            tracing::error!("refusing the log's proof for {filename}: {err}");
+            error(
+                StatusCode::BAD_GATEWAY,
+                format!("the log forked; its proofs are refused: {err}"),
+            )
+        }
+        Err(err) => {
+            tracing::warn!("refusing the log's proof for {filename}: {err}");
+            error(
+                StatusCode::BAD_GATEWAY,
+                format!("the log's proof for {filename} was refused: {err}"),
+            )
+        }
+    }
+}
+
+/// Looks `filename` up in the log and returns the answer's JSON once the proof
+/// verified against the policy and its checkpoint is consistent with the last seen.
+async fn checked_answer(shared: &Shared, filename: &str) -> Result<String, VerifyError> {
+    let proof = shared.reader.lookup(filename).await?;
+    let malformed = |reason: String| VerifyError::Malformed {
+        what: format!("the log's proof for {filename}"),
+        reason,
+    };
+    let extra = proof
+        .extra
+        .as_deref()
+        .ok_or_else(|| malformed("it carries no entry".to_owned()))?;
+    let entry = Entry::parse(extra).map_err(|e| malformed(e.to_string()))?;
+    let verified = verify_digest(*entry.checksum.digest(), filename, &proof, &shared.policy)?;
+    observe_checkpoint(&shared.state, &shared.reader, &verified).await?;
+    let answer = ProofAnswer::new(&entry, &proof).map_err(|e| malformed(e.to_string()))?;
+    Ok(answer.to_json())
+}
