@@ -40,6 +40,9 @@ enum Command {
     /// Serve the draft PEP's proof links, transparency endpoint and tlog-info in front of
     /// an existing simple index (pypiserver, devpi, ...), checking every proof it relays.
     Index(cmd::index::Args),
+    /// Log every file an existing simple index serves (bulk append), naming each file
+    /// whose checksum conflicts with the log.
+    Backfill(cmd::backfill::Args),
     /// Log files and write a .tlog-proof beside each.
     Add(cmd::add::Args),
     /// Verify that files are logged, offline from their .tlog-proof.
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Witness(args) => cmd::witness::run(args),
         Command::Monitor(args) => cmd::monitor::run(args),
         Command::Index(args) => cmd::index::run(args),
+        Command::Backfill(args) => cmd::backfill::run(args),
         Command::Add(args) => cmd::add::run(args),
         Command::Verify(args) => cmd::verify::run(args),
         Command::Lock(args) => cmd::lock::run(args),

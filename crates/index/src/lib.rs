@@ -25,9 +25,12 @@
 //! `Cache-Control` allows (`s-maxage`/`max-age` less `Age`; nothing without one).
 //!
 //! Errors are JSON `{"error": "..."}`.
+//!
+//! [`backfill`] is `bintrail backfill`: logging every file an index already serves.
 
 #![deny(missing_docs)]
 
+pub mod backfill;
 mod pages;
 mod proofs;
 mod relay;

@@ -1,4 +1,5 @@
 pub mod add;
+pub mod backfill;
 pub mod exit;
 pub mod index;
 pub mod keygen;
