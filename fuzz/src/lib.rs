@@ -18,7 +18,7 @@ use bintrail_tlog::hash::Hash;
 use bintrail_tlog::note::{Note, NoteSignature, Signer, Verifier};
 use bintrail_tlog::policy::Policy;
 use bintrail_tlog::proof::TlogProof;
-use bintrail_tlog::pypi::{Checksum, Entry, Filename};
+use bintrail_tlog::pypi::{Checksum, DistributionKind, Entry, Filename, normalize_version};
 use bintrail_tlog::tile::{Tile, TileLevel, hash_from_tile, tile_for_index};
 
 /// Signed notes: `Note::parse` keeps every line, so `to_bytes` gives back the input.
@@ -101,6 +101,62 @@ pub fn pypi_entry(data: &[u8]) {
         assert_eq!(filename.as_str(), text);
         let project = filename.project_name();
         assert!(!project.is_empty() && project == project.to_lowercase());
+    }
+}
+
+/// PyPI filename canonicalization and PEP 440 normalization: normalizing is
+/// idempotent and yields only the normal form's characters; a filename's identifier
+/// is shared by its aliases (another case of the name, the normalized version, the
+/// other sdist archive format) and names the filename's kind, project and version.
+pub fn pypi_canonical(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(version) = normalize_version(text) {
+        assert_eq!(
+            normalize_version(&version).as_ref(),
+            Ok(&version),
+            "not idempotent"
+        );
+        assert!(
+            version
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'z' | b'.' | b'!' | b'+'))
+        );
+    }
+    let Ok(filename) = text.parse::<Filename>() else {
+        return;
+    };
+    let id = filename.canonical();
+    let version = filename.normalized_version();
+    let project = filename.project_name();
+    let kind = match filename.kind() {
+        DistributionKind::Wheel => "wheel",
+        DistributionKind::Sdist => "sdist",
+    };
+    assert!(
+        id.as_str()
+            .starts_with(&format!("{kind} {project} {version}"))
+    );
+    let name = filename.distribution();
+    let rest = &text[name.len() + 1 + filename.version().len()..];
+    let aliases = [
+        format!("{}-{}{rest}", name.to_ascii_uppercase(), filename.version()),
+        format!("{}-{version}{rest}", name.to_ascii_lowercase()),
+        match rest.strip_suffix(".zip") {
+            Some(stem) => format!("{name}-{}{stem}.tar.gz", filename.version()),
+            None => format!(
+                "{name}-{}{}",
+                filename.version(),
+                rest.replace(".tar.gz", ".zip")
+            ),
+        },
+    ];
+    for alias in aliases {
+        // A normalized version can be longer than the written one (`1b` is `1b0`).
+        if let Ok(other) = alias.parse::<Filename>() {
+            assert_eq!(other.canonical(), id, "{alias} is an alias of {text}");
+        }
     }
 }
 

@@ -29,6 +29,7 @@ struct Seeds {
     checkpoint: Vec<Vec<u8>>,
     policy: Vec<Vec<u8>>,
     pypi_entry: Vec<Vec<u8>>,
+    pypi_canonical: Vec<Vec<u8>>,
     tile_path: Vec<Vec<u8>>,
     entry_bundle: Vec<Vec<u8>>,
     hash: Vec<Vec<u8>>,
@@ -93,6 +94,13 @@ fn make_seeds() -> Seeds {
             format!("pypi-transparency/v1\n{checksum}\nzope.interface-7.0.3.tar.gz").into_bytes(),
             b"python_dateutil-2.9.0.post0-py2.py3-none-any.whl".to_vec(),
         ],
+        pypi_canonical: [
+            "Alias-1.00.zip",
+            "python_dateutil-2.9.0.post0-py2.py3-none-any.whl",
+            "X-V1!01.0-RC.2_post-3.DEV4+Local_01-007b-PY3.py2-NONE-Any.whl",
+        ]
+        .map(|f| f.as_bytes().to_vec())
+        .to_vec(),
         tile_path: ["tile/0/x001/x234/067.p/5", "tile/entries/000", "tile/63/255"]
             .map(|p| p.as_bytes().to_vec())
             .to_vec(),
@@ -197,13 +205,14 @@ fn arbitrary_input() -> impl Strategy<Value = Vec<u8>> {
 fn bodies_accept_every_seed() {
     let s = seeds();
     type Body = fn(&[u8]);
-    let cases: [(Body, &Vec<Vec<u8>>); 12] = [
+    let cases: [(Body, &Vec<Vec<u8>>); 13] = [
         (fuzz_bodies::note, &s.note),
         (fuzz_bodies::vkey, &s.vkey),
         (fuzz_bodies::private_key, &s.private_key),
         (fuzz_bodies::checkpoint, &s.checkpoint),
         (fuzz_bodies::policy, &s.policy),
         (fuzz_bodies::pypi_entry, &s.pypi_entry),
+        (fuzz_bodies::pypi_canonical, &s.pypi_canonical),
         (fuzz_bodies::tile_path, &s.tile_path),
         (fuzz_bodies::entry_bundle, &s.entry_bundle),
         (fuzz_bodies::hash, &s.hash),
@@ -345,23 +354,35 @@ proptest! {
     fn signature_lines_mutated(data in mutated(|s| &s.signature_lines)) { fuzz_bodies::signature_lines(&data) }
 
     #[test]
+    fn pypi_canonical_arbitrary(data in arbitrary_input()) { fuzz_bodies::pypi_canonical(&data) }
+    #[test]
+    fn pypi_canonical_mutated(data in mutated(|s| &s.pypi_canonical)) { fuzz_bodies::pypi_canonical(&data) }
+
+    #[test]
     fn tile_data_arbitrary(data in arbitrary_input()) { fuzz_bodies::tile_data(&data) }
     #[test]
     fn tile_data_mutated(data in mutated(|s| &s.tile_data)) { fuzz_bodies::tile_data(&data) }
 }
 
+const ARCHIVE_EXTENSIONS: [&str; 10] = [
+    "whl", "zip", "tar", "gz", "tgz", "bz2", "xz", "egg", "exe", "msi",
+];
+
 /// Wheel and sdist names built from valid components.
 fn filename() -> impl Strategy<Value = String> {
     let name = "[A-Za-z0-9]([A-Za-z0-9._]{0,10}[A-Za-z0-9])?";
     let version = "[0-9]{1,3}(\\.[0-9]{1,3}){0,3}((a|b|rc|\\.post|\\.dev)[0-9]{1,2})?";
-    let tag = "[a-z0-9_]{1,12}(\\.[a-z0-9_]{1,12}){0,2}";
+    // No element may be an archive extension (`whl`, `gz`, ...): those are refused.
+    let tag = "[a-z0-9_]{1,12}(\\.[a-z0-9_]{1,12}){0,2}".prop_filter("archive extension", |t| {
+        t.split('.').all(|one| !ARCHIVE_EXTENSIONS.contains(&one))
+    });
     prop_oneof![
         (
             name,
             version,
             proptest::option::of("[0-9][a-z0-9_]{0,3}"),
-            tag,
-            tag,
+            tag.clone(),
+            tag.clone(),
             tag
         )
             .prop_map(|(n, v, build, py, abi, plat)| match build {

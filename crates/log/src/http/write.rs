@@ -200,7 +200,10 @@ struct StreamRecord<'a> {
 #[derive(Serialize, Default)]
 struct BulkResult {
     filename: String,
-    index: u64,
+    /// The entry's index; absent on an error line that has none (a line that did not
+    /// parse, a duplicate, a storage failure), so no error claims index 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u64>,
     /// `logged`, `pending` (sequenced at `index`, not yet published: retry) or `error`.
     status: &'static str,
     #[serde(rename = "inclusionProof", skip_serializing_if = "Option::is_none")]
@@ -256,7 +259,7 @@ pub(super) async fn bulk_append(
         let slot = &mut results[position];
         match outcome {
             Ok(added) => {
-                slot.index = added.index;
+                slot.index = Some(added.index);
                 slot.status = "logged";
                 slot.existing = added.existing;
                 slot.inclusion_proof = Some(
@@ -348,13 +351,13 @@ fn fill_bulk_error(slot: &mut BulkResult, err: AddError, retry: std::time::Durat
     let filename = slot.filename.clone();
     match &err {
         AddError::Pending { index } => {
-            slot.index = *index;
+            slot.index = Some(*index);
             slot.status = "pending";
         }
         AddError::Conflict {
             index, checksum, ..
         } => {
-            slot.index = *index;
+            slot.index = Some(*index);
             slot.status = "error";
             slot.checksum = Some(checksum.to_string());
         }
