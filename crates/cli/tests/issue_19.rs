@@ -102,3 +102,126 @@ async fn h9_looser_than_the_formats_is_refused() {
         "nothing else logged"
     );
 }
+
+/// A `POST /add` of a fresh wheel `name` with `token`: the status.
+async fn add_with(server: &LogServer, token: &str, name: &str) -> StatusCode {
+    common::client()
+        .post(server.at("/add"))
+        .bearer_auth(token)
+        .json(&json!({"filename": common::wheel(name, "1.0"), "checksum": checksum(name)}))
+        .send()
+        .await
+        .expect("POST /add")
+        .status()
+}
+
+/// H4: with `--tokens FILE`, deleting the file or rewriting it with a byte-order mark
+/// or a tab kept the old tokens accepted ("keeping the previously loaded tokens"),
+/// although a restart refuses the same file. Revocation must fail closed: every
+/// write refused (503, saying why) until the file is fixed, then accepted again.
+#[tokio::test]
+async fn h4_an_unusable_tokens_file_refuses_every_write() {
+    let server = LogServer::start(&[]);
+    let token = server.token();
+    let tokens = server.data.join("tokens");
+    let good = std::fs::read(&tokens).expect("tokens file");
+    assert_eq!(add_with(&server, &token, "h4_start").await, StatusCode::OK);
+    let bom = [b"\xef\xbb\xbf".as_slice(), &good].concat();
+    // A tab where the name and digest are separated by a space.
+    let tab: Vec<u8> = good
+        .iter()
+        .map(|&b| if b == b' ' { b'\t' } else { b })
+        .collect();
+    for (i, (case, broken)) in [
+        ("byte-order mark", Some(bom)),
+        ("tab", Some(tab)),
+        ("deleted", None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        match broken {
+            Some(bytes) => std::fs::write(&tokens, bytes).expect("rewrite tokens"),
+            None => std::fs::remove_file(&tokens).expect("delete tokens"),
+        }
+        // An accepted token rechecks the file at most once a second (auth.rs RECHECK).
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let response = common::client()
+            .post(server.at("/add"))
+            .bearer_auth(&token)
+            .json(&json!({"filename": common::wheel(&format!("h4_{i}"), "1.0"), "checksum": checksum(case)}))
+            .send()
+            .await
+            .expect("POST /add");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{case}");
+        let answer: Value = response.json().await.expect("JSON");
+        assert!(
+            answer["error"].as_str().unwrap().contains("tokens file"),
+            "{case}: {answer}"
+        );
+        std::fs::write(&tokens, &good).expect("restore tokens");
+        assert_eq!(
+            add_with(&server, &token, &format!("h4_fixed_{i}")).await,
+            StatusCode::OK,
+            "{case}: the fixed file is picked up again"
+        );
+    }
+    let stderr = server.stderr.lock().expect("stderr").clone();
+    assert!(!stderr.contains(&token), "the token was logged");
+    assert!(
+        !stderr.contains("keeping the previously loaded tokens"),
+        "{stderr}"
+    );
+}
+
+/// H7: on a full disk, every failed bulk line logged its own WARN (90,003 lines,
+/// 19 MB for three bulk requests), onto a disk that may be the full one. Now one
+/// line opens the failure episode and one line with the count closes it.
+#[tokio::test]
+async fn h7_a_full_disk_logs_one_line_per_failure_episode() {
+    let fs = common::SmallFs::mount("16m");
+    let data = fs.path().join("data");
+    let server = LogServer::start_in(&data, &["--add-timeout", "5s"]);
+    assert_eq!(
+        add_with(&server, &server.token(), "h7_before").await,
+        StatusCode::OK
+    );
+    let ballast = fs.fill("ballast");
+    let mut failed = 0;
+    for request in 0..3 {
+        let lines: Vec<Value> = (0..2000)
+            .map(|i| json!({"filename": common::wheel(&format!("h7_{request}_{i}"), "1.0"), "checksum": checksum("h7")}))
+            .collect();
+        let results = bulk(&server, &lines).await;
+        failed += results.iter().filter(|r| r["status"] == "error").count();
+    }
+    assert!(failed > 100, "the full disk failed only {failed} lines");
+    std::fs::remove_file(&ballast).expect("free the disk");
+    let mut ok = false;
+    for i in 0..50 {
+        if add_with(&server, &server.token(), &format!("h7_after_{i}")).await == StatusCode::OK {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(ok, "no add succeeded after the disk was freed");
+    let stderr = server.stderr.lock().expect("stderr").clone();
+    let storage_lines = stderr
+        .lines()
+        .filter(|l| l.contains("failed on storage") || l.contains("failing on storage"))
+        .count();
+    assert!(
+        (1..=2).contains(&storage_lines),
+        "{storage_lines} storage lines for {failed} failed adds:\n{}",
+        stderr.lines().take(20).collect::<Vec<_>>().join("\n")
+    );
+    let end = stderr
+        .lines()
+        .find(|l| l.contains("storage works again"))
+        .unwrap_or_else(|| panic!("no end-of-episode line: {stderr}"));
+    assert!(
+        end.contains(&failed.to_string()),
+        "the count of {failed}: {end}"
+    );
+}

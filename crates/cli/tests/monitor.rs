@@ -22,6 +22,24 @@ struct Run {
     code: i32,
     findings: Vec<Value>,
     stderr: String,
+    /// The highest resident set size seen while it ran (polled every 20 ms), KiB.
+    peak_rss_kib: u64,
+}
+
+/// A run whose resident memory passes this is killed and the test fails: the
+/// monitor must work in bounded memory whatever a log signs (issue 19, H1).
+const RSS_CEILING_KIB: u64 = 512 * 1024;
+
+/// `VmRSS` of a running process in KiB, from /proc; 0 once it has exited.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 impl Run {
@@ -49,7 +67,15 @@ fn monitor_once(log: &str, policy: &Path, state: &Path, args: &[&str]) -> Run {
         .spawn()
         .expect("spawn bintrail monitor");
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut peak_rss_kib = 0;
     while child.try_wait().expect("wait").is_none() {
+        peak_rss_kib = peak_rss_kib.max(rss_kib(child.id()));
+        if peak_rss_kib > RSS_CEILING_KIB {
+            let _ = child.kill();
+            panic!(
+                "bintrail monitor grew past {RSS_CEILING_KIB} KiB resident ({peak_rss_kib} KiB)"
+            );
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
             panic!("bintrail monitor --once did not finish within 120 s");
@@ -68,6 +94,7 @@ fn monitor_once(log: &str, policy: &Path, state: &Path, args: &[&str]) -> Run {
         code: out.status.code().expect("exit code"),
         findings,
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        peak_rss_kib,
     }
 }
 
@@ -223,6 +250,71 @@ fn equivocating_log_written_with_tlog_is_caught() {
         "human summary on stderr: {}",
         run.stderr
     );
+}
+
+/// Issue 19, finding H1: a checkpoint signed with the log's key for a huge tree size
+/// made the monitor plan every entry bundle up to it before fetching any: at 2^63 - 1
+/// it aborted on an ~864 PB allocation, at 2^40 it grew until OOM-killed. Each hostile
+/// size must now end in bounded memory with a clear report: a `malformed` finding
+/// (exit 1) on a first pass, and no crash when it follows a size already checked.
+#[test]
+fn h1_hostile_tree_sizes_are_reported_in_bounded_memory() {
+    let rt = runtime();
+    let mut log = support::FakeLog::new("example.test/huge", 4);
+    for i in 0..3 {
+        log.append(support::entry(&format!("real{i}-1.0-py3-none-any.whl"), i));
+    }
+    let honest = log.files();
+    let server = rt.block_on(support::FileServer::start(honest.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy");
+    std::fs::write(&policy, log.policy_text()).unwrap();
+    for (n, size) in [(1u64 << 63) - 1, 1 << 40, 1 << 33, 300_000_000]
+        .into_iter()
+        .enumerate()
+    {
+        let hostile = log.checkpoint_claiming(size, [n as u8 + 1; 32]);
+        // A first pass, trusting the hostile checkpoint on first use.
+        let mut files = honest.clone();
+        files.insert("checkpoint".to_string(), hostile.clone());
+        server.replace(files.clone());
+        let run = monitor_once(
+            &server.url,
+            &policy,
+            &dir.path().join(format!("first{n}")),
+            &[],
+        );
+        assert_eq!(run.code, 1, "size {size}: {}", run.stderr);
+        assert_eq!(
+            run.kinds(),
+            vec!["malformed"],
+            "size {size}: {}",
+            run.stderr
+        );
+        let detail = run.findings[0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(detail.contains(&format!("tree size {size}")), "{detail}");
+        eprintln!("h1: size {size}: peak {} KiB resident", run.peak_rss_kib);
+
+        // After an honest pass at size 3: the jump needs a consistency proof the log cannot give.
+        let state = dir.path().join(format!("second{n}"));
+        server.replace(honest.clone());
+        assert_eq!(monitor_once(&server.url, &policy, &state, &[]).code, 0);
+        server.replace(files);
+        let run = monitor_once(&server.url, &policy, &state, &[]);
+        assert!(matches!(run.code, 1 | 2), "size {size}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("panicked") && !run.stderr.contains("memory allocation"),
+            "{}",
+            run.stderr
+        );
+        eprintln!(
+            "h1: size {size} after 3: exit {}, peak {} KiB",
+            run.code, run.peak_rss_kib
+        );
+    }
 }
 
 #[test]

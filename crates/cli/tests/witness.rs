@@ -297,10 +297,92 @@ async fn size_protocol_and_bad_proof() {
     assert_conflict(&post(&witness, with_proof).await, 7);
     let answer = post(&witness, setup.log.request(7, 12)).await;
     assert_cosigned(&answer, &setup.witness_verifier(), &cp);
-    // Evidence of the bad proof was kept: the checkpoint was validly signed.
+    // A bad proof is not evidence (issue 19, H2): the proof carries no signature.
     let out = bintrail(&["witness", "evidence", "--db", path_str(&setup.db())]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("bad-consistency-proof"), "evidence: {text}");
+    assert_eq!(text, "bintrail: no evidence recorded\n");
+}
+
+/// Issue 19, finding H2: the log's public checkpoint with random proof bytes got a
+/// 422 and was stored as "bad-consistency-proof" evidence, a new row for every
+/// request (the proof defeated the UNIQUE constraint): anyone could fill the table
+/// and the disk and pin false misbehaviour records on an honest log. Now no bad
+/// proof is stored, and a real fork (validly signed, stored size, other root) is
+/// stored once however it is replayed.
+#[tokio::test]
+async fn h2_random_proofs_store_nothing_and_a_fork_is_stored_once() {
+    let mut setup = Setup::new();
+    setup.log.grow_to(40);
+    let witness = setup.start();
+    assert_eq!(post(&witness, setup.log.request(0, 7)).await.status, 200);
+    let db_before = db_bytes(&setup);
+    let public = setup.log.sign(&setup.log.checkpoint(40));
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..300usize {
+        let proof: Vec<Hash> = (0..1 + i % 12)
+            .map(|_| {
+                let mut h = [0u8; 32];
+                for b in &mut h {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    *b = (seed >> 56) as u8;
+                }
+                Hash(h)
+            })
+            .collect();
+        let answer = post(&witness, body(7, &proof, &public)).await;
+        assert_eq!(answer.status, 422, "request {i}");
+    }
+    let out = bintrail(&["witness", "evidence", "--db", path_str(&setup.db())]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "bintrail: no evidence recorded\n"
+    );
+    let growth = db_bytes(&setup).saturating_sub(db_before);
+    assert!(growth < 256 * 1024, "database grew by {growth} bytes");
+
+    // A real fork at the stored size, replayed with extra signature lines.
+    let mut fork = TestLog::new(ORIGIN, 1);
+    for i in 0..7u64 {
+        let new = stored_hashes(i, format!("forked {i}").as_bytes(), &fork.hashes).expect("h");
+        fork.hashes.extend(new);
+        fork.size += 1;
+    }
+    let forked = fork.checkpoint(7);
+    for n in 0..20u8 {
+        let other = Signer::generate("someone.example", KeyType::Ed25519, [n; 32]).expect("key");
+        let note = Note::sign(&forked.to_string(), &[&fork.signer, &other]).expect("sign");
+        let answer = post(&witness, body(7, &[], &note.to_bytes())).await;
+        assert_eq!(answer.status, 422, "replay {n}");
+    }
+    let out = bintrail(&["witness", "evidence", "--db", path_str(&setup.db())]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.matches("log example.com/witness-e2e fork").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains(&forked.root_hash.to_string()), "{text}");
+    assert!(
+        !text.contains("someone.example"),
+        "unverified signatures are not kept: {text}"
+    );
+    // And the witness still cosigns the real log.
+    assert_eq!(post(&witness, setup.log.request(7, 40)).await.status, 200);
+}
+
+/// The witness database's size on disk, WAL included.
+fn db_bytes(setup: &Setup) -> u64 {
+    let db = setup.db();
+    ["", "-wal"]
+        .iter()
+        .map(|suffix| {
+            let mut path = db.clone().into_os_string();
+            path.push(suffix);
+            std::fs::metadata(path).map_or(0, |m| m.len())
+        })
+        .sum()
 }
 
 #[tokio::test]

@@ -284,6 +284,9 @@ const RECHECK: Duration = Duration::from_secs(1);
 struct Loaded {
     stamp: Option<(SystemTime, u64)>,
     entries: Vec<TokenEntry>,
+    /// The last reload failed (file missing, unreadable or malformed): `entries` is
+    /// empty, so every write is refused until the file is fixed (fail closed).
+    unusable: bool,
 }
 
 impl Authenticator {
@@ -294,7 +297,11 @@ impl Authenticator {
         let entries = read_tokens(path)?;
         Ok(Authenticator {
             path: path.to_owned(),
-            state: RwLock::new(Loaded { stamp, entries }),
+            state: RwLock::new(Loaded {
+                stamp,
+                entries,
+                unusable: false,
+            }),
             checked: Mutex::new(Instant::now()),
         })
     }
@@ -314,12 +321,20 @@ impl Authenticator {
         self.len() == 0
     }
 
+    /// Whether the tokens file could not be used at its last reload (deleted,
+    /// unreadable or malformed): then no token is accepted until it is fixed.
+    pub fn is_unusable(&self) -> bool {
+        self.read_state().unusable
+    }
+
     /// Returns the name of the token that `token` is, or `None`.
     ///
     /// Compares the digest against every stored digest in constant time and without
     /// an early exit. Reloads the file when its size or mtime changed, checking that
-    /// before every refusal and at most once per second otherwise; a reload that fails
-    /// keeps the previous tokens (and logs the error, never a token).
+    /// before every refusal and at most once per second otherwise. A reload that fails
+    /// (the file deleted, unreadable or malformed, which would also stop a restart)
+    /// drops every token: revocation fails closed (issue 19, finding H4). The error is
+    /// logged, never a token; [`Authenticator::is_unusable`] tells callers why.
     pub fn authenticate(&self, token: &[u8]) -> Option<String> {
         let presented = digest(token);
         if self.recheck_due() {
@@ -355,22 +370,33 @@ impl Authenticator {
         true
     }
 
+    /// Reloads the tokens file when its stamp changed: the one place the loaded
+    /// tokens are replaced after [`Authenticator::open`].
     fn reload_if_changed(&self) {
         let stamp = file_stamp(&self.path);
         if stamp == self.read_state().stamp {
             return;
         }
-        match read_tokens(&self.path) {
+        let loaded = read_tokens(&self.path);
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        match loaded {
             Ok(entries) => {
-                let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-                *state = Loaded { stamp, entries };
+                *state = Loaded {
+                    stamp,
+                    entries,
+                    unusable: false,
+                };
                 tracing::info!(path = %self.path.display(), tokens = state.entries.len(), "reloaded tokens file");
             }
             Err(err) => {
-                // Remember the stamp so a broken file is reported once, not per request.
-                let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-                state.stamp = stamp;
-                tracing::warn!(%err, "keeping the previously loaded tokens");
+                // The stamp is remembered so a broken file is reported once, not per
+                // request; fixing the file changes the stamp and reloads it.
+                *state = Loaded {
+                    stamp,
+                    entries: Vec::new(),
+                    unusable: true,
+                };
+                tracing::error!(%err, "the tokens file cannot be used: every write is refused until it is fixed");
             }
         }
     }
@@ -500,16 +526,41 @@ mod tests {
     }
 
     #[test]
-    fn broken_reload_keeps_old_tokens() {
+    fn issue_19_broken_reload_refuses_every_token() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens");
         let token = add_token(&path, "keep", &mut rng()).unwrap();
         let auth = Authenticator::open(&path).unwrap();
-        fs::write(&path, "garbage line without digest that is longer\n").unwrap();
-        assert_eq!(
-            auth.authenticate(token.expose().as_bytes()).as_deref(),
-            Some("keep")
-        );
+        let good = fs::read(&path).unwrap();
+        for broken in [
+            b"garbage line without digest that is longer\n".to_vec(),
+            [b"\xef\xbb\xbf".as_slice(), &good].concat(),
+            good.iter()
+                .map(|&b| if b == b' ' { b'\t' } else { b })
+                .collect(),
+        ] {
+            fs::write(&path, &broken).unwrap();
+            recheck_now(&auth);
+            assert_eq!(auth.authenticate(token.expose().as_bytes()), None);
+            assert!(auth.is_unusable());
+            fs::write(&path, &good).unwrap();
+            assert_eq!(
+                auth.authenticate(token.expose().as_bytes()).as_deref(),
+                Some("keep"),
+                "a fixed file is picked up again"
+            );
+            assert!(!auth.is_unusable());
+        }
+        fs::remove_file(&path).unwrap();
+        recheck_now(&auth);
+        assert_eq!(auth.authenticate(token.expose().as_bytes()), None);
+        assert!(auth.is_unusable());
+    }
+
+    /// Makes the next accepted token recheck the file, as [`RECHECK`] later would.
+    fn recheck_now(auth: &Authenticator) {
+        let mut checked = auth.checked.lock().unwrap();
+        *checked = Instant::now().checked_sub(RECHECK).unwrap_or(*checked);
     }
 
     #[test]

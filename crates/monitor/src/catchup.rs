@@ -94,16 +94,50 @@ impl From<ReadError> for GroupError {
 
 /// Splits leaves `[start, end)` into groups of whole entry bundles, each `(first leaf, end leaf)`.
 /// The first group starts at `start` even when that is inside a bundle.
-pub fn groups(start: u64, end: u64) -> Vec<(u64, u64)> {
-    let bundles = entry_bundle_tiles(start, end);
-    bundles
-        .chunks(GROUP_BUNDLES)
-        .map(|chunk| {
-            let first = chunk[0].index * TILE_WIDTH;
-            let last = chunk[chunk.len() - 1];
-            (first.max(start), last.index * TILE_WIDTH + last.width)
-        })
-        .collect()
+///
+/// Lazy, in constant memory: `end` comes from a signed checkpoint, and a log (or anyone holding
+/// its key) can sign a size of 2^63 - 1; planning every group up front allocated for each of
+/// them before the first fetch (issue 19, finding H1).
+pub fn groups(start: u64, end: u64) -> impl Iterator<Item = (u64, u64)> {
+    const GROUP_LEAVES: u64 = GROUP_BUNDLES as u64 * TILE_WIDTH;
+    let mut next = start;
+    std::iter::from_fn(move || {
+        if next >= end {
+            return None;
+        }
+        let from = next;
+        // The group ends at the next multiple of GROUP_LEAVES, or at `end`.
+        let to = (from / GROUP_LEAVES)
+            .checked_add(1)
+            .and_then(|g| g.checked_mul(GROUP_LEAVES))
+            .map_or(end, |boundary| boundary.min(end));
+        next = to;
+        Some((from, to))
+    })
+}
+
+/// Authenticates the hash of the tree's last leaf before any entry is fetched: O(log size) tiles,
+/// whatever the size. Returns why the log cannot back its signed size (a tile it does not serve,
+/// or tiles that do not match the root), or `None` when it can.
+///
+/// A signed jump to 2^40 or 2^63 - 1 records (issue 19, finding H1) is so reported at once instead
+/// of being walked bundle by bundle. Errors: fetch failures other than a missing tile (transient).
+pub async fn probe_last_leaf(reader: &LogReader, tree: Tree) -> Result<Option<String>, FetchError> {
+    let Some(last) = tree.size.checked_sub(1) else {
+        return Ok(None);
+    };
+    let index = stored_hash_index(0, last);
+    match reader
+        .read_hashes(tree.size, tree.root_hash, &[index], None)
+        .await
+    {
+        Ok(_) => Ok(None),
+        Err(ReadError::Fetch(FetchError::NotFound { url })) => Ok(Some(format!(
+            "it does not serve {url}, a tile committing to leaf {last}"
+        ))),
+        Err(ReadError::Fetch(e)) => Err(e),
+        Err(e) => Ok(Some(e.to_string())),
+    }
 }
 
 /// Fetches and checks leaves `[start, end)` (a range from [`groups`]) against `tree`.
@@ -253,6 +287,7 @@ mod tests {
 
     #[test]
     fn groups_cover_the_range_in_bundle_steps() {
+        let groups = |a, b| groups(a, b).collect::<Vec<_>>();
         assert!(groups(5, 5).is_empty());
         assert_eq!(groups(0, 10), vec![(0, 10)]);
         assert_eq!(groups(300, 600), vec![(300, 600)]);
@@ -260,6 +295,18 @@ mod tests {
         assert_eq!(g.first(), Some(&(10, 256 * 32)));
         assert_eq!(g[1], (256 * 32, 256 * 64));
         assert_eq!(g.last(), Some(&(256 * 64, 256 * 70 + 3)));
+    }
+
+    #[test]
+    fn issue_19_groups_of_a_hostile_size_are_planned_lazily() {
+        const MAX: u64 = (1 << 63) - 1;
+        let mut g = groups(0, MAX);
+        assert_eq!(g.next(), Some((0, 256 * 32)));
+        assert_eq!(g.next(), Some((256 * 32, 256 * 64)));
+        let mut tail = groups(MAX - 10, MAX);
+        assert_eq!(tail.next(), Some((MAX - 10, MAX)));
+        assert_eq!(tail.next(), None);
+        assert_eq!(groups(u64::MAX - 1, u64::MAX).count(), 1);
     }
 
     #[test]

@@ -284,9 +284,18 @@ impl Monitor {
             root_hash: checkpoint.root_hash,
         };
         let cp_ref = checkpoint_ref(checkpoint);
+        if let Some(reason) = catchup::probe_last_leaf(&self.reader, tree).await? {
+            let detail = format!(
+                "the log signed tree size {end} (checked so far: {start}) but does not back it \
+                 with tiles: {reason}"
+            );
+            out.emit(Finding::new(FindingKind::Malformed, detail).with_checkpoint(cp_ref))
+                .await;
+            return Ok(touched);
+        }
         let mut progress = Progress::new(self.cfg.progress, start, end, Instant::now());
         let mut pending = InFlight(VecDeque::new());
-        let mut groups = catchup::groups(start, end).into_iter();
+        let mut groups = catchup::groups(start, end);
         let mut index = Some(index);
         let in_flight = self.cfg.groups_in_flight.max(1);
         loop {

@@ -47,7 +47,9 @@ pub struct Evidence {
     pub kind: String,
     /// The checkpoint note the witness had stored and cosigned.
     pub stored_checkpoint: Vec<u8>,
-    /// The whole `add-checkpoint` request body, proof lines included.
+    /// The submitted checkpoint note: its signed text and the log's signatures on
+    /// it (evidence recorded before issue 19 holds the whole `add-checkpoint`
+    /// request body instead).
     pub submitted_request: Vec<u8>,
 }
 
@@ -59,7 +61,9 @@ pub enum EvidenceKind {
     /// hashes: a proven split view.
     Fork,
     /// A validly signed checkpoint whose consistency proof from the stored
-    /// checkpoint does not verify.
+    /// checkpoint does not verify. No longer recorded (issue 19): the proof is
+    /// not signed, so anyone can pair the log's public checkpoint with random
+    /// bytes; evidence of this kind in older databases is dropped on open.
     BadProof,
 }
 
@@ -147,10 +151,59 @@ CREATE TABLE IF NOT EXISTS evidence (
     kind               TEXT NOT NULL,
     stored_checkpoint  BLOB NOT NULL,
     submitted_request  BLOB NOT NULL,
-    -- A validly signed request is recorded once, however often it is replayed.
-    UNIQUE (origin, kind, submitted_request)
+    -- The submitted checkpoint's signed text: a checkpoint is recorded once,
+    -- however often it is replayed with other proof or signature lines.
+    submitted_body     BLOB NOT NULL,
+    UNIQUE (origin, kind, submitted_body)
 );
+PRAGMA user_version = 1;
 ";
+
+/// Schema version 0 (before issue 19) keyed evidence on the whole request
+/// body, so random proof bytes made every request a new row. Version 1 keeps
+/// forks only, keyed on the submitted checkpoint's text.
+const MIGRATE_V0_EVIDENCE: &str = "
+BEGIN;
+ALTER TABLE evidence RENAME TO evidence_v0;
+CREATE TABLE evidence (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin             TEXT NOT NULL,
+    recorded_at        INTEGER NOT NULL,
+    kind               TEXT NOT NULL,
+    stored_checkpoint  BLOB NOT NULL,
+    submitted_request  BLOB NOT NULL,
+    submitted_body     BLOB NOT NULL,
+    UNIQUE (origin, kind, submitted_body)
+);
+INSERT OR IGNORE INTO evidence
+    (id, origin, recorded_at, kind, stored_checkpoint, submitted_request, submitted_body)
+    SELECT id, origin, recorded_at, kind, stored_checkpoint, submitted_request, submitted_request
+    FROM evidence_v0 WHERE kind = 'fork';
+DROP TABLE evidence_v0;
+PRAGMA user_version = 1;
+COMMIT;
+";
+
+/// The most evidence rows kept per log. Each needs a checkpoint signed by the
+/// log's key, so only the log (or its key's thief) can add them; the bound keeps
+/// even that from filling the disk that cosigning needs. Beyond it a fork is
+/// still refused (422), only not stored again.
+pub const MAX_EVIDENCE_PER_LOG: i64 = 1000;
+
+/// Brings a database of an older schema to the current one, in one
+/// transaction. A new database has no tables yet and is left to [`SCHEMA`].
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let has_evidence: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evidence')",
+        [],
+        |row| row.get(0),
+    )?;
+    if version == 0 && has_evidence {
+        conn.execute_batch(MIGRATE_V0_EVIDENCE)?;
+    }
+    Ok(())
+}
 
 impl Store {
     /// Opens (creating if needed) the database at `path`.
@@ -169,6 +222,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&conn)?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
@@ -287,28 +341,36 @@ impl Store {
         }
     }
 
-    /// Records evidence; a repeat of the same (origin, kind, request) is ignored.
+    /// Records evidence: the stored checkpoint note, the submitted one, and the
+    /// submitted checkpoint's signed text (`submitted_body`), the key a replay is
+    /// recognized by. Returns whether a row was added: `false` for a repeat of
+    /// the same (origin, kind, body), and once the log has
+    /// [`MAX_EVIDENCE_PER_LOG`] rows.
     pub fn record_evidence(
         &self,
         origin: &str,
         kind: EvidenceKind,
         recorded_at: u64,
         stored_checkpoint: &[u8],
-        submitted_request: &[u8],
-    ) -> Result<(), StoreError> {
-        self.conn().execute(
+        submitted_checkpoint: &[u8],
+        submitted_body: &[u8],
+    ) -> Result<bool, StoreError> {
+        let added = self.conn().execute(
             "INSERT OR IGNORE INTO evidence
-               (origin, recorded_at, kind, stored_checkpoint, submitted_request)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+               (origin, recorded_at, kind, stored_checkpoint, submitted_request, submitted_body)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6
+             WHERE (SELECT COUNT(*) FROM evidence WHERE origin = ?1) < ?7",
             params![
                 origin,
                 to_sql_size(recorded_at)?,
                 kind.label(),
                 stored_checkpoint,
-                submitted_request
+                submitted_checkpoint,
+                submitted_body,
+                MAX_EVIDENCE_PER_LOG,
             ],
         )?;
-        Ok(())
+        Ok(added == 1)
     }
 
     /// All recorded evidence, oldest first.
@@ -485,17 +547,75 @@ mod tests {
     #[test]
     fn evidence_is_recorded_once() {
         let store = Store::open_in_memory().expect("open");
-        store
-            .record_evidence("o", EvidenceKind::Fork, 10, b"stored", b"req")
-            .expect("record");
-        store
-            .record_evidence("o", EvidenceKind::Fork, 11, b"stored", b"req")
-            .expect("replay");
+        assert!(
+            store
+                .record_evidence("o", EvidenceKind::Fork, 10, b"stored", b"note 1", b"body")
+                .expect("record")
+        );
+        // The same checkpoint body with other signature lines is a replay.
+        assert!(
+            !store
+                .record_evidence("o", EvidenceKind::Fork, 11, b"stored", b"note 2", b"body")
+                .expect("record")
+        );
         let evidence = store.evidence().expect("read");
         assert_eq!(evidence.len(), 1);
         assert_eq!(evidence[0].kind, "fork");
         assert_eq!(evidence[0].recorded_at, 10);
-        assert_eq!(evidence[0].submitted_request, b"req");
+        assert_eq!(evidence[0].submitted_request, b"note 1");
+    }
+
+    #[test]
+    fn issue_19_evidence_per_log_is_bounded() {
+        let store = Store::open_in_memory().expect("open");
+        for i in 0..MAX_EVIDENCE_PER_LOG + 5 {
+            let body = i.to_string();
+            let added = store
+                .record_evidence("o", EvidenceKind::Fork, 1, b"s", b"n", body.as_bytes())
+                .expect("record");
+            assert_eq!(added, i < MAX_EVIDENCE_PER_LOG, "row {i}");
+        }
+        assert!(
+            store
+                .record_evidence("other", EvidenceKind::Fork, 1, b"s", b"n", b"0")
+                .expect("record"),
+            "the bound is per log"
+        );
+    }
+
+    #[test]
+    fn issue_19_version_0_database_keeps_forks_and_drops_bad_proof_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE evidence (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL,
+                    recorded_at INTEGER NOT NULL, kind TEXT NOT NULL,
+                    stored_checkpoint BLOB NOT NULL, submitted_request BLOB NOT NULL,
+                    UNIQUE (origin, kind, submitted_request));
+                 INSERT INTO evidence VALUES (1, 'o', 5, 'fork', x'01', x'02');
+                 INSERT INTO evidence VALUES (2, 'o', 6, 'bad-consistency-proof', x'01', x'03');
+                 INSERT INTO evidence VALUES (3, 'o', 7, 'bad-consistency-proof', x'01', x'04');",
+            )
+            .expect("old schema");
+        }
+        let store = Store::open(&path).expect("migrated");
+        let evidence = store.evidence().expect("read");
+        assert_eq!(evidence.len(), 1);
+        assert_eq!((evidence[0].id, evidence[0].kind.as_str()), (1, "fork"));
+        assert_eq!(evidence[0].submitted_request, vec![2]);
+        drop(store);
+        // Opening again migrates nothing twice.
+        assert_eq!(
+            Store::open(&path)
+                .expect("reopen")
+                .evidence()
+                .expect("read")
+                .len(),
+            1
+        );
     }
 
     #[test]

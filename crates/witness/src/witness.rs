@@ -87,8 +87,9 @@ pub enum AddCheckpointError {
         /// The root hash just submitted.
         submitted: Hash,
     },
-    /// Returned when the consistency proof does not verify (422); recorded as
-    /// evidence since the checkpoint is validly signed.
+    /// Returned when the consistency proof does not verify (422). Not recorded as
+    /// evidence: the proof carries no signature, so a bad one proves nothing
+    /// about the log (anyone can send its public checkpoint with random bytes).
     #[error("consistency proof from size {old_size} to {size} does not verify")]
     BadConsistencyProof {
         /// The stored (and request's old) size.
@@ -179,7 +180,13 @@ impl Witness {
         let log_signatures = verify_log_signature(&note, &state)?;
         check_sizes(&request, &checkpoint, &state)?;
         if let Err(err) = check_consistency(&request, &checkpoint, &state) {
-            self.record_evidence(&err, &state, body, now)?;
+            if matches!(err, AddCheckpointError::RootMismatch { .. }) {
+                let submitted = Note {
+                    text: note.text.clone(),
+                    signatures: log_signatures,
+                };
+                self.record_fork(&state, &submitted, now)?;
+            }
             return Err(err);
         }
         if now == 0 {
@@ -225,25 +232,31 @@ impl Witness {
             .and_then(|log| log.checkpoint))
     }
 
-    fn record_evidence(
+    /// Keeps a validly signed checkpoint of the stored size with another root,
+    /// with the stored one, as evidence of a split view. `submitted` holds only
+    /// the signed text and the log's own signatures, and the row is keyed on the
+    /// text, so replays with other proof or signature lines add nothing.
+    fn record_fork(
         &self,
-        err: &AddCheckpointError,
         state: &LogState,
-        body: &[u8],
+        submitted: &Note,
         now: u64,
     ) -> Result<(), AddCheckpointError> {
-        let kind = match err {
-            AddCheckpointError::RootMismatch { .. } => EvidenceKind::Fork,
-            AddCheckpointError::BadConsistencyProof { .. } => EvidenceKind::BadProof,
-            _ => return Ok(()),
-        };
         // Before the first cosignature there is nothing stored to contradict.
         let Some(stored) = &state.checkpoint else {
             return Ok(());
         };
-        tracing::warn!(origin = %state.origin, kind = kind.label(), "recording evidence of log misbehaviour");
-        self.store
-            .record_evidence(&state.origin, kind, now, stored, body)?;
+        let added = self.store.record_evidence(
+            &state.origin,
+            EvidenceKind::Fork,
+            now,
+            stored,
+            &submitted.to_bytes(),
+            submitted.text.as_bytes(),
+        )?;
+        if added {
+            tracing::warn!(origin = %state.origin, "recording evidence of a split view");
+        }
         Ok(())
     }
 }

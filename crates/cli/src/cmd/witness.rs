@@ -185,7 +185,7 @@ fn evidence(args: DbArgs) -> anyhow::Result<ExitCode> {
         );
         println!("--- checkpoint the witness had cosigned ---");
         print!("{}", String::from_utf8_lossy(&record.stored_checkpoint));
-        println!("--- add-checkpoint request it refused ---");
+        println!("--- checkpoint it refused ---");
         print!("{}", String::from_utf8_lossy(&record.submitted_request));
         println!("--- end of evidence {} ---", record.id);
     }

@@ -16,6 +16,47 @@ use serde_json::json;
 
 use crate::log::AddError;
 
+/// Storage failures of adds, logged once per episode (issue 19, finding H7): a full
+/// disk failed every line of a bulk request, and one WARN per line (90,003 lines, 19
+/// MB for three requests) flooded the output, perhaps onto the full disk itself.
+/// The first failure is logged with its detail; later ones are only counted until an
+/// add succeeds, which logs one line with the count.
+pub(crate) mod storage_episode {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
+
+    /// Set while an episode runs: lets [`succeeded`] skip the lock on every add.
+    static ACTIVE: AtomicBool = AtomicBool::new(false);
+    /// Failures in the running episode and when it began; `None` between episodes.
+    static EPISODE: Mutex<Option<(u64, Instant)>> = Mutex::new(None);
+
+    /// Records one failed add; logs only the first of an episode.
+    pub(crate) fn failed(detail: &str) {
+        let mut episode = EPISODE.lock().unwrap_or_else(|p| p.into_inner());
+        match episode.as_mut() {
+            Some((failures, _)) => *failures += 1,
+            None => {
+                tracing::warn!(%detail, "adds are failing on storage; further failures are counted, not logged, until an add succeeds");
+                *episode = Some((1, Instant::now()));
+                ACTIVE.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Records a successful add: ends a running episode with one line and its count.
+    pub(crate) fn succeeded() {
+        if !ACTIVE.load(Ordering::Acquire) {
+            return;
+        }
+        let mut episode = EPISODE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((failures, since)) = episode.take() {
+            ACTIVE.store(false, Ordering::Release);
+            tracing::warn!(failures, lasted = ?since.elapsed(), "storage works again; adds that failed in this episode");
+        }
+    }
+}
+
 /// The 507 message: whether the batch or only the proof failed, retrying the
 /// same add is right (an entry already sequenced gets its index back).
 const STORAGE_FAILED: &str =
@@ -129,7 +170,7 @@ impl ApiError {
             AddError::Storage(detail) => {
                 // The detail names files under the data directory (finding L3):
                 // it goes to the operator's log, the client gets what to do.
-                tracing::warn!(%detail, "an add failed on storage");
+                storage_episode::failed(&detail);
                 ApiError::InsufficientStorage(STORAGE_FAILED.to_owned())
             }
         }

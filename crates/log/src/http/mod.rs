@@ -137,7 +137,7 @@ async fn count_responses(State(state): State<AppState>, req: Request, next: Next
 }
 
 /// Extractor: the request carries a valid bearer token. Holds the token's name
-/// (never the token). Rejects with 401.
+/// (never the token). Rejects with 401, or 503 while the tokens file cannot be used.
 pub struct Authorized(pub String);
 
 impl FromRequestParts<AppState> for Authorized {
@@ -149,11 +149,16 @@ impl FromRequestParts<AppState> for Authorized {
             .get(header::AUTHORIZATION)
             .and_then(|v| bearer_token(v.as_bytes()))
             .ok_or(ApiError::Unauthorized)?;
-        state
-            .auth
-            .authenticate(token)
-            .map(Authorized)
-            .ok_or(ApiError::Unauthorized)
+        match state.auth.authenticate(token) {
+            Some(name) => Ok(Authorized(name)),
+            // Fail closed, and say why: no token is valid until the file is fixed.
+            None if state.auth.is_unusable() => Err(ApiError::Unavailable {
+                message: "the log cannot use its tokens file; every write is refused until an operator fixes it".to_owned(),
+                retry_after: state.opts.retry_after,
+                index: None,
+            }),
+            None => Err(ApiError::Unauthorized),
+        }
     }
 }
 

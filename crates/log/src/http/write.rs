@@ -164,6 +164,7 @@ async fn add_inner(
     let filename = entry.filename.to_string();
     match state.log.add(entry).await {
         Ok(added) => {
+            super::error::storage_episode::succeeded();
             tracing::debug!(token = token_name, %filename, index = added.index, existing = added.existing, "add");
             let mut response = add_response_json(&added).into_response();
             response.headers_mut().insert(
@@ -248,6 +249,9 @@ pub(super) async fn bulk_append(
     let (mut results, entries, positions) = parse_bulk(&lines);
     tracing::info!(token = %token_name, lines = lines.len(), valid = entries.len(), "bulk append");
     let outcomes = state.log.add_many(entries).await;
+    if outcomes.iter().any(Result::is_ok) {
+        super::error::storage_episode::succeeded();
+    }
     let retry = state.opts.retry_after;
     // The stream announces the first proof's checkpoint; a result repeats a checkpoint only
     // when its proof is against another one (base64 of a note per line cost measurably).

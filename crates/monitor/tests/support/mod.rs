@@ -89,6 +89,20 @@ impl FakeLog {
             .to_bytes()
     }
 
+    /// A checkpoint signed with this log's key for a tree of `size` leaves with `root`,
+    /// whatever the log holds: what a log (or its key's thief) can sign.
+    pub fn checkpoint_claiming(&self, size: u64, root: [u8; 32]) -> Vec<u8> {
+        let cp = Checkpoint {
+            origin: self.signer.name().to_string(),
+            size,
+            root_hash: Hash(root),
+            extensions: Vec::new(),
+        };
+        sign_checkpoint(&cp, &self.signer)
+            .expect("origin is the key name")
+            .to_bytes()
+    }
+
     /// Every file a tlog-tiles log of this size serves: checkpoint, hash tiles, entry bundles.
     pub fn files(&self) -> HashMap<String, Vec<u8>> {
         let mut files = HashMap::new();
