@@ -6,9 +6,8 @@
 //! <cache>/tmp/                           downloads in progress (never served)
 //! ```
 //!
-//! A file enters `files/` only by a rename after its digest matched the verified
-//! entry, and its proof is written after it; a file is a hit only when both are
-//! there. A hit is served without hashing it again (that would cost what the cache
+//! A proof is stored once verified; a file enters `files/` only by a rename after
+//! its digest matched that proof's entry; a file is a hit only when both are there. A hit is served without hashing it again (that would cost what the cache
 //! saves): the cache directory is trusted like the state directory, and whoever can
 //! write it can serve anything.
 
@@ -52,10 +51,23 @@ impl FileCache {
         if !path.is_file() {
             return None;
         }
+        let (_, entry) = self.proof(filename)?;
+        Some(Hit { path, entry })
+    }
+
+    /// The verified proof stored for `filename` and the entry it proves.
+    pub fn proof(&self, filename: &Filename) -> Option<(TlogProof, Entry)> {
         let proof = fs::read(self.proof_path(filename)).ok()?;
         let proof = TlogProof::parse(&proof).ok()?;
         let entry = Entry::parse(proof.extra.as_deref()?).ok()?;
-        (entry.filename == *filename).then_some(Hit { path, entry })
+        (entry.filename == *filename).then_some((proof, entry))
+    }
+
+    /// Stores a verified proof (its extra line the logged entry). A proof is not the
+    /// file: it is kept even if the download then fails, so a retry costs no proof
+    /// traffic.
+    pub fn store_proof(&self, filename: &Filename, proof: &TlogProof) -> io::Result<()> {
+        write_atomic(&self.proof_path(filename), &proof.to_bytes())
     }
 
     /// A fresh temporary file for a download in progress.
@@ -69,11 +81,10 @@ impl FileCache {
         Ok((path, file))
     }
 
-    /// Moves a completed, verified download into the cache with its proof (whose
-    /// extra line must be the logged entry).
-    pub fn commit(&self, temp: &Path, filename: &Filename, proof: &TlogProof) -> io::Result<()> {
-        fs::rename(temp, self.root.join("files").join(filename.as_str()))?;
-        write_atomic(&self.proof_path(filename), &proof.to_bytes())
+    /// Moves a completed download, whose digest matched its stored proof's entry,
+    /// into the cache.
+    pub fn commit(&self, temp: &Path, filename: &Filename) -> io::Result<()> {
+        fs::rename(temp, self.root.join("files").join(filename.as_str()))
     }
 
     fn proof_path(&self, filename: &Filename) -> PathBuf {

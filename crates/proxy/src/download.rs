@@ -3,7 +3,8 @@
 //! 1. The file must be listed on the upstream's project page (the proxy fetches no
 //!    other URL for an installer).
 //! 2. A cached verified file whose logged SHA-256 is the one the page lists is served
-//!    from the cache: no proof traffic.
+//!    from the cache: no proof traffic. A proof verified earlier (kept in the cache
+//!    even when its download did not complete) is not fetched again.
 //! 3. Otherwise the proof is fetched and verified against the logged entry before any
 //!    byte is sent ([`check`]): the entry must be for this filename, the hash the
 //!    page lists (if any) must be the logged one, and the proof must verify
@@ -26,7 +27,6 @@ use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bintrail_client::verify::VerifyError;
-use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::pypi::{Checksum, Entry, Filename};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -36,10 +36,8 @@ use crate::metrics::Metrics;
 use crate::pages::{FileInfo, find_file};
 use crate::{Mode, Proxy, error_response};
 
-/// A proof verified for a file, before its bytes are seen.
+/// A proof verified for a file, before its bytes are seen (the cache keeps the proof).
 struct Checked {
-    /// The proof, its extra line set to the logged entry (what the cache stores).
-    proof: TlogProof,
     /// The logged entry.
     entry: Entry,
 }
@@ -78,6 +76,11 @@ pub(crate) async fn file(proxy: Arc<Proxy>, project: &str, filename: &str) -> Re
 
 /// Fetches and verifies the file's proof against the logged entry (module doc, 3).
 async fn check(proxy: &Proxy, name: &Filename, info: &FileInfo) -> Result<Checked, VerifyError> {
+    if let Some((_, entry)) = proxy.cache.proof(name)
+        && info.sha256.is_none_or(|listed| listed == entry.checksum)
+    {
+        return Ok(Checked { entry });
+    }
     let client = &proxy.config.client;
     Metrics::bump(&proxy.metrics.proof_fetches);
     let mut proof = match &info.inclusion_proof {
@@ -117,8 +120,9 @@ async fn check(proxy: &Proxy, name: &Filename, info: &FileInfo) -> Result<Checke
         eprintln!("bintrail: {change}");
     }
     proof.extra = Some(outcome.verified.entry.to_bytes());
+    // A failed write only costs a proof fetch next time.
+    let _ = proxy.cache.store_proof(name, &proof);
     Ok(Checked {
-        proof,
         entry: outcome.verified.entry,
     })
 }
@@ -215,7 +219,7 @@ async fn pump(
     }
     if let Some((path, file)) = temp {
         drop(file);
-        if proxy.cache.commit(&path, &name, &checked.proof).is_err() {
+        if proxy.cache.commit(&path, &name).is_err() {
             let _ = std::fs::remove_file(&path);
         }
     }

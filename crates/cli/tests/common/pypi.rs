@@ -134,15 +134,25 @@ fn wait_until_serving(url: &str, child: &mut Child) -> bool {
 
 /// The status of `GET url` (plain HTTP on loopback), or `None` if unreachable.
 pub fn http_status(url: &str) -> Option<u16> {
+    http_get(url).map(|(status, _)| status)
+}
+
+/// `GET url` (plain HTTP/1.0 on loopback): status and body, or `None` if unreachable.
+pub fn http_get(url: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://")?;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let mut stream = std::net::TcpStream::connect(host).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
     write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).ok()?;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.get(9..12)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((status, body))
 }
 
 /// Runs `program args` with a time bound, killing it when it runs over; returns its
@@ -181,4 +191,108 @@ pub fn output_text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// A running `bintrail` server process other than the log (`proxy`, `index`): started
+/// with `args`, ready once it printed `bintrail: listening on <url>`; killed on drop.
+pub struct Daemon {
+    child: Child,
+    /// The URL it printed.
+    pub url: String,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Daemon {
+    /// Starts `bintrail args` and waits (bounded) for its listening line.
+    pub fn start(args: &[&str]) -> Daemon {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bintrail"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bintrail");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out = child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("bintrail: listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let err = child.stderr.take().expect("piped stderr");
+        let text = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut t = text.lock().unwrap();
+                t.push_str(&line);
+                t.push('\n');
+            }
+        });
+        match rx.recv_timeout(START_TIMEOUT) {
+            Ok(url) => Daemon { child, url, stderr },
+            Err(_) => {
+                let _ = child.kill();
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "bintrail {args:?} did not start: {}",
+                    stderr.lock().unwrap()
+                );
+            }
+        }
+    }
+
+    /// Everything it printed on stderr so far.
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `pip install --target target --index-url index reqs`, cacheless and bounded.
+pub fn pip_install(index: &str, target: &Path, reqs: &[&str]) -> Output {
+    let mut args = vec![
+        "install",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--target",
+        target.to_str().expect("utf-8 path"),
+        "--index-url",
+        index,
+    ];
+    args.extend_from_slice(reqs);
+    run_bounded(
+        &pip(),
+        &args,
+        &[("PIP_CONFIG_FILE", "/dev/null")],
+        INSTALL_TIMEOUT,
+    )
+}
+
+/// `uv pip install --target target --index-url index reqs`, cacheless and bounded.
+pub fn uv_install(index: &str, target: &Path, reqs: &[&str]) -> Output {
+    let mut args = vec![
+        "pip",
+        "install",
+        "--no-cache",
+        "--no-config",
+        "--python",
+        "/opt/bintrail-test-venv/bin/python",
+        "--target",
+        target.to_str().expect("utf-8 path"),
+        "--index-url",
+        index,
+    ];
+    args.extend_from_slice(reqs);
+    run_bounded(&uv(), &args, &[], INSTALL_TIMEOUT)
 }

@@ -1,0 +1,369 @@
+//! `bintrail proxy` with real installers (issue 14): pip 26 and uv install the
+//! requests set through the proxy in front of a real pypiserver, every file verified
+//! through a real `bintrail serve` with a witness (lookup by filename: pypiserver
+//! serves no proofs, the policy names the log). Tampering, unlogged files, report
+//! mode and a forking log behind the proxy.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use common::LogServer;
+use common::pypi::{
+    self, Daemon, INSTALL_TIMEOUT, PypiServer, REQUESTS_SET, http_get, output_text, pip_install,
+    uv_install,
+};
+use common::witnesses::{WitnessNode, log_keygen, p};
+
+const ORIGIN: &str = "proxy.test/log";
+const SIX: &str = "six-1.16.0-py2.py3-none-any.whl";
+
+/// A log (witnessed, or not) holding the requests set, pypiserver serving it (and
+/// six, unlogged), and the client policy (log key and URL, witness, quorum).
+struct Stack {
+    dir: tempfile::TempDir,
+    _witness: Option<WitnessNode>,
+    log: LogServer,
+    pypi: PypiServer,
+    log_key: PathBuf,
+}
+
+impl Stack {
+    fn new(witnessed: bool) -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (log_key, log_vkey) = log_keygen(d, ORIGIN);
+        let witness = witnessed.then(|| WitnessNode::new(d, 0, &log_vkey));
+        let witness_lines = match &witness {
+            Some(w) => format!("witness w0 {} http://{}\nquorum w0\n", w.vkey, w.addr),
+            None => "quorum none\n".to_owned(),
+        };
+        std::fs::write(d.join("log-policy"), &witness_lines).unwrap();
+        let log = LogServer::start(&[
+            "--private-key",
+            p(&log_key),
+            "--policy",
+            p(&d.join("log-policy")),
+        ]);
+        let vkey = std::fs::read_to_string(&log_vkey).unwrap();
+        let policy = format!("log {} {}\n{witness_lines}", vkey.trim(), log.url);
+        std::fs::write(d.join("policy"), policy).unwrap();
+        let mut names = REQUESTS_SET.to_vec();
+        names.push(SIX);
+        let pypi = PypiServer::start(&names);
+        let stack = Stack {
+            dir,
+            _witness: witness,
+            log,
+            pypi,
+            log_key,
+        };
+        stack.add(&stack.log, &REQUESTS_SET);
+        stack
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Logs the fixture files `names` in `log` with `bintrail add`.
+    fn add(&self, log: &LogServer, names: &[&str]) {
+        std::fs::write(self.path("token"), log.token()).unwrap();
+        let files: Vec<PathBuf> = names.iter().map(|n| pypi::fixtures().join(n)).collect();
+        // One add state per log: a second log under the same key is another history.
+        let port = log.url.rsplit(':').next().unwrap_or_default();
+        let (token, proofs, state) = (
+            self.path("token"),
+            self.path("proofs"),
+            self.path(&format!("add-state-{port}")),
+        );
+        let mut args = vec![
+            "add",
+            "--log",
+            &log.url,
+            "--token-file",
+            p(&token),
+            "--out",
+            p(&proofs),
+            "--state",
+            p(&state),
+        ];
+        args.extend(files.iter().map(|f| p(f)));
+        let out = pypi::run_bounded(
+            Path::new(env!("CARGO_BIN_EXE_bintrail")),
+            &args,
+            &[],
+            INSTALL_TIMEOUT,
+        );
+        assert!(out.status.success(), "add: {}", output_text(&out));
+    }
+
+    /// Starts a proxy in front of pypiserver with the pinned policy and `extra` flags;
+    /// `tag` names its cache and state directories.
+    fn proxy(&self, tag: &str, extra: &[&str]) -> Daemon {
+        let cache = self.path(&format!("cache-{tag}"));
+        let state = self.path(&format!("state-{tag}"));
+        let simple = self.pypi.simple();
+        let policy = self.path("policy");
+        let mut args = vec![
+            "proxy",
+            "--index",
+            &simple,
+            "--policy",
+            p(&policy),
+            "--listen",
+            "127.0.0.1:0",
+            "--cache",
+            p(&cache),
+            "--state",
+            p(&state),
+        ];
+        args.extend_from_slice(extra);
+        Daemon::start(&args)
+    }
+
+    fn target(&self, name: &str) -> PathBuf {
+        self.path(&format!("target-{name}"))
+    }
+}
+
+/// A `/metrics` counter's value.
+fn metric(proxy: &Daemon, name: &str) -> u64 {
+    let root = proxy.url.trim_end_matches("simple/");
+    let (status, body) = http_get(&format!("{root}metrics")).expect("GET /metrics");
+    assert_eq!(status, 200);
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+}
+
+const VERIFIED: &str = "bintrail_proxy_files_total{outcome=\"verified\"}";
+const CACHED: &str = "bintrail_proxy_files_total{outcome=\"cached\"}";
+const REFUSED: &str = "bintrail_proxy_files_total{outcome=\"refused\"}";
+const REPORTED: &str = "bintrail_proxy_files_total{outcome=\"reported\"}";
+const PROOF_FETCHES: &str = "bintrail_proxy_proof_fetches_total";
+
+fn installed(target: &Path, module: &str) -> bool {
+    target.join(module).join("__init__.py").exists()
+}
+
+#[test]
+fn pip_then_uv_install_through_the_proxy_and_the_second_install_costs_no_proof_traffic() {
+    let stack = Stack::new(true);
+    let proxy = stack.proxy("a", &[]);
+
+    let out = pip_install(&proxy.url, &stack.target("pip"), &["requests==2.32.3"]);
+    assert!(out.status.success(), "pip: {}", output_text(&out));
+    for module in [
+        "requests",
+        "urllib3",
+        "idna",
+        "certifi",
+        "charset_normalizer",
+    ] {
+        assert!(
+            installed(&stack.target("pip"), module),
+            "{module} not installed"
+        );
+    }
+    assert_eq!(metric(&proxy, VERIFIED), 5);
+    assert_eq!(metric(&proxy, PROOF_FETCHES), 5);
+    // Every download went through the proxy, none to pypiserver directly.
+    assert!(
+        output_text(&out).contains(&format!("{}files/", proxy.url.trim_end_matches("simple/")))
+    );
+
+    let out = uv_install(&proxy.url, &stack.target("uv"), &["requests==2.32.3"]);
+    assert!(out.status.success(), "uv: {}", output_text(&out));
+    assert!(installed(&stack.target("uv"), "requests"));
+    // uv reads wheel metadata with extra requests: each is served from the cache.
+    assert!(metric(&proxy, CACHED) >= 5, "{}", proxy.stderr_text());
+    assert_eq!(metric(&proxy, VERIFIED), 5);
+    assert_eq!(
+        metric(&proxy, PROOF_FETCHES),
+        5,
+        "the warm install fetched proofs"
+    );
+    assert_eq!(metric(&proxy, REFUSED), 0);
+}
+
+#[test]
+fn a_wheel_swapped_after_logging_fails_pip_and_uv_with_the_proxys_reason() {
+    let stack = Stack::new(true);
+    // idna's name, six's bytes: pypiserver now lists (and serves) another digest.
+    let idna = "idna-3.10-py3-none-any.whl";
+    std::fs::copy(pypi::fixtures().join(SIX), stack.pypi.file(idna)).unwrap();
+    let proxy = stack.proxy("swap", &[]);
+
+    let out = pip_install(&proxy.url, &stack.target("pip"), &["requests==2.32.3"]);
+    assert!(!out.status.success());
+    let text = output_text(&out);
+    assert!(text.contains("403"), "{text}");
+    assert!(
+        text.contains(&format!("refused {idna}: bintrail: digest-mismatch")),
+        "{text}"
+    );
+    assert!(!installed(&stack.target("pip"), "idna"));
+
+    let out = uv_install(&proxy.url, &stack.target("uv"), &["requests==2.32.3"]);
+    assert!(!out.status.success());
+    let text = output_text(&out);
+    assert!(
+        text.contains(&format!("refused {idna}: bintrail: digest-mismatch")),
+        "{text}"
+    );
+
+    let log = proxy.stderr_text();
+    assert!(
+        log.contains(r#""event":"refused""#) && log.contains(r#""kind":"digest-mismatch""#),
+        "{log}"
+    );
+    assert!(metric(&proxy, REFUSED) >= 2);
+    // Nothing of the refused file was cached.
+    assert!(!stack.path("cache-swap").join("files").join(idna).exists());
+}
+
+#[test]
+fn an_unlogged_file_is_refused_and_report_mode_installs_and_reports_it() {
+    let stack = Stack::new(true);
+    let enforce = stack.proxy("enforce", &[]);
+    let out = pip_install(&enforce.url, &stack.target("enforce"), &["six==1.16.0"]);
+    assert!(!out.status.success());
+    let text = output_text(&out);
+    assert!(
+        text.contains(&format!("refused {SIX}: bintrail: not-logged")),
+        "{text}"
+    );
+    let out = uv_install(&enforce.url, &stack.target("enforce-uv"), &["six==1.16.0"]);
+    assert!(!out.status.success());
+    assert!(
+        output_text(&out).contains("not-logged"),
+        "{}",
+        output_text(&out)
+    );
+
+    let report = stack.proxy("report", &["--mode", "report"]);
+    let out = pip_install(&report.url, &stack.target("report"), &["six==1.16.0"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(stack.target("report").join("six.py").exists());
+    let log = report.stderr_text();
+    assert!(
+        log.lines().any(|l| l.contains(r#""event":"reported""#)
+            && l.contains(r#""kind":"not-logged""#)
+            && l.contains(SIX)),
+        "{log}"
+    );
+    assert_eq!(metric(&report, REPORTED), 1);
+    assert_eq!(metric(&report, VERIFIED), 0);
+    // Unverified bytes are never cached.
+    assert!(!stack.path("cache-report").join("files").join(SIX).exists());
+}
+
+#[test]
+fn a_log_that_forks_behind_the_proxy_is_refused_with_evidence_saved_and_reported() {
+    let stack = Stack::new(false);
+    let receiver = EvidenceReceiver::start();
+    let first = stack.proxy("fork", &["--report-url", &receiver.url]);
+    let out = pip_install(&first.url, &stack.target("first"), &["idna==3.10"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    drop(first);
+
+    // The same key signs another history: a second log, the same five files in
+    // another order. Same origin and tree size, another root hash.
+    let lines = std::fs::read_to_string(stack.path("log-policy")).unwrap();
+    let other = LogServer::start(&[
+        "--private-key",
+        p(&stack.log_key),
+        "--policy",
+        p(&stack.path("log-policy")),
+    ]);
+    let mut reversed = REQUESTS_SET.to_vec();
+    reversed.reverse();
+    stack.add(&other, &reversed);
+    let vkey = std::fs::read_to_string(stack.path("log.vkey")).unwrap();
+    let policy = format!("log {} {}\n{lines}", vkey.trim(), other.url);
+    std::fs::write(stack.path("policy"), policy).unwrap();
+    let proxy = stack.proxy("fork", &["--report-url", &receiver.url]);
+    let out = pip_install(&proxy.url, &stack.target("second"), &["certifi==2024.8.30"]);
+    assert!(!out.status.success());
+    let text = output_text(&out);
+    assert!(text.contains("fork-detected"), "{text}");
+    let forks: Vec<_> = walk(&stack.path("state-fork"))
+        .into_iter()
+        .filter(|p| p.ends_with("new.checkpoint") || p.ends_with("old.checkpoint"))
+        .collect();
+    assert_eq!(forks.len(), 2, "evidence: {forks:?}");
+    let posted = receiver.wait();
+    assert!(posted.contains("\"kind\":\"fork-detected\""), "{posted}");
+    assert!(
+        posted.contains("old_checkpoint") && posted.contains(ORIGIN),
+        "{posted}"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// A one-request HTTP server that keeps the body POSTed to it.
+struct EvidenceReceiver {
+    url: String,
+    body: std::sync::mpsc::Receiver<String>,
+}
+
+impl EvidenceReceiver {
+    fn start() -> EvidenceReceiver {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/evidence", listener.local_addr().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut data = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                data.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&data);
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
+                        let _ = tx.send(body.to_owned());
+                        return;
+                    }
+                }
+            }
+        });
+        EvidenceReceiver { url, body: rx }
+    }
+
+    fn wait(&self) -> String {
+        self.body
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("no evidence was POSTed")
+    }
+}
