@@ -367,3 +367,129 @@ impl EvidenceReceiver {
             .expect("no evidence was POSTed")
     }
 }
+
+/// `bintrail index` in front of pypiserver, on `port` (0: any), for `log`.
+fn index(stack: &Stack, log: &LogServer, port: u16, tag: &str) -> Daemon {
+    let listen = format!("127.0.0.1:{port}");
+    let state = stack.path(&format!("index-state-{tag}"));
+    let simple = stack.pypi.simple();
+    Daemon::start_with(
+        &[
+            "index",
+            "--upstream",
+            &simple,
+            "--log",
+            &log.url,
+            "--listen",
+            &listen,
+            "--state",
+            p(&state),
+        ],
+        "bintrail: index listening on ",
+    )
+}
+
+fn bintrail(args: &[&str]) -> std::process::Output {
+    pypi::run_bounded(
+        Path::new(env!("CARGO_BIN_EXE_bintrail")),
+        args,
+        &[],
+        INSTALL_TIMEOUT,
+    )
+}
+
+#[test]
+fn through_bintrail_index_the_key_is_discovered_and_a_changed_key_is_refused() {
+    let stack = Stack::new(false);
+    let first = index(&stack, &stack.log, 0, "first");
+    let root = format!("{}/", first.url.trim_end_matches('/'));
+    let port: u16 = root
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let simple = format!("{root}simple/");
+
+    // No --policy: the key comes from the index's tlog-info, cached under --state.
+    let proxy_args = |tag: &str, extra: &[&str]| {
+        let mut args: Vec<String> = ["proxy", "--index", &simple, "--listen", "127.0.0.1:0"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend([
+            "--cache".into(),
+            p(&stack.path(&format!("cache-{tag}"))).into(),
+        ]);
+        args.extend(["--state".into(), p(&stack.path("proxy-state")).into()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let args = proxy_args("one", &[]);
+    let proxy = Daemon::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = pip_install(&proxy.url, &stack.target("pip"), &["requests==2.32.3"]);
+    assert!(out.status.success(), "pip: {}", output_text(&out));
+    assert_eq!(metric(&proxy, VERIFIED), 5, "{}", proxy.stderr_text());
+    assert!(
+        walk(&stack.path("proxy-state"))
+            .iter()
+            .any(|f| f.ends_with("tlog-info"))
+    );
+
+    // verify --index: the draft's algorithm from the command line.
+    let files: Vec<PathBuf> = REQUESTS_SET.iter().map(|n| stack.pypi.file(n)).collect();
+    let verify_state = stack.path("verify-state");
+    let mut args = vec!["verify", "--index", &root, "--state", p(&verify_state)];
+    args.extend(files.iter().map(|f| p(f)));
+    let out = bintrail(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let tampered = stack.path("idna-3.10-py3-none-any.whl");
+    std::fs::copy(pypi::fixtures().join(SIX), &tampered).unwrap();
+    let out = bintrail(&[
+        "verify",
+        "--index",
+        &simple,
+        "--state",
+        p(&stack.path("verify-state")),
+        p(&tampered),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+
+    // The index now announces another log (another key and origin) on the same URL.
+    drop(proxy);
+    drop(first);
+    let other = LogServer::start(&[]);
+    stack.add(&other, &REQUESTS_SET);
+    let _second = index(&stack, &other, port, "second");
+    let args = proxy_args("two", &[]);
+    let proxy = Daemon::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = pip_install(&proxy.url, &stack.target("changed"), &["idna==3.10"]);
+    assert!(!out.status.success());
+    let text = output_text(&out);
+    assert!(
+        text.contains("key-changed") && text.contains("announcements"),
+        "{text}"
+    );
+    let out = bintrail(&[
+        "verify",
+        "--index",
+        &root,
+        "--state",
+        p(&stack.path("verify-state")),
+        p(&files[2]),
+    ]);
+    assert_eq!(out.status.code(), Some(12), "{}", output_text(&out));
+
+    // Accepted explicitly: installs, and says loudly that the key changed.
+    drop(proxy);
+    let args = proxy_args("three", &["--accept-new-key"]);
+    let proxy = Daemon::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = pip_install(&proxy.url, &stack.target("accepted"), &["idna==3.10"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        proxy.stderr_text().contains("CHANGED"),
+        "{}",
+        proxy.stderr_text()
+    );
+}

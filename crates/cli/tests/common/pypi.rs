@@ -205,6 +205,11 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `bintrail args` and waits (bounded) for its listening line.
     pub fn start(args: &[&str]) -> Daemon {
+        Daemon::start_with(args, "bintrail: listening on ")
+    }
+
+    /// Starts `bintrail args` and waits (bounded) for a line `<prefix><url>`.
+    pub fn start_with(args: &[&str], prefix: &'static str) -> Daemon {
         use std::io::{BufRead, BufReader};
         let mut child = Command::new(env!("CARGO_BIN_EXE_bintrail"))
             .args(args)
@@ -217,7 +222,7 @@ impl Daemon {
         let out = child.stdout.take().expect("piped stdout");
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("bintrail: listening on ") {
+                if let Some(url) = line.strip_prefix(prefix) {
                     let _ = tx.send(url.to_owned());
                 }
             }
