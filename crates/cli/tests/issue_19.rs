@@ -225,3 +225,103 @@ async fn h7_a_full_disk_logs_one_line_per_failure_episode() {
         "the count of {failed}: {end}"
     );
 }
+
+/// H6: filename aliases dodged the one-digest rule: each of these got another digest
+/// logged. Now the first is logged and every alias is a 409 naming the logged file,
+/// in single adds and within one bulk request, and nothing else is appended.
+#[tokio::test]
+async fn h6_aliases_of_a_logged_file_are_refused_naming_it() {
+    let server = LogServer::start(&[]);
+    for (first, aliases) in [
+        (
+            "alias-1.0.tar.gz",
+            &[
+                "Alias-1.0.tar.gz",
+                "ALIAS-1.0.tar.gz",
+                "alias-1.0.zip",
+                "alias-1.00.tar.gz",
+            ][..],
+        ),
+        (
+            "alias-1.0-py3-none-any.whl",
+            &["Alias-1.0-py3-none-any.whl"][..],
+        ),
+    ] {
+        let (status, answer) = add(
+            &server,
+            &json!({"filename": first, "checksum": checksum(first)}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let logged = answer["index"].clone();
+        for alias in aliases {
+            // Another digest, and the same digest under another spelling: both refused.
+            for content in [*alias, first] {
+                let (status, answer) = add(
+                    &server,
+                    &json!({"filename": alias, "checksum": checksum(content)}),
+                )
+                .await;
+                assert_eq!(status, StatusCode::CONFLICT, "{alias}: {answer}");
+                assert_eq!(answer["filename"], first, "{answer}");
+                assert_eq!(answer["index"], logged, "{answer}");
+                assert!(
+                    answer["error"].as_str().unwrap().contains(first),
+                    "{answer}"
+                );
+            }
+        }
+        // The same file again is still the logged entry.
+        let (status, answer) = add(
+            &server,
+            &json!({"filename": first, "checksum": checksum(first)}),
+        )
+        .await;
+        assert_eq!(
+            (status, answer["existing"].clone()),
+            (StatusCode::OK, json!(true))
+        );
+    }
+    // Two aliases in one bulk request: the first is logged, the second refused.
+    let results = bulk(
+        &server,
+        &[
+            json!({"filename": "pair-2.0.tar.gz", "checksum": checksum("a")}),
+            json!({"filename": "Pair-2.0.zip", "checksum": checksum("b")}),
+        ],
+    )
+    .await;
+    assert_eq!(results[0]["status"], "logged", "{}", results[0]);
+    assert_eq!(results[1]["status"], "error", "{}", results[1]);
+    assert!(
+        results[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("pair-2.0.tar.gz"),
+        "{}",
+        results[1]
+    );
+    let checkpoint = common::client()
+        .get(server.at("/checkpoint"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        checkpoint.lines().nth(1),
+        Some("3"),
+        "three files logged: {checkpoint}"
+    );
+    let lookup = common::client()
+        .get(server.at("/lookup/pypi/Alias-1.0.tar.gz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        lookup.status(),
+        StatusCode::NOT_FOUND,
+        "an alias has no proof of its own"
+    );
+}

@@ -317,6 +317,38 @@ fn h1_hostile_tree_sizes_are_reported_in_bounded_memory() {
     }
 }
 
+/// Issue 19, finding H6: a log written by others logged aliases of one file
+/// (`alias-1.0.tar.gz`, `Alias-1.00.zip`) with different digests and the monitor said
+/// nothing. Aliases with another digest are `equivocation`; with the same digest they
+/// are a duplicate, not a finding.
+#[test]
+fn h6_aliases_with_different_digests_are_equivocation() {
+    let rt = runtime();
+    let mut log = support::FakeLog::new("example.test/aliases", 5);
+    log.append(support::entry("alias-1.0.tar.gz", 1));
+    log.append(support::entry("fine-1.0-py3-none-any.whl", 2));
+    log.append(support::entry("Alias-1.00.zip", 3));
+    log.append(support::entry("Fine-1.0-PY3-none-any.whl", 2));
+    let server = rt.block_on(support::FileServer::start(log.files()));
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy");
+    std::fs::write(&policy, log.policy_text()).unwrap();
+
+    let run = monitor_once(&server.url, &policy, &dir.path().join("state"), &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.kinds(), vec!["equivocation"], "{}", run.stderr);
+    let f = &run.findings[0];
+    assert_eq!(f["identifier"], "Alias-1.00.zip");
+    assert_eq!(f["indices"], serde_json::json!([0, 2]));
+    assert!(
+        f["detail"]
+            .as_str()
+            .unwrap()
+            .contains("alias of alias-1.0.tar.gz"),
+        "{f}"
+    );
+}
+
 #[test]
 fn unreachable_log_cannot_check() {
     let addr = std::net::TcpListener::bind("127.0.0.1:0")

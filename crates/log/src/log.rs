@@ -87,10 +87,14 @@ impl Added {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AddError {
-    /// Returned when the filename is already logged with another checksum or publisher (or
-    /// lost a race to such an add); nothing was appended. Fields describe the logged entry.
-    #[error("the filename is already logged at index {index} with {checksum}")]
+    /// Returned when the filename, or an alias of it (the same
+    /// [`Filename::canonical`](bintrail_tlog::pypi::Filename::canonical) identifier), is
+    /// already logged with another checksum or publisher, or under another spelling (or lost
+    /// a race to such an add); nothing was appended. Fields describe the logged entry.
+    #[error("{filename} is already logged at index {index} with {checksum}")]
     Conflict {
+        /// The logged file's name (another spelling when the add named an alias).
+        filename: Filename,
         /// Where the existing entry is.
         index: u64,
         /// The existing entry's checksum.
@@ -716,6 +720,7 @@ fn prove_stored(shared: &Shared, size: u64, indexes: &[u64]) -> Result<Vec<Vec<H
 
 fn conflict(record: IndexRecord) -> AddError {
     AddError::Conflict {
+        filename: record.entry.filename,
         index: record.index,
         checksum: record.entry.checksum,
         publisher: record.entry.publisher,

@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use bintrail_tlog::bundle::encode_entry_bundle;
 use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::hash::Hash;
-use bintrail_tlog::pypi::{Entry, Filename};
+use bintrail_tlog::pypi::{CanonicalIdentifier, Entry, Filename};
 use bintrail_tlog::tile::{TILE_WIDTH, Tile, TileLevel, new_tiles, read_tile_data};
 use bintrail_tlog::tree::{stored_hash_count, stored_hashes, tree_hash};
 use bytes::Bytes;
@@ -135,17 +135,20 @@ fn sequence_batch(
         return None;
     };
     let size = committed.checkpoint.size;
-    // For each add, which distinct filename of the batch it names (`group`), and for each
-    // distinct filename the position of its first add (`firsts`, in arrival order).
+    // For each add, which distinct canonical identifier of the batch it names (`group`), and
+    // for each the position of its first add (`firsts`, in arrival order). Aliases of one
+    // file (issue 19, H6) share a group: the first is appended, the others conflict with it.
     let mut group = Vec::with_capacity(batch.len());
     let mut firsts: Vec<usize> = Vec::new();
     {
-        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
+        let mut seen: HashMap<CanonicalIdentifier, usize> = HashMap::with_capacity(batch.len());
         for (i, add) in batch.iter().enumerate() {
-            let g = *seen.entry(add.entry.filename.as_str()).or_insert_with(|| {
-                firsts.push(i);
-                firsts.len() - 1
-            });
+            let g = *seen
+                .entry(add.entry.filename.canonical())
+                .or_insert_with(|| {
+                    firsts.push(i);
+                    firsts.len() - 1
+                });
             group.push(g);
         }
     }

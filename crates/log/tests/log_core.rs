@@ -78,6 +78,7 @@ async fn conflicting_add_is_refused_and_leaves_the_size_unchanged() {
                 index,
                 checksum,
                 publisher,
+                ..
             }) => {
                 assert_eq!(index, 1);
                 assert_eq!(checksum, e.checksum);

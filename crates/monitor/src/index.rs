@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use bintrail_tlog::pypi::Filename;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Errors from the identifier index.
@@ -103,6 +104,7 @@ impl IdentifierIndex {
              ) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
         )?;
+        index_identifiers(&conn)?;
         let stored: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'origin'", [], |r| {
                 r.get(0)
@@ -172,7 +174,10 @@ impl IdentifierIndex {
                     e.project
                 ])?;
                 if changed == 1 {
-                    out.push(Insertion::New);
+                    out.push(match alias_of(&tx, e)? {
+                        Some(first) => classify(first, e),
+                        None => Insertion::New,
+                    });
                     continue;
                 }
                 let first = select.query_row(params![e.project, e.filename], row_to_entry)??;
@@ -235,6 +240,75 @@ impl IdentifierIndex {
         }
         Ok(out)
     }
+}
+
+/// Claims `e`'s canonical identifier (`Filename::canonical`) for it, or returns the entry
+/// that holds it already: another spelling of the same file (issue 19, H6), which
+/// [`classify`] then judges like the same filename logged twice.
+fn alias_of(conn: &Connection, e: &IndexedEntry) -> Result<Option<IndexedEntry>, IndexError> {
+    // Entries come from parsed leaves; a name that does not parse has no identifier.
+    let Ok(filename) = e.filename.parse::<Filename>() else {
+        return Ok(None);
+    };
+    let claimed = conn
+        .prepare_cached(
+            "INSERT INTO identifiers (identifier, project, filename) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            filename.canonical().as_str(),
+            e.project,
+            e.filename
+        ])?;
+    if claimed == 1 {
+        return Ok(None);
+    }
+    let (project, holder): (String, String) = conn
+        .prepare_cached("SELECT project, filename FROM identifiers WHERE identifier = ?1")?
+        .query_row(params![filename.canonical().as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let first = conn
+        .prepare_cached(SELECT_ONE)?
+        .query_row(params![project, holder], row_to_entry)??;
+    Ok(Some(first))
+}
+
+/// Creates the canonical identifier table, filling it from the entries already indexed
+/// by a monitor older than it (in leaf order, so the first spelling holds each).
+fn index_identifiers(conn: &Connection) -> Result<(), IndexError> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'identifiers')",
+        [],
+        |r| r.get(0),
+    )?;
+    if exists {
+        return Ok(());
+    }
+    conn.execute_batch(
+        "BEGIN;
+         CREATE TABLE identifiers (
+             identifier TEXT PRIMARY KEY,
+             project TEXT NOT NULL,
+             filename TEXT NOT NULL
+         ) WITHOUT ROWID;",
+    )?;
+    {
+        let mut rows = conn.prepare("SELECT project, filename FROM entries ORDER BY leaf_index")?;
+        let mut insert = conn.prepare(
+            "INSERT INTO identifiers (identifier, project, filename) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+        )?;
+        let mut cursor = rows.query([])?;
+        while let Some(row) = cursor.next()? {
+            let (project, name): (String, String) = (row.get(0)?, row.get(1)?);
+            if let Ok(filename) = name.parse::<Filename>() {
+                insert.execute(params![filename.canonical().as_str(), project, name])?;
+            }
+        }
+    }
+    conn.execute_batch("COMMIT;")?;
+    Ok(())
 }
 
 /// The key is (project, filename): the project is a function of the filename, so the pair is unique

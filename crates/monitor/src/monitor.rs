@@ -537,17 +537,22 @@ fn equivocation(first: &IndexedEntry, new: &IndexedEntry, cp: &CheckpointRef) ->
     } else {
         "publisher"
     };
-    Finding::new(
-        FindingKind::Equivocation,
+    let detail = if first.filename == new.filename {
         format!(
             "logged at index {} and again at index {} with another {what}",
             first.index, new.index
-        ),
-    )
-    .with_identifier(new.filename.clone())
-    .with_digests(vec![hex_digest(&first.digest), hex_digest(&new.digest)])
-    .with_indices(vec![first.index, new.index])
-    .with_checkpoint(cp.clone())
+        )
+    } else {
+        format!(
+            "an alias of {} (logged at index {}), logged at index {} with another {what}",
+            first.filename, first.index, new.index
+        )
+    };
+    Finding::new(FindingKind::Equivocation, detail)
+        .with_identifier(new.filename.clone())
+        .with_digests(vec![hex_digest(&first.digest), hex_digest(&new.digest)])
+        .with_indices(vec![first.index, new.index])
+        .with_checkpoint(cp.clone())
 }
 
 fn watched(entry: &IndexedEntry, cp: &CheckpointRef) -> Finding {

@@ -81,17 +81,20 @@ pub enum ApiError {
     /// 408: the client did not send the body in time.
     #[error("request body not received within {0:?}")]
     BodyTimeout(Duration),
-    /// 409: the filename is logged with another checksum or publisher.
-    #[error("{filename} is already logged at index {index} with {checksum}")]
+    /// 409: the filename, or an alias of it, is logged with another checksum or publisher
+    /// or under another spelling.
+    #[error("{}", conflict_message(filename, logged, *index, checksum))]
     Conflict {
         /// The requested filename.
         filename: String,
+        /// The logged filename: the requested one, or the alias logged first.
+        logged: String,
         /// The existing entry's index.
         index: u64,
         /// The existing entry's checksum.
         checksum: Checksum,
-        /// The existing entry's publisher.
-        publisher: Option<Publisher>,
+        /// The existing entry's publisher (boxed, as `logged`).
+        publisher: Option<Box<Publisher>>,
     },
     /// 413: the body or the number of bulk lines is over the limit.
     #[error("{0}")]
@@ -118,6 +121,17 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// The 409 message: names the logged file, and says so when the add named an alias of it.
+fn conflict_message(filename: &str, logged: &str, index: u64, checksum: &Checksum) -> String {
+    if filename == logged {
+        format!("{filename} is already logged at index {index} with {checksum}")
+    } else {
+        format!(
+            "{filename} is an alias of {logged} (the same project, version and tags), already logged at index {index} with {checksum}"
+        )
+    }
+}
+
 impl ApiError {
     /// The status this error is answered with.
     pub fn status(&self) -> StatusCode {
@@ -141,14 +155,16 @@ impl ApiError {
     pub fn from_add(err: AddError, filename: &str, retry_after: Duration) -> ApiError {
         match err {
             AddError::Conflict {
+                filename: logged,
                 index,
                 checksum,
                 publisher,
             } => ApiError::Conflict {
                 filename: filename.to_owned(),
+                logged: logged.to_string(),
                 index,
                 checksum,
-                publisher,
+                publisher: publisher.map(Box::new),
             },
             AddError::Pending { index } => ApiError::Unavailable {
                 message: format!(
@@ -183,12 +199,14 @@ impl ApiError {
                 index,
                 checksum,
                 publisher,
+                logged,
                 ..
             } => {
                 let mut body = json!({
                     "error": self.to_string(),
                     "index": index,
                     "checksum": checksum.to_string(),
+                    "filename": logged,
                 });
                 if let Some(p) = publisher {
                     body["publisher"] = json!({"issuer": p.issuer, "subject": p.subject});
@@ -241,6 +259,7 @@ mod tests {
         let cases = [
             (
                 AddError::Conflict {
+                    filename: "f-1.0.tar.gz".parse().expect("filename"),
                     index: 3,
                     checksum: checksum(),
                     publisher: None,
@@ -288,6 +307,7 @@ mod tests {
     fn conflict_body_names_the_existing_entry() {
         let err = ApiError::from_add(
             AddError::Conflict {
+                filename: "a-1.0.tar.gz".parse().expect("filename"),
                 index: 3,
                 checksum: checksum(),
                 publisher: None,
@@ -299,6 +319,7 @@ mod tests {
         assert_eq!(body["index"], 3);
         assert_eq!(body["checksum"], format!("sha256:{}", "ab".repeat(32)));
         assert!(body["error"].as_str().unwrap().contains("a-1.0.tar.gz"));
+        assert_eq!(body["filename"], "a-1.0.tar.gz");
     }
 
     #[test]

@@ -71,12 +71,16 @@ pub trait Storage: Send + Sync + 'static {
     /// the sequenced checkpoint, so a torn write only ever hits data no checkpoint covers.
     fn write_tiles(&self, tiles: &[(Tile, Vec<u8>)]) -> Result<(), StorageError>;
 
-    /// Looks up filenames in the index; the result has one slot per input, in order.
+    /// Looks up exact filenames in the index (as `GET /lookup` names them); the result has
+    /// one slot per input, in order.
     fn lookup(&self, filenames: &[&Filename]) -> Result<Vec<Option<IndexRecord>>, StorageError>;
 
-    /// [`Storage::lookup`] by the sequencer, just before it appends the missing names: a
-    /// backend may answer through its writer, whose cache then already holds the pages
-    /// the append is about to change.
+    /// The sequencer's lookup, just before it appends the missing names: for each filename,
+    /// the row logged under the same canonical identifier
+    /// ([`Filename::canonical`]), whose filename may be another spelling (an alias). A
+    /// backend may answer through its writer, whose cache then already holds the pages the
+    /// append is about to change. The default looks up exact names, which is right only
+    /// for a backend that never holds two spellings of one identifier.
     fn lookup_for_append(
         &self,
         filenames: &[&Filename],
