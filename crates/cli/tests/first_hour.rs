@@ -416,3 +416,84 @@ fn add_during_a_quorum_outage_reports_the_sequenced_index() {
         text(&out.stdout)
     );
 }
+
+/// The value of an unlabelled metric in Prometheus text.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Item 9 (client side): `add` of many files submits them together (they land in a
+/// few batches, not one batch per file), and `verify DIR` verifies every
+/// distribution file in a directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_submits_concurrently_and_verify_takes_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LogServer::start(&["--checkpoint-interval", "1s"]);
+    let dists = dir.path().join("dist");
+    std::fs::create_dir_all(&dists).unwrap();
+    let files: Vec<PathBuf> = (0..12)
+        .map(|i| wheel_file(&dists, &format!("pkg{i}-1.0-py3-none-any.whl"), &[i as u8]))
+        .collect();
+    std::fs::write(dir.path().join("token"), server.token()).unwrap();
+    let policy = dir.path().join("policy");
+    std::fs::write(&policy, format!("log {}\nquorum none\n", server.vkey())).unwrap();
+    let mut args = vec![
+        "add".to_owned(),
+        "--log".into(),
+        server.url.clone(),
+        "--token-file".into(),
+        "token".into(),
+        "--policy".into(),
+        p(&policy).into(),
+        "--state".into(),
+        "state".into(),
+    ];
+    args.extend(files.iter().map(|f| p(f).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = bintrail_in(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    // One line per file, in argument order.
+    let order: Vec<usize> = files
+        .iter()
+        .map(|f| stdout.find(&format!("{}: logged", f.display())).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{stdout}");
+    let metrics = common::client()
+        .get(server.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let batches = metric(&metrics, "bintrail_batch_size_entries_count");
+    assert!(
+        batches <= 4.0,
+        "12 files in {batches} batches: submitted one by one"
+    );
+
+    let verify =
+        |target: &Path| bintrail_in(dir.path(), &["verify", "--policy", p(&policy), p(target)]);
+    let out = verify(&dists);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(stdout.matches(": verified").count(), 12, "{stdout}");
+    std::fs::write(&files[3], b"tampered").unwrap();
+    let out = verify(&dists);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = verify(&empty);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no distribution files"),
+        "{}",
+        text(&out.stderr)
+    );
+}

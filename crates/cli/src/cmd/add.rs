@@ -19,9 +19,12 @@ use bintrail_client::fetch::Timeouts;
 use bintrail_client::log::LogReader;
 use bintrail_client::state::{StateDir, write_atomic};
 use bintrail_client::submit::{AddRequest, PublisherJson, SubmitError, submit_within};
-use bintrail_client::verify::{VerifyError, load_policy, parse_policy, parse_proof, verify_digest};
+use bintrail_client::verify::{
+    Verified, VerifyError, load_policy, parse_policy, parse_proof, verify_digest,
+};
 use bintrail_tlog::policy::Policy;
 use bintrail_tlog::pypi::{Checksum, Filename, Publisher};
+use futures::StreamExt;
 
 use super::exit;
 
@@ -59,6 +62,9 @@ pub struct Args {
     /// sequenced by then is reported with its index and exit code 13.
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+    /// How many files are submitted at once.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub jobs: usize,
     /// The files to log; each name must be a valid wheel or sdist file name.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -92,17 +98,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => None,
         };
         let mut failures = Vec::new();
-        for file in &args.files {
-            let target = add_one(
-                file,
-                &args,
-                &token,
-                publisher.as_ref(),
-                &policy,
-                &reader,
-                state.as_ref(),
-            )
-            .await;
+        // Submissions run concurrently (each waits about one checkpoint interval
+        // for its proof); results are taken in argument order, and the state
+        // directory (a file lock held across fetches) is only touched by this loop.
+        let mut submitted = futures::stream::iter(&args.files)
+            .map(|file| submit_one(file, &token, publisher.as_ref(), &policy, &reader, &args))
+            .buffered(args.jobs.max(1));
+        while let Some((file, result)) = submitted.next().await {
+            let target = match result {
+                Ok(done) => finish_one(file, done, &args, &reader, state.as_ref()).await,
+                Err(failure) => Err(failure),
+            };
             match target {
                 Ok(line) => println!("{}: {line}", file.display()),
                 Err(Failure { kind, message }) => {
@@ -150,19 +156,40 @@ impl From<SubmitError> for Failure {
     }
 }
 
-async fn add_one(
-    file: &Path,
-    args: &Args,
+/// A file whose proof came back and verified, not yet written.
+struct Submitted {
+    verified: Verified,
+    proof: String,
+}
+
+fn unusable(message: String) -> Failure {
+    Failure {
+        kind: bintrail_client::verify::FailureKind::UnusableInput,
+        message,
+    }
+}
+
+/// Hashes `file`, submits it and verifies the proof the log returned.
+async fn submit_one<'a>(
+    file: &'a PathBuf,
     token: &str,
     publisher: Option<&Publisher>,
     policy: &Policy,
     reader: &LogReader,
-    state: Option<&StateDir>,
-) -> Result<String, Failure> {
-    let unusable = |message: String| Failure {
-        kind: bintrail_client::verify::FailureKind::UnusableInput,
-        message,
-    };
+    args: &Args,
+) -> (&'a PathBuf, Result<Submitted, Failure>) {
+    let result = submit_and_verify(file, token, publisher, policy, reader, args.timeout).await;
+    (file, result)
+}
+
+async fn submit_and_verify(
+    file: &Path,
+    token: &str,
+    publisher: Option<&Publisher>,
+    policy: &Policy,
+    reader: &LogReader,
+    timeout: std::time::Duration,
+) -> Result<Submitted, Failure> {
     let name = file
         .file_name()
         .and_then(|n| n.to_str())
@@ -179,7 +206,7 @@ async fn add_one(
             subject: p.subject.clone(),
         }),
     };
-    let response = submit_within(reader.http(), token, &request, args.timeout).await?;
+    let response = submit_within(reader.http(), token, &request, timeout).await?;
     let proof = parse_proof(response.proof.as_bytes(), "the add response")?;
     if proof.index != response.index {
         return Err(unusable(format!(
@@ -193,12 +220,27 @@ async fn add_one(
             "the log recorded another publisher than the one requested".into(),
         ));
     }
+    Ok(Submitted {
+        verified,
+        proof: response.proof,
+    })
+}
+
+/// Checks the proof's checkpoint against the state directory, then writes the proof.
+async fn finish_one(
+    file: &Path,
+    done: Submitted,
+    args: &Args,
+    reader: &LogReader,
+    state: Option<&StateDir>,
+) -> Result<String, Failure> {
+    let Submitted { verified, proof } = done;
     let observation = match state {
         Some(state) => format!("; {}", observe_checkpoint(state, reader, &verified).await?),
         None => String::new(),
     };
     let out = proof_path(file, args.out.as_deref());
-    write_atomic(&out, response.proof.as_bytes())
+    write_atomic(&out, proof.as_bytes())
         .map_err(|err| unusable(format!("writing {}: {err}", out.display())))?;
     Ok(format!(
         "logged at index {} in {} (tree size {}); proof written to {}{}",

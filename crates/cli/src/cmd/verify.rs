@@ -59,13 +59,15 @@ pub struct Args {
     /// Print one JSON object per file on stdout instead of text.
     #[arg(long)]
     pub json: bool,
-    /// The files to verify. Each file's name must be the name that was logged.
+    /// The files to verify. Each file's name must be the name that was logged. A
+    /// directory stands for every distribution file (wheel or sdist name) in it.
     #[arg(required_unless_present = "lock", value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
 
 /// Runs `bintrail verify`; the exit code is documented in [`exit::EXIT_CODES_HELP`].
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    args.files = expand_dirs(std::mem::take(&mut args.files))?;
     if args.proof.is_some() && args.files.len() != 1 {
         anyhow::bail!("--proof can only be used with a single FILE");
     }
@@ -104,6 +106,42 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(exit::for_failures(failures))
+}
+
+/// Replaces each directory in `paths` by the distribution files directly in it
+/// (names that parse as a wheel or sdist file name; proofs and other files are
+/// skipped), sorted by name. A directory holding none is an error.
+fn expand_dirs(paths: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path);
+            continue;
+        }
+        let mut found = Vec::new();
+        let entries = std::fs::read_dir(&path)
+            .map_err(|err| anyhow::anyhow!("reading directory {}: {err}", path.display()))?;
+        for entry in entries {
+            let entry = entry
+                .map_err(|err| anyhow::anyhow!("reading directory {}: {err}", path.display()))?;
+            let is_distribution = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.parse::<bintrail_tlog::pypi::Filename>().is_ok());
+            if is_distribution && entry.path().is_file() {
+                found.push(entry.path());
+            }
+        }
+        if found.is_empty() {
+            anyhow::bail!(
+                "{} holds no distribution files (wheels or sdists)",
+                path.display()
+            );
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
 }
 
 /// What `--log` adds: a reader for the log and the state directory.
