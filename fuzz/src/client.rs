@@ -1,0 +1,52 @@
+//! Fuzz target bodies for the parsers of outside input in `bintrail-client`: lock files
+//! (`pylock.toml`) that `bintrail lock` edits and `bintrail verify --lock` reads.
+//!
+//! Included with `#[path]` by `fuzz_targets/pylock.rs` (libFuzzer) and
+//! `crates/client/tests/arbitrary_pylock.rs` (stable, every test run).
+
+use bintrail_client::pylock::PyLock;
+use bintrail_tlog::note::{KeyType, Note, Signer};
+use bintrail_tlog::proof::TlogProof;
+
+/// A well-formed proof to store (its contents are never verified here).
+pub fn proof() -> TlogProof {
+    let signer = Signer::generate("o.example/log", KeyType::Ed25519, [5; 32]).expect("key");
+    let body = "o.example/log\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+    TlogProof {
+        extra: None,
+        index: 0,
+        inclusion_proof: vec![],
+        checkpoint: Note::sign(body, &[&signer]).expect("sign").to_bytes(),
+    }
+}
+
+/// Any bytes: no panic. A lock that parses lists its files; storing a proof for each
+/// and printing gives a lock that parses back with the same files and those proofs.
+pub fn pylock(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(mut lock) = PyLock::parse(text) else {
+        return;
+    };
+    let _ = lock.log();
+    let Ok(files) = lock.files() else {
+        return;
+    };
+    for file in &files {
+        let _ = lock.proof(file);
+    }
+    let proof = proof();
+    for file in &files {
+        if lock.set_proof(file, &proof).is_err() {
+            return;
+        }
+    }
+    let printed = lock.to_string();
+    let back = PyLock::parse(&printed).expect("an edited lock must parse");
+    let again = back.files().expect("an edited lock must list its files");
+    assert_eq!(again, files);
+    for file in &again {
+        assert_eq!(back.proof(file).expect("stored proof"), Some(proof.clone()));
+    }
+}
