@@ -497,3 +497,70 @@ async fn add_submits_concurrently_and_verify_takes_a_directory() {
         text(&out.stderr)
     );
 }
+
+/// POSTs one `/add` of `name` with `token`; the HTTP status.
+async fn add_status(server: &LogServer, token: &str, name: &str) -> u16 {
+    common::client()
+        .post(server.at("/add"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "filename": name,
+            "checksum": common::checksum(name),
+        }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Item 10: `token list` names the tokens and `token revoke` takes effect on the
+/// running server without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_list_and_revoke_without_restart() {
+    let server = LogServer::start(&[]);
+    let tokens = server.data.join("tokens");
+    let cwd = server.data.parent().unwrap().to_owned();
+    let out = bintrail_in(&cwd, &["token", "add", "--tokens", p(&tokens), "ci"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ci = text(&out.stdout).trim().to_owned();
+    let out = bintrail_in(&cwd, &["token", "list", "--tokens", p(&tokens)]);
+    assert_eq!(text(&out.stdout), "first-start\nci\n");
+    assert!(!text(&out.stdout).contains(&ci));
+    assert_eq!(
+        add_status(&server, &ci, "a-1.0-py3-none-any.whl").await,
+        200
+    );
+
+    let out = bintrail_in(&cwd, &["token", "revoke", "--tokens", p(&tokens), "ci"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The server rechecks the file's stamp at most once a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let status = add_status(&server, &ci, &format!("b{n}-1.0-py3-none-any.whl")).await;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "revoked token still accepted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        add_status(&server, &server.token(), "c-1.0-py3-none-any.whl").await,
+        200
+    );
+    let out = bintrail_in(&cwd, &["token", "list", "--tokens", p(&tokens)]);
+    assert_eq!(text(&out.stdout), "first-start\n");
+    let out = bintrail_in(&cwd, &["token", "revoke", "--tokens", p(&tokens), "ci"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no token named"),
+        "{}",
+        text(&out.stderr)
+    );
+}

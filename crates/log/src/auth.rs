@@ -77,6 +77,14 @@ pub enum AuthError {
         /// The name that is taken.
         name: String,
     },
+    /// Returned when revoking a name the tokens file does not hold.
+    #[error("tokens file {path} has no token named {name:?}")]
+    UnknownName {
+        /// The tokens file.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+    },
     /// Returned when the file holds more than [`MAX_TOKENS`] tokens.
     #[error("tokens file {path} holds more than {MAX_TOKENS} tokens")]
     TooMany {
@@ -245,6 +253,57 @@ pub fn add_token(path: &Path, name: &str, rng: &mut impl RngCore) -> Result<Toke
     // that makes it valid survives a crash before the caller prints it.
     file.sync_all().map_err(io_err)?;
     Ok(token)
+}
+
+/// Removes the token named `name` from the tokens file at `path` (comments and
+/// other lines kept as they are). The file is replaced atomically (a 0600
+/// temporary file renamed over it), so a running server, which rereads the file
+/// when it changes, never sees half of it; from then on the token authorizes
+/// nothing. Errors: [`AuthError::UnknownName`] when no token has that name, and
+/// those of [`read_tokens`].
+pub fn revoke_token(path: &Path, name: &str) -> Result<(), AuthError> {
+    let io_err = |source| AuthError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let text = fs::read_to_string(path).map_err(io_err)?;
+    let entries = parse_tokens(path, &text)?;
+    if !entries.iter().any(|e| e.name == name) {
+        return Err(AuthError::UnknownName {
+            path: path.to_owned(),
+            name: name.to_owned(),
+        });
+    }
+    let kept: String = text
+        .lines()
+        .filter(|line| line.trim().split_once(' ').map(|(n, _)| n) != Some(name))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let tmp = dir.join(format!(
+        ".{}.revoke-{}",
+        path.file_name()
+            .map_or("tokens".into(), |n| n.to_string_lossy()),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(kept.as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(io_err)
 }
 
 /// Extracts the token from an `Authorization` header value of the form
