@@ -493,3 +493,56 @@ fn through_bintrail_index_the_key_is_discovered_and_a_changed_key_is_refused() {
         proxy.stderr_text()
     );
 }
+
+#[test]
+fn a_file_swapped_between_page_and_download_never_completes() {
+    let stack = Stack::new(false);
+    let proxy = stack.proxy("stream", &[]);
+    let root = proxy.url.trim_end_matches("simple/").to_owned();
+    // The page (honest at this moment) is read through the proxy...
+    let (status, page) = http_get(&format!("{}idna/", proxy.url)).expect("page");
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("/files/idna/idna-3.10-py3-none-any.whl#sha256=946d"),
+        "{page}"
+    );
+    // ...then the index swaps the file before the download: the proof verifies (the
+    // page listed the logged hash), so the proxy streams, and the digest fails at the end.
+    let idna = "idna-3.10-py3-none-any.whl";
+    let logged = std::fs::read(pypi::fixtures().join(idna)).unwrap();
+    let mut swapped = logged.clone();
+    let last = swapped.len() - 1;
+    swapped[last] ^= 1;
+    std::fs::write(stack.pypi.file(idna), &swapped).unwrap();
+    let answer = raw_get(&format!("{root}files/idna/{idna}"));
+    let text = String::from_utf8_lossy(&answer);
+    let (head, _) = text.split_once("\r\n\r\n").expect("a response head");
+    assert!(head.contains(" 200 OK"), "{head}");
+    let body_len = answer.len() - head.len() - 4;
+    assert!(
+        body_len < swapped.len(),
+        "the whole swapped file was sent ({body_len} bytes)"
+    );
+    // The length announced is the whole file's, so the installer sees a short read.
+    assert!(
+        head.contains(&format!("content-length: {}", swapped.len())),
+        "{head}"
+    );
+    assert!(!stack.path("cache-stream").join("files").join(idna).exists());
+    let log = proxy.stderr_text();
+    assert!(log.contains(r#""kind":"digest-mismatch""#), "{log}");
+}
+
+/// `GET url` over HTTP/1.0, returning every byte received until the server closed.
+fn raw_get(url: &str) -> Vec<u8> {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    answer
+}
