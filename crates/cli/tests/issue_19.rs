@@ -325,3 +325,40 @@ async fn h6_aliases_of_a_logged_file_are_refused_naming_it() {
         "an alias has no proof of its own"
     );
 }
+
+/// H5: under a 1024-descriptor limit, a few hundred idle connections made adds fail
+/// with a 507 "disk full or I/O error", recovery fail, and accept errors repeat. The
+/// log now raises its soft limit to the hard one, serves connections only up to the
+/// limit less what storage needs (the rest wait in the backlog), and answers
+/// descriptor exhaustion with 503, never 507. Run under `prlimit --nofile=512:512`
+/// with 600 idle connections open, an add must still be logged.
+#[tokio::test]
+async fn h5_idle_connections_cannot_starve_storage_of_descriptors() {
+    let server = LogServer::start_wrapped(&["prlimit", "--nofile=512:512"], &[]);
+    let addr = server.url.strip_prefix("http://").expect("http").to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..600 {
+        idle.push(
+            tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let status = add_with(&server, &server.token(), &format!("h5_{i}")).await;
+        statuses.push(status);
+    }
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "adds beside 600 idle connections: {statuses:?}"
+    );
+    drop(idle);
+    let stderr = server.stderr.lock().expect("stderr").clone();
+    assert!(
+        !stderr.contains("accept failed"),
+        "{}",
+        &stderr[..stderr.len().min(3000)]
+    );
+}

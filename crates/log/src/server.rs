@@ -99,6 +99,41 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// Descriptors kept for storage (tiles, entry bundles, SQLite and its WAL) and the
+/// process itself, beyond those connections may take.
+const DESCRIPTORS_FOR_STORAGE: u64 = 256;
+
+/// Raises the soft limit on open files to the hard limit (issue 19, finding H5: a
+/// typical service's soft limit of 1024 let 260 idle connections starve storage) and
+/// returns the soft limit now in force; `None` when it is unlimited or unknown.
+pub fn raise_open_files_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(err) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!(%err, "could not raise the open files limit to its hard limit");
+        }
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+/// The connections to serve at once under an open-files limit of `limit`: at most
+/// `wanted`, and always [`DESCRIPTORS_FOR_STORAGE`] (or a quarter of the limit, if
+/// more) fewer than the limit, so connections can never take the descriptors storage
+/// needs; at least 16.
+pub fn connection_cap(limit: Option<u64>, wanted: usize) -> usize {
+    let Some(limit) = limit else {
+        return wanted;
+    };
+    let reserve = DESCRIPTORS_FOR_STORAGE.max(limit / 4);
+    let cap = usize::try_from(limit.saturating_sub(reserve)).unwrap_or(usize::MAX);
+    cap.clamp(16, wanted.max(16))
+}
+
 /// Binds a TCP listener on `addr` (port 0 picks a free port; read it back with
 /// `local_addr`).
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
@@ -397,10 +432,12 @@ impl Server {
         };
         let app = http::router(log.clone(), prepared.signer.verifier(), auth, http, policy);
         let listener = bind(config.listen).await?;
+        let defaults = ConnectionLimits::default();
         let limits = ConnectionLimits {
             // In-flight adds wait up to add_timeout for their checkpoint.
             drain_timeout: config.add_timeout + Duration::from_secs(5),
-            ..ConnectionLimits::default()
+            max_connections: connection_cap(raise_open_files_limit(), defaults.max_connections),
+            ..defaults
         };
         Ok(Server {
             listener,

@@ -54,6 +54,26 @@ impl LogServer {
     /// Like [`LogServer::start_in`], but a server that exits before listening
     /// is an `Err` with its exit status and stderr, not a panic.
     pub fn try_start_in(data: &Path, extra: &[&str]) -> Result<LogServer, (ExitStatus, String)> {
+        LogServer::try_start_wrapped(&[], data, extra)
+    }
+
+    /// Like [`LogServer::start`], but run through `wrapper` (a command and its
+    /// arguments, e.g. `["prlimit", "--nofile=512:512"]`) that execs the binary.
+    pub fn start_wrapped(wrapper: &[&str], extra: &[&str]) -> LogServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let mut server = LogServer::try_start_wrapped(wrapper, &data, extra).unwrap_or_else(
+            |(status, stderr)| panic!("bintrail serve exited ({status}): {stderr}"),
+        );
+        server._dir = Some(dir);
+        server
+    }
+
+    fn try_start_wrapped(
+        wrapper: &[&str],
+        data: &Path,
+        extra: &[&str],
+    ) -> Result<LogServer, (ExitStatus, String)> {
         let mut args: Vec<String> = vec![
             "serve".into(),
             "--listen".into(),
@@ -65,7 +85,15 @@ impl LogServer {
             args.extend(["--checkpoint-interval".into(), "200ms".into()]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bintrail"))
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(env!("CARGO_BIN_EXE_bintrail"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_bintrail")),
+        };
+        let mut child = command
             .args(&args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

@@ -62,6 +62,19 @@ pub(crate) mod storage_episode {
 const STORAGE_FAILED: &str =
     "the log could not write to its storage (disk full or I/O error); retry the same add later";
 
+/// The 503 for an add that failed because the process ran out of file descriptors.
+const OUT_OF_DESCRIPTORS: &str =
+    "the log has too many open files (connections or storage); retry the same add later";
+
+/// Whether a storage failure's detail is EMFILE or ENFILE. The detail is the text the
+/// sequencer passed on (its errors reach adds as text), with `std::io::Error`'s
+/// `(os error N)` suffix; SQLite reports the same condition as "unable to open".
+fn out_of_descriptors(detail: &str) -> bool {
+    detail.contains("(os error 24)")
+        || detail.contains("(os error 23)")
+        || detail.contains("unable to open database file")
+}
+
 /// An error answer to an HTTP request.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -187,7 +200,16 @@ impl ApiError {
                 // The detail names files under the data directory (finding L3):
                 // it goes to the operator's log, the client gets what to do.
                 storage_episode::failed(&detail);
-                ApiError::InsufficientStorage(STORAGE_FAILED.to_owned())
+                if out_of_descriptors(&detail) {
+                    // Finding H5: EMFILE/ENFILE is the process's limit, not a full disk.
+                    ApiError::Unavailable {
+                        message: OUT_OF_DESCRIPTORS.to_owned(),
+                        retry_after,
+                        index: None,
+                    }
+                } else {
+                    ApiError::InsufficientStorage(STORAGE_FAILED.to_owned())
+                }
             }
         }
     }
