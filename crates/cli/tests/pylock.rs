@@ -1,5 +1,5 @@
-//! Lockfiles that carry proofs (issue 14): a `pylock.toml` made by real pip 26
-//! (`pip lock`) against a real pypiserver, proofs stored by `bintrail lock`, then
+//! Lockfiles that carry proofs (issue 14): `pylock.toml` files made by real pip 26
+//! (`pip lock`) and uv (`uv export`) against a real pypiserver, proofs stored by `bintrail lock`, then
 //! `bintrail verify --lock` passes, and fails naming the file when one hash or one
 //! proof is altered, or (with `--dir`) when a downloaded file differs.
 
@@ -165,4 +165,95 @@ fn lock_proofs(text: &str) -> std::collections::HashMap<String, String> {
         }
     }
     proofs
+}
+
+#[test]
+fn a_lock_exported_by_uv_takes_proofs_and_verifies() {
+    let log = LogServer::start(&[]);
+    let pypi = PypiServer::start(&REQUESTS_SET);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("policy"),
+        format!("log {}\nquorum none\n", log.vkey()),
+    )
+    .unwrap();
+    log_set(&log, &pypi, d);
+
+    // A uv project whose lock uv exports as pylock.toml (inline wheel tables, no names).
+    let project = d.join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"demo\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\ndependencies = [\"requests==2.32.3\"]\n",
+    )
+    .unwrap();
+    let simple = pypi.simple();
+    let uv_args = |command: &str| {
+        vec![
+            command.to_owned(),
+            "--no-config".into(),
+            "--no-cache".into(),
+            "--python".into(),
+            "/opt/bintrail-test-venv/bin/python".into(),
+            "--index-url".into(),
+            simple.clone(),
+            "--directory".into(),
+            p(&project).into(),
+        ]
+    };
+    let out = pypi::run_bounded(
+        &pypi::uv(),
+        &uv_args("lock")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &[],
+        INSTALL_TIMEOUT,
+    );
+    assert!(out.status.success(), "uv lock: {}", pypi::output_text(&out));
+    let lock = d.join("pylock.toml");
+    let mut export = uv_args("export");
+    export.extend([
+        "--format".into(),
+        "pylock.toml".into(),
+        "-o".into(),
+        p(&lock).into(),
+    ]);
+    let out = pypi::run_bounded(
+        &pypi::uv(),
+        &export.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+        INSTALL_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "uv export: {}",
+        pypi::output_text(&out)
+    );
+    assert!(
+        std::fs::read_to_string(&lock)
+            .unwrap()
+            .contains("created-by = \"uv\"")
+    );
+
+    let out = bintrail(&[
+        "lock",
+        p(&lock),
+        "--policy",
+        p(&d.join("policy")),
+        "--log",
+        &log.url,
+        "--state",
+        p(&d.join("state")),
+    ]);
+    assert!(out.status.success(), "lock: {}", pypi::output_text(&out));
+    let out = bintrail(&["verify", "--lock", p(&lock), "--dir", p(&pypi.packages)]);
+    assert_eq!(out.status.code(), Some(0), "{}", pypi::output_text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .matches(": verified")
+            .count(),
+        5
+    );
 }
