@@ -7,6 +7,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of this helper.
 
+pub mod index;
 pub mod pypi;
 pub mod raw;
 pub mod witnesses;
