@@ -23,7 +23,7 @@
 
 use std::fmt;
 
-use bintrail_tlog::pypi::{Filename, FilenameError};
+use bintrail_tlog::pypi::{Filename, FilenameError, normalize_version};
 
 /// The longest request path parsed, in bytes: a 255-byte filename, its project and
 /// version, percent-encoded at worst, fit easily.
@@ -93,10 +93,9 @@ pub enum PathError {
 /// The normalized version of a filename, as the path carries it: the one place the
 /// index decides what "normalized version" means.
 pub fn version_of(filename: &Filename) -> String {
-    // Wheel and sdist filenames written by current tools carry the normalized version;
-    // until a PEP 440 normalizer is shared from bintrail-tlog, the filename's version
-    // component is taken as written.
-    filename.version().to_owned()
+    // PEP 440 normalization (`1.00` is `1.0`, `1.0-RC1` is `1.0rc1`); a legacy version
+    // that is not PEP 440 at all has no normal form and is used as written.
+    normalize_version(filename.version()).unwrap_or_else(|_| filename.version().to_owned())
 }
 
 impl ProofPath {
@@ -243,6 +242,16 @@ mod tests {
         assert!(matches!(
             path("/transparency/six/1.16.0/six-1.16.0.exe/proof"),
             Err(PathError::Filename(_))
+        ));
+    }
+
+    #[test]
+    fn versions_are_pep_440_normalized() {
+        let p = path("/transparency/foo/1.0rc1/foo-1.0RC1.tar.gz/proof").unwrap();
+        assert_eq!(p.version(), "1.0rc1");
+        assert!(matches!(
+            path("/transparency/foo/1.0RC1/foo-1.0RC1.tar.gz/proof"),
+            Err(PathError::VersionMismatch { .. })
         ));
     }
 
