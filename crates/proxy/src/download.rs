@@ -56,8 +56,8 @@ pub(crate) async fn file(proxy: Arc<Proxy>, project: &str, filename: &str) -> Re
             .is_none_or(|listed| listed == hit.entry.checksum)
     {
         Metrics::bump(&proxy.metrics.cached);
-        return match tokio::fs::read(&hit.path).await {
-            Ok(bytes) => file_response(Body::from(bytes), None),
+        return match cached_body(&hit.path).await {
+            Ok((body, length)) => file_response(body, Some(length)),
             Err(err) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
         };
     }
@@ -225,6 +225,27 @@ async fn pump(
     }
     Metrics::bump(&proxy.metrics.verified);
     release(&tx, held).await;
+}
+
+/// A cached file as a streamed body (64 KiB reads) and its length.
+async fn cached_body(path: &std::path::Path) -> std::io::Result<(Body, u64)> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path).await?;
+    let length = file.metadata().await?.len();
+    let chunks = futures::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut buf = vec![0u8; 64 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Bytes::from(buf)), Some(file)))
+            }
+            // Stop after an error: the body ends short of its length.
+            Err(err) => Some((Err(err), None)),
+        }
+    });
+    Ok((Body::from_stream(chunks), length))
 }
 
 async fn release(tx: &Sender, held: Option<Bytes>) {
