@@ -564,3 +564,48 @@ async fn token_list_and_revoke_without_restart() {
         text(&out.stderr)
     );
 }
+
+/// Item 10: paths in a `--config` file are relative to the file's directory, so the
+/// server starts the same from any working directory.
+#[test]
+fn config_paths_resolve_against_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(etc.join("keys")).unwrap();
+    let (_key, vkey) = log_keygen(&etc.join("keys"), "example.com/log");
+    let out = bintrail_in(&etc, &["token", "add", "--tokens", "tokens", "ci"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let config = etc.join("serve.toml");
+    std::fs::write(
+        &config,
+        "private-key = \"keys/log.key\"\ntokens = \"tokens\"\n",
+    )
+    .unwrap();
+    // LogServer runs from the test's working directory, not from etc/.
+    let server = LogServer::start(&["--config", p(&config)]);
+    assert_eq!(server.vkey(), std::fs::read_to_string(vkey).unwrap().trim());
+}
+
+/// Item 10: `/` is a small page naming the log, not a JSON 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_serves_a_page_about_the_log() {
+    let server = LogServer::start(&[]);
+    let response = common::client().get(server.at("/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/html; charset=utf-8"
+    );
+    let page = response.text().await.unwrap();
+    let origin = server.stdout_line("bintrail: log origin ").unwrap();
+    assert!(page.contains(&origin), "{page}");
+    assert!(page.contains(&server.vkey()), "{page}");
+    for part in [
+        "tree size",
+        "checkpoint age",
+        "witnesses",
+        "href=\"policy\"",
+    ] {
+        assert!(page.contains(part), "{part}: {page}");
+    }
+}

@@ -142,15 +142,36 @@ pub struct Settings {
 impl Settings {
     /// Reads a TOML config file. Fails on unreadable files, syntax errors, unknown
     /// keys and malformed values, naming the file.
+    ///
+    /// Relative paths in the file (`data`, `private-key`, `tokens`, `tls-cert`,
+    /// `tls-key`, `policy`) are relative to the file's directory, not to the working
+    /// directory, so a config works wherever the server is started from. Paths
+    /// given as flags stay relative to the working directory.
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let settings: Settings = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             message: e.to_string(),
-        })
+        })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        Ok(settings.relative_to(base))
+    }
+
+    /// Joins every relative path setting onto `base`.
+    fn relative_to(self, base: &Path) -> Settings {
+        let join = |p: Option<PathBuf>| p.map(|p| base.join(p));
+        Settings {
+            data: join(self.data),
+            private_key: join(self.private_key),
+            tokens: join(self.tokens),
+            tls_cert: join(self.tls_cert),
+            tls_key: join(self.tls_key),
+            policy: join(self.policy),
+            ..self
+        }
     }
 
     /// Layers `top` over `self`: each setting `top` has replaces this one's.

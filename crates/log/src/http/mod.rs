@@ -99,6 +99,7 @@ pub fn router(
         policy,
     };
     Router::new()
+        .route("/", get(read::home))
         .route("/add", post(write::add))
         .route("/admin/bulk/append", post(write::bulk_append))
         .route("/checkpoint", get(read::checkpoint))

@@ -104,6 +104,50 @@ pub(super) async fn healthz() -> Response {
     with_headers("ok\n", TEXT, NO_CACHE)
 }
 
+/// `GET /`: a small HTML page for a person who opens the log in a browser: its
+/// origin, key, tree size, checkpoint age, witness policy, and where to go next.
+pub(super) async fn home(State(state): State<AppState>) -> Response {
+    let stats = state.log.stats();
+    let policy = String::from_utf8_lossy(&state.policy);
+    let witnesses: Vec<&str> = policy
+        .lines()
+        .filter(|l| {
+            l.starts_with("witness ") || l.starts_with("group ") || l.starts_with("quorum ")
+        })
+        .collect();
+    let page = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>bintrail log {origin}</title></head>\n\
+         <body>\n<h1>bintrail transparency log</h1>\n<dl>\n\
+         <dt>origin</dt><dd><code>{origin}</code></dd>\n\
+         <dt>key (vkey)</dt><dd><code>{vkey}</code></dd>\n\
+         <dt>tree size</dt><dd>{size}</dd>\n\
+         <dt>checkpoint age</dt><dd>{age} s</dd>\n\
+         <dt>witnesses</dt><dd><pre>{witnesses}</pre></dd>\n</dl>\n\
+         <p><a href=\"checkpoint\">checkpoint</a> · <a href=\"policy\">policy</a> (save it with \
+         <code>bintrail policy --log URL --out bintrail.policy</code>) · \
+         <a href=\"metrics\">metrics</a> · <a href=\"healthz\">healthz</a> · \
+         <a href=\"https://c2sp.org/tlog-tiles\">tlog-tiles</a> · \
+         <a href=\"https://c2sp.org/tlog-proof\">tlog-proof</a></p>\n</body></html>\n",
+        origin = html_escape(state.verifier.name()),
+        vkey = html_escape(&state.verifier.to_string()),
+        size = stats.tree_size,
+        age = stats.checkpoint_age.as_secs(),
+        witnesses = if witnesses.is_empty() {
+            "none (quorum none)".to_owned()
+        } else {
+            html_escape(&witnesses.join("\n"))
+        },
+    );
+    with_headers(page, "text/html; charset=utf-8", NO_CACHE)
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// `GET /metrics`: Prometheus text format 0.0.4.
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     let text = state.metrics.render(&state.log.stats());
