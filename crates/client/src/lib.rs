@@ -38,6 +38,7 @@
 pub mod consistency;
 pub mod digest;
 pub mod fetch;
+pub mod identity;
 pub mod index;
 pub mod log;
 pub mod pylock;

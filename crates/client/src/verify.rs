@@ -94,6 +94,17 @@ pub enum VerifyError {
         /// The digest in the proof's entry.
         logged: Checksum,
     },
+    /// Returned when the logged publisher (or its absence) matches none of the identities
+    /// the caller requires (see [`crate::identity`]).
+    #[error("identity mismatch: {filename} was logged {}, which none of {} accepts", logged.as_ref().map_or_else(|| "without a publisher".to_owned(), |p| format!("by {} {}", p.issuer, p.subject)), required.join(", "))]
+    IdentityMismatch {
+        /// The file name.
+        filename: String,
+        /// The publisher in the logged entry, if any.
+        logged: Option<bintrail_tlog::pypi::Publisher>,
+        /// The required identities, as given.
+        required: Vec<String>,
+    },
     /// Returned when the log holds no entry for the file, or no proof was at hand.
     #[error("not logged: {0}")]
     NotLogged(String),
@@ -231,6 +242,8 @@ pub enum FailureKind {
     /// its index) but had not published in a checkpoint by the deadline
     /// ([`crate::submit::SubmitError::Pending`]). The same add later gets its proof.
     NotYetPublished,
+    /// [`VerifyError::IdentityMismatch`].
+    IdentityMismatch,
 }
 
 impl FailureKind {
@@ -250,6 +263,7 @@ impl FailureKind {
             FailureKind::KeyChanged => "key-changed",
             FailureKind::UnusableInput => "unusable-input",
             FailureKind::NotYetPublished => "not-yet-published",
+            FailureKind::IdentityMismatch => "identity-mismatch",
         }
     }
 }
@@ -271,6 +285,7 @@ impl VerifyError {
             VerifyError::KeyChanged { .. } | VerifyError::KeyChangedSameOrigin { .. } => {
                 FailureKind::KeyChanged
             }
+            VerifyError::IdentityMismatch { .. } => FailureKind::IdentityMismatch,
             VerifyError::Malformed { .. } | VerifyError::Io { .. } | VerifyError::Fetch(_) => {
                 FailureKind::UnusableInput
             }

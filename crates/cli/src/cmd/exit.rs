@@ -24,8 +24,9 @@ Exit codes:
       --accept-new-key trusts a new key that comes with a new origin)
   13  not yet published (add only): the log sequenced the entry (its index is printed)
       but published no checkpoint covering it before --timeout; run the same add again
+  14  identity mismatch: the logged publisher matches no --identity (or none is logged)
 When several files fail, the code is that of the gravest failure, in this order:
-10, 11, 12, 7, 6, 9, 8, 1, 5, 4, 3, 2, 13.";
+10, 11, 12, 7, 6, 9, 8, 1, 14, 5, 4, 3, 2, 13.";
 
 /// The exit code for one kind of failure (see [`EXIT_CODES_HELP`]).
 pub fn code(kind: FailureKind) -> u8 {
@@ -43,6 +44,7 @@ pub fn code(kind: FailureKind) -> u8 {
         FailureKind::LogMisbehaved => 11,
         FailureKind::KeyChanged => 12,
         FailureKind::NotYetPublished => 13,
+        FailureKind::IdentityMismatch => 14,
         // FailureKind is non_exhaustive; a kind added later is at least a failure.
         _ => 2,
     }
@@ -50,12 +52,13 @@ pub fn code(kind: FailureKind) -> u8 {
 
 /// Rank of a kind: higher is graver. Used to pick one exit code for many files.
 fn gravity(kind: FailureKind) -> u8 {
-    const ORDER: [FailureKind; 13] = [
+    const ORDER: [FailureKind; 14] = [
         FailureKind::NotYetPublished,
         FailureKind::UnusableInput,
         FailureKind::NotLogged,
         FailureKind::FilenameMismatch,
         FailureKind::ProofForAnotherFile,
+        FailureKind::IdentityMismatch,
         FailureKind::DigestMismatch,
         FailureKind::QuorumNotMet,
         FailureKind::BadInclusionProof,
@@ -81,8 +84,9 @@ pub fn for_failures(kinds: impl IntoIterator<Item = FailureKind>) -> ExitCode {
 mod tests {
     use super::*;
 
-    const ALL: [FailureKind; 13] = [
+    const ALL: [FailureKind; 14] = [
         FailureKind::NotYetPublished,
+        FailureKind::IdentityMismatch,
         FailureKind::DigestMismatch,
         FailureKind::ProofForAnotherFile,
         FailureKind::UnusableInput,

@@ -56,6 +56,11 @@ pub struct Args {
     /// ~/.local/state/bintrail). Used only with --log.
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
+    /// Require the logged publisher to be ISSUER (exact) with a subject SUBJECT_REGEX matches
+    /// wholly, e.g. `https://token.actions.githubusercontent.com=https://github\.com/org/repo/.*`.
+    /// Repeatable: any one may match. A file logged without a publisher matches none (exit 14).
+    #[arg(long, value_name = "ISSUER=SUBJECT_REGEX")]
+    pub identity: Vec<bintrail_client::identity::IdentityRequirement>,
     /// Print one JSON object per file on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -190,6 +195,7 @@ async fn verify_one(
 ) -> Result<Outcome, VerifyError> {
     let proof = find_proof(file, args.proof.as_deref(), online).await?;
     let verified = verify_artifact(file, &proof, policy)?;
+    require_identity(&verified, &args.identity)?;
     let observation = match online {
         Some(online) => Some(observe_checkpoint(&online.state, &online.reader, &verified).await?),
         None => None,
@@ -197,6 +203,22 @@ async fn verify_one(
     Ok(Outcome {
         verified,
         observation,
+    })
+}
+
+/// With `--identity`: the publisher in the verified entry must match one of `required`.
+pub fn require_identity(
+    verified: &Verified,
+    required: &[bintrail_client::identity::IdentityRequirement],
+) -> Result<(), VerifyError> {
+    let logged = verified.entry.publisher.as_ref();
+    if required.is_empty() || bintrail_client::identity::satisfies(logged, required) {
+        return Ok(());
+    }
+    Err(VerifyError::IdentityMismatch {
+        filename: verified.entry.filename.to_string(),
+        logged: logged.cloned(),
+        required: required.iter().map(ToString::to_string).collect(),
     })
 }
 

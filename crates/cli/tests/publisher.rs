@@ -1,0 +1,165 @@
+//! Publisher identities end to end (issue 17) against a real `bintrail serve`: `verify --identity`
+//! passes and fails (exit 14) on the logged publisher.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::LogServer;
+
+const GITHUB: &str = "https://token.actions.githubusercontent.com";
+const WORKFLOW: &str = "https://github.com/demo/demo/.github/workflows/release.yml@refs/tags/v1.0";
+
+fn bintrail(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bintrail"))
+        .args(args)
+        .env_remove("XDG_STATE_HOME")
+        .output()
+        .expect("run bintrail")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A running log, a work directory with its token and a policy trusting it.
+struct Fixture {
+    server: LogServer,
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let server = LogServer::start(&[]);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), server.token()).unwrap();
+        std::fs::write(
+            dir.path().join("policy"),
+            format!("log {}\nquorum none\n", server.vkey()),
+        )
+        .unwrap();
+        Fixture { server, dir }
+    }
+
+    fn arg(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// Writes `name` with `contents` and runs `bintrail add` with `extra` flags; returns the file.
+    fn add(&self, name: &str, contents: &[u8], extra: &[&str]) -> (PathBuf, Output) {
+        let file = self.dir.path().join(name);
+        std::fs::write(&file, contents).unwrap();
+        let (token, policy, state) = (self.arg("token"), self.arg("policy"), self.arg("state"));
+        let mut args = vec![
+            "add",
+            "--log",
+            &self.server.url,
+            "--token-file",
+            &token,
+            "--policy",
+            &policy,
+            "--state",
+            &state,
+        ];
+        args.extend(extra);
+        let file_arg = file.display().to_string();
+        args.push(&file_arg);
+        let out = bintrail(&args);
+        (file, out)
+    }
+
+    fn verify(&self, extra: &[&str], file: &Path) -> Output {
+        let policy = self.arg("policy");
+        let file = file.display().to_string();
+        let mut args = vec!["verify", "--policy", &policy];
+        args.extend(extra);
+        args.push(&file);
+        bintrail(&args)
+    }
+}
+
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn verify_identity_passes_and_fails_on_the_logged_publisher() {
+    let f = Fixture::new();
+    let (signed, out) = f.add(
+        "demo-1.0-py3-none-any.whl",
+        b"demo 1.0",
+        &[
+            "--publisher-issuer",
+            GITHUB,
+            "--publisher-subject",
+            WORKFLOW,
+        ],
+    );
+    assert_exit(&out, 0);
+    let (unsigned, out) = f.add("demo-1.1-py3-none-any.whl", b"demo 1.1", &[]);
+    assert_exit(&out, 0);
+
+    let exact = format!("{GITHUB}={}", regex_escape(WORKFLOW));
+    let any_tag = format!(
+        "{GITHUB}=https://github\\.com/demo/demo/\\.github/workflows/release\\.yml@refs/tags/.*"
+    );
+    let other_repo = format!("{GITHUB}=https://github\\.com/evil/demo/.*");
+    let other_issuer = "https://gitlab.com=.*".to_string();
+
+    assert_exit(&f.verify(&["--identity", &exact], &signed), 0);
+    assert_exit(&f.verify(&["--identity", &any_tag], &signed), 0);
+    // Alternatives: one matching identity is enough.
+    assert_exit(
+        &f.verify(
+            &["--identity", &other_repo, "--identity", &any_tag],
+            &signed,
+        ),
+        0,
+    );
+
+    for wrong in [&other_repo, &other_issuer] {
+        let out = f.verify(&["--identity", wrong], &signed);
+        assert_exit(&out, 14);
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("identity-mismatch") && stderr.contains(WORKFLOW),
+            "{stderr}"
+        );
+    }
+    // A file logged without a publisher matches no identity; without --identity it verifies.
+    let out = f.verify(&["--identity", &any_tag], &unsigned);
+    assert_exit(&out, 14);
+    assert!(
+        text(&out.stderr).contains("without a publisher"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_exit(&f.verify(&[], &unsigned), 0);
+    // JSON output names the kind and the exit code.
+    let out = f.verify(&["--identity", &other_repo, "--json"], &signed);
+    assert_exit(&out, 14);
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["kind"], "identity-mismatch");
+    assert_eq!(line["exitCode"], 14);
+    // A malformed requirement is a usage error.
+    assert_exit(&f.verify(&["--identity", "not-an-identity"], &signed), 2);
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if "\\.+*?()|[]{}^$".contains(c) {
+                vec!['\\', c]
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
