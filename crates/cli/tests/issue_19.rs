@@ -362,3 +362,71 @@ async fn h5_idle_connections_cannot_starve_storage_of_descriptors() {
         &stderr[..stderr.len().min(3000)]
     );
 }
+
+/// H8: a flipped byte in an entry bundle on disk was served with `Cache-Control:
+/// immutable` for a year. Each bundle is now checked against the tree's level-0
+/// hashes the first time it is served: a corrupt one is refused (JSON 500), an intact
+/// one served as before, after a restart too.
+#[tokio::test]
+async fn h8_a_corrupted_entry_bundle_is_not_served() {
+    let server = LogServer::start(&[]);
+    let lines: Vec<Value> = (0..300)
+        .map(|i| json!({"filename": common::wheel(&format!("h8_{i}"), "1.0"), "checksum": checksum(&i.to_string())}))
+        .collect();
+    let results = bulk(&server, &lines).await;
+    assert!(
+        results.iter().all(|r| r["status"] == "logged"),
+        "{:?}",
+        results.first()
+    );
+    let (status, stored) = {
+        let r = common::client()
+            .get(server.at("/tile/entries/000"))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.bytes().await.unwrap())
+    };
+    assert_eq!(status, StatusCode::OK);
+    let data = server.data.clone();
+    let (exit, dir) = server.stop_keep_data();
+    assert!(exit.success());
+    // Flip one byte inside an entry of the full bundle, then serve it again.
+    let path = data.join("tile/entries/000");
+    let mut bytes = std::fs::read(&path).expect("bundle file");
+    assert_eq!(bytes, stored);
+    bytes[100] ^= 0x01;
+    std::fs::write(&path, &bytes).expect("corrupt the bundle");
+    let server = LogServer::start_in(&data, &[]);
+    let response = common::client()
+        .get(server.at("/tile/entries/000"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let cache = response.headers().get("cache-control").cloned();
+    let body = response.bytes().await.unwrap();
+    assert_eq!(
+        status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "cache-control {cache:?}"
+    );
+    assert_ne!(body, bytes, "the corrupted bytes were served");
+    assert!(
+        serde_json::from_slice::<Value>(&body).is_ok(),
+        "a JSON error"
+    );
+    // The partial bundle next to it is intact and served.
+    let partial = common::client()
+        .get(server.at("/tile/entries/001.p/44"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(partial.status(), StatusCode::OK);
+    let stderr = server.stderr.lock().expect("stderr").clone();
+    assert!(
+        stderr.contains("tile/entries/000"),
+        "the operator is told which file: {stderr}"
+    );
+    drop(dir);
+}

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod server;
 
 pub mod cosign;
+mod integrity;
 pub mod log;
 mod recovery;
 mod sequencer;

@@ -24,6 +24,7 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::cosign::{Cosigner, NoWitness, run_publisher};
+use crate::integrity::{CheckedBundles, check_bundle};
 use crate::recovery::{Committed, read_bundle, recover};
 use crate::sequencer::{Outcome, Pool, run_sequencer};
 use crate::stats::{Counters, LogStats};
@@ -198,6 +199,8 @@ pub(crate) struct Shared {
     /// Tells the publisher to stop.
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) counters: Counters,
+    /// Entry bundles checked against the tree before first served (issue 19, H8).
+    pub(crate) checked_bundles: CheckedBundles,
     sequencer_task: Mutex<Option<JoinHandle<()>>>,
     publisher_task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -254,6 +257,7 @@ impl Log {
             accepting: AtomicBool::new(true),
             stop: watch::Sender::new(false),
             counters: Counters::default(),
+            checked_bundles: CheckedBundles::default(),
             sequencer_task: Mutex::new(None),
             publisher_task: Mutex::new(None),
         });
@@ -297,8 +301,28 @@ impl Log {
     /// The hash tile or entry bundle `tile` as served at `GET /<tile.path()>`, or `None` when
     /// the published tree does not cover it at that width. A partial tile narrower than the
     /// published one is cut from it, so every width a published checkpoint implied is served.
+    ///
+    /// An entry bundle is checked against the tree's level-0 hashes the first time this
+    /// process serves it; one that does not match is [`LogError::Corrupt`], never served.
     pub async fn read_tile(&self, tile: &Tile) -> Result<Option<Bytes>, LogError> {
         let size = self.shared.published.borrow().checkpoint.size;
+        let data = self.read_tile_unchecked(tile, size).await?;
+        match data {
+            Some(data)
+                if tile.level == TileLevel::Entries
+                    && !self.shared.checked_bundles.contains(tile) =>
+            {
+                let (shared, checked, want) = (self.shared.clone(), data.clone(), *tile);
+                blocking(move || check_bundle(&shared, size, &want, &checked)).await??;
+                self.shared.checked_bundles.insert(tile);
+                Ok(Some(data))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// [`Log::read_tile`] in the tree of `size`, without the first-serve bundle check.
+    async fn read_tile_unchecked(&self, tile: &Tile, size: u64) -> Result<Option<Bytes>, LogError> {
         let Some(available) = Tile::in_tree(tile.level, tile.index, size) else {
             return Ok(None);
         };
