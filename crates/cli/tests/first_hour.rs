@@ -609,3 +609,50 @@ async fn root_serves_a_page_about_the_log() {
         assert!(page.contains(part), "{part}: {page}");
     }
 }
+
+/// Item 7: start errors that read as internals now say what is wrong: a key for
+/// another log than the data directory holds, `--data` naming a file, and a start
+/// that cannot listen creates no data directory, key or token files.
+#[test]
+fn start_errors_say_what_is_wrong_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("bintrail-data");
+    let first = LogServer::start_in(&data, &[]);
+    let origin = first.stdout_line("bintrail: log origin ").unwrap();
+    drop(first);
+    let keys = dir.path().join("other");
+    std::fs::create_dir_all(&keys).unwrap();
+    let (other_key, _) = log_keygen(&keys, "other.example/log");
+    let (status, stderr) = LogServer::try_start_in(&data, &["--private-key", p(&other_key)])
+        .err()
+        .unwrap();
+    assert!(!status.success());
+    assert!(
+        stderr.contains(&format!("holds the log {origin:?}"))
+            && stderr.contains("\"other.example/log\"")
+            && !stderr.contains("no signature from a known key"),
+        "{stderr}"
+    );
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let (_, stderr) = LogServer::try_start_in(&file, &[]).err().unwrap();
+    assert!(stderr.contains("is a file, not a directory"), "{stderr}");
+    assert!(!stderr.contains("os error 17"), "{stderr}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let fresh = dir.path().join("fresh-data");
+    let out = bintrail_in(
+        dir.path(),
+        &["serve", "--listen", &addr, "--data", p(&fresh)],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&addr), "{stderr}");
+    assert!(
+        !fresh.exists(),
+        "a failed start created {}",
+        fresh.display()
+    );
+}

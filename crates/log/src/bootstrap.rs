@@ -61,6 +61,29 @@ pub enum BootstrapError {
         /// The key file.
         key_path: PathBuf,
     },
+    /// Returned when the data directory path exists but is not a directory.
+    #[error(
+        "--data {0} is a file, not a directory: pass the directory the log keeps its data in (it is created if missing)"
+    )]
+    DataNotDirectory(PathBuf),
+    /// Returned when the data directory holds another log than the key signs for:
+    /// its checkpoints are for another origin, or signed by another key.
+    #[error(
+        "the data directory {data} holds the log {holds:?}, but the key {key_path} is {key_name:?}{detail}: \
+         start it with that log's key, or use another --data directory for a new log"
+    )]
+    WrongLog {
+        /// The data directory.
+        data: PathBuf,
+        /// The origin of the directory's checkpoint.
+        holds: String,
+        /// The key file.
+        key_path: PathBuf,
+        /// The key's name.
+        key_name: String,
+        /// Empty, or why a same-named key does not fit.
+        detail: String,
+    },
     /// Returned when an explicitly given tokens file does not exist.
     #[error(
         "tokens file {0} does not exist; create it with `bintrail token add --tokens {0} NAME`"
@@ -86,6 +109,9 @@ pub struct Prepared {
 /// Creates the data directory (0700) and, when not given, the key pair and the
 /// first token; otherwise loads what exists. See the module docs for the files.
 pub fn prepare(config: &ServeConfig, rng: &mut impl RngCore) -> Result<Prepared, BootstrapError> {
+    if config.data.exists() && !config.data.is_dir() {
+        return Err(BootstrapError::DataNotDirectory(config.data.clone()));
+    }
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -104,6 +130,7 @@ pub fn prepare(config: &ServeConfig, rng: &mut impl RngCore) -> Result<Prepared,
             key_path,
         });
     }
+    check_data_matches_key(config, &signer, &key_path)?;
     let (tokens_path, created_token) = prepare_tokens(config, rng)?;
     Ok(Prepared {
         signer,
@@ -146,6 +173,39 @@ fn prepare_key(
     };
     write_key_pair(&signer, &path, &config.data.join(VKEY_FILE))?;
     Ok((signer, path, true))
+}
+
+/// Refuses a key that does not sign the log the data directory holds, naming both,
+/// before the log's own recovery would fail with a bare signature error.
+fn check_data_matches_key(
+    config: &ServeConfig,
+    signer: &Signer,
+    key_path: &std::path::Path,
+) -> Result<(), BootstrapError> {
+    let Some(bytes) = ["sequenced-checkpoint", "checkpoint"]
+        .iter()
+        .find_map(|name| fs::read(config.data.join(name)).ok())
+    else {
+        return Ok(());
+    };
+    let Ok(note) = bintrail_tlog::note::Note::parse(&bytes) else {
+        return Ok(()); // recovery reports a damaged checkpoint in full
+    };
+    let holds = note.text.lines().next().unwrap_or_default().to_owned();
+    let detail = if holds != signer.name() {
+        String::new()
+    } else if note.verify(&[signer.verifier()]).is_err() {
+        " (the same name, but another key signed its checkpoints)".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(BootstrapError::WrongLog {
+        data: config.data.clone(),
+        holds,
+        key_path: key_path.to_owned(),
+        key_name: signer.name().to_owned(),
+        detail,
+    })
 }
 
 fn prepare_tokens(

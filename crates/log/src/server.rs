@@ -396,6 +396,9 @@ impl Server {
         cosigner: C,
         policy_text: impl FnOnce(&Verifier) -> String,
     ) -> Result<Server, StartError> {
+        // Bind first: a start that cannot listen (port in use) creates nothing,
+        // neither the data directory nor a key or tokens.
+        let listener = bind(config.listen).await?;
         let prepared = bootstrap::prepare(config, &mut rand::rngs::OsRng)?;
         let auth = Arc::new(Authenticator::open(&prepared.tokens_path)?);
         if auth.is_empty() {
@@ -431,7 +434,6 @@ impl Server {
             ..HttpOptions::default()
         };
         let app = http::router(log.clone(), prepared.signer.verifier(), auth, http, policy);
-        let listener = bind(config.listen).await?;
         let defaults = ConnectionLimits::default();
         let limits = ConnectionLimits {
             // In-flight adds wait up to add_timeout for their checkpoint.
