@@ -163,3 +163,77 @@ fn regex_escape(text: &str) -> String {
         })
         .collect()
 }
+
+#[test]
+fn monitor_alerts_on_a_watched_project_whose_publisher_changes_or_disappears() {
+    let f = Fixture::new();
+    let other = "https://github.com/demo/demo/.github/workflows/other.yml@refs/heads/main";
+    let releases: [(&str, Option<&str>); 6] = [
+        ("demo-1.0.tar.gz", Some(WORKFLOW)),
+        ("demo-1.1.tar.gz", Some(WORKFLOW)),
+        ("demo-1.2.tar.gz", Some(other)),
+        ("demo-1.3.tar.gz", None),
+        ("quiet-1.0.tar.gz", Some(WORKFLOW)),
+        ("quiet-1.1.tar.gz", Some(other)),
+    ];
+    for (name, subject) in releases {
+        let flags: Vec<&str> = match subject {
+            Some(s) => vec!["--publisher-issuer", GITHUB, "--publisher-subject", s],
+            None => vec![],
+        };
+        let (_, out) = f.add(name, name.as_bytes(), &flags);
+        assert_exit(&out, 0);
+    }
+    let (policy, state) = (f.arg("policy"), f.arg("monitor-state"));
+    let out = bintrail(&[
+        "monitor",
+        "--log",
+        &f.server.url,
+        "--once",
+        "--policy",
+        &policy,
+        "--state",
+        &state,
+        "--watch",
+        "^demo$",
+    ]);
+    // Publisher drift of a watched project is an alert: exit 1, like an integrity finding.
+    assert_exit(&out, 1);
+    let findings: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["kind"] != "watched")
+        .collect();
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    assert_eq!(findings[0]["kind"], "publisher_changed");
+    assert_eq!(findings[0]["identifier"], "demo-1.2.tar.gz");
+    assert_eq!(findings[0]["indices"], serde_json::json!([1, 2]));
+    assert!(findings[0]["detail"].as_str().unwrap().contains(other));
+    assert_eq!(findings[1]["kind"], "publisher_dropped");
+    assert_eq!(findings[1]["identifier"], "demo-1.3.tar.gz");
+    assert_eq!(findings[1]["indices"], serde_json::json!([2, 3]));
+    // The unwatched project's change is not reported; a second pass reports nothing new.
+    assert!(
+        !text(&out.stdout).contains("quiet-1.1"),
+        "{}",
+        text(&out.stdout)
+    );
+    let again = bintrail(&[
+        "monitor",
+        "--log",
+        &f.server.url,
+        "--once",
+        "--policy",
+        &policy,
+        "--state",
+        &state,
+        "--watch",
+        "^demo$",
+    ]);
+    assert_exit(&again, 0);
+    assert!(
+        text(&again.stdout).trim().is_empty(),
+        "{}",
+        text(&again.stdout)
+    );
+}

@@ -20,6 +20,10 @@ pub enum FindingKind {
     Fork,
     /// An entry that does not parse, or an entry bundle or tile that does not match the signed tree.
     Malformed,
+    /// A new release of a watched project logged with another publisher than its previous release.
+    PublisherChanged,
+    /// A new release of a watched project logged without a publisher, after one logged with one.
+    PublisherDropped,
 }
 
 impl FindingKind {
@@ -36,6 +40,8 @@ impl FindingKind {
             FindingKind::RegistryMismatch => "registry_mismatch",
             FindingKind::Fork => "fork",
             FindingKind::Malformed => "malformed",
+            FindingKind::PublisherChanged => "publisher_changed",
+            FindingKind::PublisherDropped => "publisher_dropped",
         }
     }
 }

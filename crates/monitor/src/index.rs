@@ -225,6 +225,25 @@ impl IdentifierIndex {
         Ok(out)
     }
 
+    /// The entry of `project` logged last before leaf `before` (its previous release), if any.
+    pub fn previous_release(
+        &self,
+        project: &str,
+        before: u64,
+    ) -> Result<Option<IndexedEntry>, IndexError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT filename, leaf_index, digest, publisher, project FROM entries
+             WHERE project = ?1 AND leaf_index < ?2 ORDER BY leaf_index DESC LIMIT 1",
+        )?;
+        match stmt
+            .query_row(params![project, to_sql_index(before)], row_to_entry)
+            .optional()?
+        {
+            None => Ok(None),
+            Some(row) => Ok(Some(row?)),
+        }
+    }
+
     /// The distinct project names for which `keep` returns true, streamed from disk in name order.
     pub fn projects_where(&self, keep: impl Fn(&str) -> bool) -> Result<Vec<String>, IndexError> {
         let mut stmt = self

@@ -355,9 +355,12 @@ impl Monitor {
             bad,
             checked_to,
         } = group;
+        let watch = self.cfg.watch.clone();
         let (idx, entries, inserted) = tokio::task::spawn_blocking(move || {
             let mut idx = idx;
-            let r = idx.insert_batch(&entries, checked_to);
+            let r = idx
+                .insert_batch(&entries, checked_to)
+                .and_then(|r| previous_releases(&idx, &entries, r, &watch));
             (idx, entries, r)
         })
         .await
@@ -365,7 +368,10 @@ impl Monitor {
         *slot = Some(idx);
         let inserted = inserted?;
         out.report.checked.1 = checked_to;
-        for (entry, how) in entries.iter().zip(inserted) {
+        for (entry, (how, previous)) in entries.iter().zip(inserted) {
+            if let Some(f) = previous.and_then(|p| publisher_drift(&p, entry, cp_ref)) {
+                out.emit(f).await;
+            }
             if self.registry.is_some() {
                 touched.insert(entry.project.clone());
             }
@@ -553,6 +559,64 @@ fn equivocation(first: &IndexedEntry, new: &IndexedEntry, cp: &CheckpointRef) ->
         .with_digests(vec![hex_digest(&first.digest), hex_digest(&new.digest)])
         .with_indices(vec![first.index, new.index])
         .with_checkpoint(cp.clone())
+}
+
+/// Pairs each insertion with the previous release of its project when the entry is a new release of a
+/// watched project (publisher drift is only looked for there, so catch-up stays one insert per entry).
+fn previous_releases(
+    idx: &IdentifierIndex,
+    entries: &[IndexedEntry],
+    inserted: Vec<Insertion>,
+    watch: &[regex::Regex],
+) -> Result<Vec<(Insertion, Option<IndexedEntry>)>, crate::index::IndexError> {
+    let mut out = Vec::with_capacity(inserted.len());
+    for (entry, how) in entries.iter().zip(inserted) {
+        let previous =
+            if matches!(how, Insertion::New) && watch.iter().any(|r| r.is_match(&entry.project)) {
+                idx.previous_release(&entry.project, entry.index)?
+            } else {
+                None
+            };
+        out.push((how, previous));
+    }
+    Ok(out)
+}
+
+/// `publisher_changed` or `publisher_dropped` when `entry`'s publisher differs from the one its
+/// project's previous release carried (a project gaining a publisher is not a finding).
+fn publisher_drift(
+    previous: &IndexedEntry,
+    entry: &IndexedEntry,
+    cp: &CheckpointRef,
+) -> Option<Finding> {
+    let before = previous.publisher.as_ref()?;
+    let (kind, detail) = match &entry.publisher {
+        Some(now) if now == before => return None,
+        Some(now) => (
+            FindingKind::PublisherChanged,
+            format!(
+                "project {} was published by {before} ({} at index {}), now by {now} at index {}",
+                entry.project, previous.filename, previous.index, entry.index
+            ),
+        ),
+        None => (
+            FindingKind::PublisherDropped,
+            format!(
+                "project {} was published by {before} ({} at index {}), now without a publisher at index {}",
+                entry.project, previous.filename, previous.index, entry.index
+            ),
+        ),
+    };
+    Some(
+        Finding::new(kind, detail)
+            .with_identifier(entry.filename.clone())
+            .with_digests(vec![
+                hex_digest(&previous.digest),
+                hex_digest(&entry.digest),
+            ])
+            .with_indices(vec![previous.index, entry.index])
+            .with_checkpoint(cp.clone()),
+    )
 }
 
 fn watched(entry: &IndexedEntry, cp: &CheckpointRef) -> Finding {
