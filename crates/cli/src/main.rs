@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod cosigner;
+mod logging;
 
 // mimalloc instead of glibc malloc: under thousands of concurrent requests glibc's
 // allocator cost a quarter of the log's CPU (BENCHMARKS.md, "Log under load").

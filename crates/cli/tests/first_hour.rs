@@ -656,3 +656,40 @@ fn start_errors_say_what_is_wrong_and_create_nothing() {
         fresh.display()
     );
 }
+
+/// Item 6 (in part): the log's diagnostics carry no ANSI colours when stderr is not
+/// a terminal, and `--log-format json` makes each line a JSON object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnostics_are_plain_off_a_terminal_and_json_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    // An empty tokens file makes the log warn at start.
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "").unwrap();
+    for json in [false, true] {
+        let mut extra = vec!["--tokens", p(&tokens)];
+        if json {
+            extra.extend(["--log-format", "json"]);
+        }
+        let server = LogServer::start(&extra);
+        let status = add_status(&server, "nope", "a-1.0-py3-none-any.whl").await;
+        assert_eq!(status, 401);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !server.stderr.lock().unwrap().contains("holds no token") {
+            assert!(std::time::Instant::now() < deadline, "no warning on stderr");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let stderr = server.stderr.lock().unwrap().clone();
+        assert!(!stderr.is_empty(), "no diagnostics at all");
+        assert!(
+            !stderr.contains('\u{1b}'),
+            "ANSI escapes in a pipe: {stderr:?}"
+        );
+        if json {
+            for line in stderr.lines() {
+                let value: serde_json::Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"));
+                assert!(value.get("level").is_some(), "{line}");
+            }
+        }
+    }
+}

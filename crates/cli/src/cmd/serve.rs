@@ -70,6 +70,10 @@ pub struct Args {
     /// published only once the policy's quorum cosigned it [default: no witnesses].
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// Diagnostics on stderr: `text` (coloured only on a terminal) or `json` (one
+    /// object per line).
+    #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    log_format: crate::logging::LogFormat,
 }
 
 impl Args {
@@ -100,13 +104,7 @@ impl Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Diagnostics go to stderr, filtered by RUST_LOG (default: info); stdout carries
     // only the lines below that scripts read.
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
+    crate::logging::init(args.log_format);
     let (config_file, flags) = args.settings();
     let file = match &config_file {
         Some(path) => Settings::from_toml_file(path)?,

@@ -49,6 +49,9 @@ struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
+    /// Diagnostics on stderr: `text` (coloured only on a terminal) or `json`.
+    #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    log_format: crate::logging::LogFormat,
 }
 
 #[derive(clap::Args)]
@@ -86,13 +89,7 @@ fn open_store(args: &DbArgs) -> anyhow::Result<Store> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Logs go to stderr; stdout carries only the "listening" line scripts read.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    crate::logging::init(args.log_format);
     let store = Arc::new(open_store(&args.db)?);
     let signer = read_private_key(&args.private_key)?;
     let witness = Arc::new(Witness::new(store, signer)?);
