@@ -92,7 +92,7 @@ impl Default for ConnectionLimits {
             header_read_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
             h2_keep_alive: Duration::from_secs(30),
-            h2_max_concurrent_streams: 1024,
+            h2_max_concurrent_streams: 64,
             max_connections: 10_000,
             drain_timeout: Duration::from_secs(30),
         }
@@ -251,6 +251,9 @@ fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        // What a stream may queue beyond what the client's window lets through: with a
+        // zero-window reader, a connection holds at most streams x this (issue 19, H3).
+        .max_send_buf_size(16 * 1024)
         .keep_alive_interval(limits.h2_keep_alive)
         .keep_alive_timeout(limits.h2_keep_alive);
     builder

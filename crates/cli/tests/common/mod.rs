@@ -218,6 +218,11 @@ impl LogServer {
         }
     }
 
+    /// The server's process id (of the wrapper, if started through one that execs it).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     /// Stops the server (SIGTERM) and hands back its temporary directory, so a
     /// restart can reuse the data.
     pub fn stop_keep_data(mut self) -> (ExitStatus, Option<tempfile::TempDir>) {
