@@ -52,7 +52,7 @@ impl Cosigner for PolicyCosigner {
                     QuorumError::QuorumNotMet { .. } => CosignError::QuorumNotMet {
                         detail: err.to_string(),
                     },
-                    other => CosignError::Failed(other.to_string()),
+                    other => CosignError::Failed(Box::new(other)),
                 })
         }
     }

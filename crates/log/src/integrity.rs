@@ -16,8 +16,9 @@ use bintrail_tlog::hash::leaf_hash;
 use bintrail_tlog::tile::{TILE_WIDTH, Tile};
 use bintrail_tlog::tree::{HashReader, stored_hash_index};
 
-use crate::log::{LogError, Shared};
-use crate::tiles::TreeReader;
+use crate::error::LogError;
+use crate::storage::Storage;
+use crate::tiles::{TileCache, TreeReader};
 
 /// The entry bundles (index, width) already checked by this process. Bounded by the
 /// number of bundles in the tree (two per 256 entries at most: partial and full).
@@ -43,7 +44,8 @@ impl CheckedBundles {
 /// level-0 hashes. Returns [`LogError::Corrupt`] naming the bundle and the first entry
 /// that does not match, or a bundle that does not split into `tile.width` entries.
 pub(crate) fn check_bundle(
-    shared: &Shared,
+    storage: &dyn Storage,
+    cache: &TileCache,
     size: u64,
     tile: &Tile,
     data: &[u8],
@@ -58,7 +60,7 @@ pub(crate) fn check_bundle(
     let indexes: Vec<u64> = (first..first + tile.width)
         .map(|n| stored_hash_index(0, n))
         .collect();
-    let reader = TreeReader::new(shared.storage.as_ref(), &shared.cache, size);
+    let reader = TreeReader::new(storage, cache, size);
     let hashes = reader
         .read_hashes(&indexes)
         .map_err(|e| corrupt(format!("its level-0 hashes cannot be read: {e}")))?;

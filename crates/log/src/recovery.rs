@@ -22,23 +22,13 @@ use bintrail_tlog::tile::{TILE_WIDTH, Tile, TileLevel};
 use bintrail_tlog::tree::{HashReader, stored_hash_index, tree_hash};
 use bytes::Bytes;
 
-use crate::log::LogError;
+use crate::error::LogError;
+use crate::state::Committed;
 use crate::storage::{CheckpointKind, IndexRecord, Storage};
 use crate::tiles::{TileCache, TreeReader};
 
 /// How many index rows recovery rebuilds per transaction.
 const REBUILD_CHUNK: usize = 4096;
-
-/// A committed tree as the sequencer tracks it.
-#[derive(Clone)]
-pub(crate) struct Committed {
-    /// The sequenced checkpoint.
-    pub(crate) checkpoint: Checkpoint,
-    /// Its signed note, as persisted.
-    pub(crate) note: Bytes,
-    /// The entries of the partial entry bundle at the right edge (fewer than 256).
-    pub(crate) edge: Vec<Vec<u8>>,
-}
 
 /// What recovery found: the committed tree and the latest published checkpoint.
 pub(crate) struct Recovered {
@@ -58,9 +48,9 @@ pub(crate) fn recover(
         return create_empty_log(storage, signer);
     };
     let (checkpoint, _) =
-        open_checkpoint(&note, &verifier).map_err(|e| LogError::BadCheckpoint {
+        open_checkpoint(&note, &verifier).map_err(|source| LogError::BadCheckpoint {
             which: "sequenced",
-            detail: e.to_string(),
+            source,
         })?;
     let size = checkpoint.size;
     let reader = TreeReader::new(storage, cache, size);
@@ -110,7 +100,9 @@ fn create_empty_log(storage: &dyn Storage, signer: &Signer) -> Result<Recovered,
         root_hash: empty_tree_hash(),
         extensions: vec![],
     };
-    let note = sign(&checkpoint, signer)?;
+    let note = sign_checkpoint(&checkpoint, signer)
+        .map_err(LogError::Sign)?
+        .to_bytes();
     storage.write_checkpoint(CheckpointKind::Sequenced, &note)?;
     // The empty tree can show no split view, so it is published without cosigning: a new
     // log must start even when no witness is reachable.
@@ -124,12 +116,6 @@ fn create_empty_log(storage: &dyn Storage, signer: &Signer) -> Result<Recovered,
         },
         published: (checkpoint, note),
     })
-}
-
-/// Signs a checkpoint with the log key and returns the note bytes.
-pub(crate) fn sign(checkpoint: &Checkpoint, signer: &Signer) -> Result<Vec<u8>, LogError> {
-    let note = sign_checkpoint(checkpoint, signer).map_err(|e| LogError::Sign(e.to_string()))?;
-    Ok(note.to_bytes())
 }
 
 /// Makes the index hold exactly the entries `0..size`.
@@ -256,9 +242,9 @@ fn read_published(
         });
     };
     let (checkpoint, _) =
-        open_checkpoint(&note, verifier).map_err(|e| LogError::BadCheckpoint {
+        open_checkpoint(&note, verifier).map_err(|source| LogError::BadCheckpoint {
             which: "published",
-            detail: e.to_string(),
+            source,
         })?;
     let forked = checkpoint.size == sequenced.size && checkpoint.root_hash != sequenced.root_hash;
     if checkpoint.size > sequenced.size || forked {

@@ -17,66 +17,24 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bintrail_tlog::bundle::encode_entry_bundle;
-use bintrail_tlog::checkpoint::Checkpoint;
+use bintrail_tlog::checkpoint::{Checkpoint, sign_checkpoint};
 use bintrail_tlog::hash::Hash;
 use bintrail_tlog::pypi::{CanonicalIdentifier, Entry, Filename};
 use bintrail_tlog::tile::{TILE_WIDTH, Tile, TileLevel, new_tiles, read_tile_data};
 use bintrail_tlog::tree::{stored_hash_count, stored_hashes, tree_hash};
 use bytes::Bytes;
-use tokio::sync::oneshot;
 use tokio::time::MissedTickBehavior;
 
-use crate::log::{LogError, Shared};
-use crate::recovery::{Committed, recover, sign};
+use crate::error::{BatchError, LogError};
+use crate::pool::{Outcome, PendingAdd};
+use crate::recovery::recover;
+use crate::state::{Committed, Shared};
 use crate::storage::{CheckpointKind, IndexRecord};
 use crate::tiles::TreeReader;
 
-/// What the sequencer decided for one pooled add.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// The entry is committed at `index`; `existing` when this add appended nothing.
-    Logged { index: u64, existing: bool },
-    /// Another entry holds the filename (logged before, or first in this batch).
-    Conflict(IndexRecord),
-    /// The batch failed to commit; the message says why.
-    Failed(String),
-}
-
-/// One add waiting in the pool.
-pub(crate) struct PendingAdd {
-    entry: Entry,
-    reply: oneshot::Sender<Outcome>,
-}
-
-/// Adds waiting for the next batch, in arrival order (first come, first win).
-#[derive(Default)]
-pub(crate) struct Pool {
-    adds: Vec<PendingAdd>,
-    /// Set by the sequencer when it exits; nothing may be pooled after.
-    pub(crate) closed: bool,
-}
-
-impl Pool {
-    pub(crate) fn len(&self) -> usize {
-        self.adds.len()
-    }
-
-    pub(crate) fn push(&mut self, entry: Entry) -> oneshot::Receiver<Outcome> {
-        let (reply, rx) = oneshot::channel();
-        self.adds.push(PendingAdd { entry, reply });
-        rx
-    }
-
-    fn take(&mut self, max: usize) -> Vec<PendingAdd> {
-        let n = self.adds.len().min(max.max(1));
-        let rest = self.adds.split_off(n);
-        std::mem::replace(&mut self.adds, rest)
-    }
-}
-
 /// The sequencer task: runs until shutdown drains the pool.
 pub(crate) async fn run_sequencer(shared: Arc<Shared>, committed: Committed) {
-    let max_batch = shared.opts.max_batch_entries.max(1);
+    let max_batch = shared.pool.max_batch();
     let mut state = Some(committed);
     // The first batch is cut one interval after start: `interval` would tick at once, and a
     // batch cut then races the first adds (it could take some of them before others arrive).
@@ -86,11 +44,11 @@ pub(crate) async fn run_sequencer(shared: Arc<Shared>, committed: Committed) {
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = shared.wake.notified() => {}
+            _ = shared.pool.woken() => {}
         }
-        let stopping = !shared.accepting.load(Ordering::SeqCst);
+        let stopping = !shared.pool.is_accepting();
         loop {
-            let batch = shared.lock_pool().take(max_batch);
+            let batch = shared.pool.take_batch();
             if batch.is_empty() {
                 break;
             }
@@ -98,16 +56,12 @@ pub(crate) async fn run_sequencer(shared: Arc<Shared>, committed: Committed) {
             state = tokio::task::spawn_blocking(move || sequence_batch(&sh, state, batch))
                 .await
                 .unwrap_or(None);
-            if !stopping && shared.lock_pool().len() < max_batch {
+            if !stopping && shared.pool.len() < max_batch {
                 break;
             }
         }
-        if stopping {
-            let mut pool = shared.lock_pool();
-            if pool.len() == 0 {
-                pool.closed = true;
-                return;
-            }
+        if stopping && shared.pool.close_if_empty() {
+            return;
         }
     }
 }
@@ -128,10 +82,7 @@ fn sequence_batch(
     batch: Vec<PendingAdd>,
 ) -> Option<Committed> {
     let Some(committed) = state.or_else(|| recover_in_place(shared)) else {
-        fail_all(
-            batch,
-            "storage is unavailable; the log is retrying recovery",
-        );
+        fail_all(batch, LogError::Unavailable);
         return None;
     };
     let size = committed.checkpoint.size;
@@ -156,7 +107,7 @@ fn sequence_batch(
     let found = match shared.storage.lookup_for_append(&names) {
         Ok(found) => found,
         Err(e) => {
-            fail_all(batch, &e.to_string());
+            fail_all(batch, e.into());
             return Some(committed);
         }
     };
@@ -185,7 +136,7 @@ fn sequence_batch(
                     .counters
                     .batch_failures
                     .fetch_add(1, Ordering::Relaxed);
-                (recover_in_place(shared), Some(e.to_string()))
+                (recover_in_place(shared), Some(BatchError::new(e)))
             }
         }
     };
@@ -196,8 +147,8 @@ fn sequence_batch(
                 existing: true,
             },
             Resolution::Indexed(r) => Outcome::Conflict(r.clone()),
-            Resolution::New { .. } if failure.is_some() => {
-                Outcome::Failed(failure.clone().unwrap_or_default())
+            Resolution::New { .. } if let Some(failure) = &failure => {
+                Outcome::Failed(failure.clone())
             }
             &Resolution::New { index, first } => {
                 let winner = &new_entries[(index - size) as usize];
@@ -235,7 +186,7 @@ fn commit(shared: &Shared, old: &Committed, entries: &[Entry]) -> Result<Committ
             overlay_start,
             overlay: &overlay,
         };
-        let hashes = stored_hashes(size + i as u64, data, &reader).map_err(tree_error)?;
+        let hashes = stored_hashes(size + i as u64, data, &reader).map_err(LogError::Proof)?;
         overlay.extend(hashes);
     }
     let reader = TreeReader {
@@ -245,10 +196,10 @@ fn commit(shared: &Shared, old: &Committed, entries: &[Entry]) -> Result<Committ
         overlay_start,
         overlay: &overlay,
     };
-    let root = tree_hash(new_size, &reader).map_err(tree_error)?;
+    let root = tree_hash(new_size, &reader).map_err(LogError::Proof)?;
     let mut tiles = Vec::new();
     for tile in new_tiles(size, new_size) {
-        let data = read_tile_data(&tile, &reader).map_err(tree_error)?;
+        let data = read_tile_data(&tile, &reader).map_err(LogError::Proof)?;
         tiles.push((tile, data));
     }
     let mut edge = old.edge.clone();
@@ -275,7 +226,9 @@ fn commit(shared: &Shared, old: &Committed, entries: &[Entry]) -> Result<Committ
         root_hash: root,
         extensions: vec![],
     };
-    let note = sign(&checkpoint, &shared.opts.signer)?;
+    let note = sign_checkpoint(&checkpoint, &shared.opts.signer)
+        .map_err(LogError::Sign)?
+        .to_bytes();
     storage.write_checkpoint(CheckpointKind::Sequenced, &note)?;
 
     for (tile, data) in tiles {
@@ -353,12 +306,9 @@ fn recover_in_place(shared: &Shared) -> Option<Committed> {
     }
 }
 
-fn fail_all(batch: Vec<PendingAdd>, message: &str) {
+fn fail_all(batch: Vec<PendingAdd>, error: LogError) {
+    let error = BatchError::new(error);
     for add in batch {
-        let _ = add.reply.send(Outcome::Failed(message.to_string()));
+        let _ = add.reply.send(Outcome::Failed(error.clone()));
     }
-}
-
-fn tree_error(e: impl std::fmt::Display) -> LogError {
-    LogError::Proof(e.to_string())
 }

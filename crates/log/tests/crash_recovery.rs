@@ -225,7 +225,9 @@ async fn fault_then_carry_on(step: Step, mode: Mode) {
         // A failed publish is retried on the next interval; the add still succeeds.
         (Step::WritePublished, Ok(added)) => history.record(&victim, added.clone()),
         (Step::WritePublished, other) => panic!("want Ok after a publish retry, got {other:?}"),
-        (_, Err(AddError::Storage(message))) => assert!(message.contains("injected"), "{message}"),
+        (_, Err(AddError::Storage(error))) => {
+            assert!(error.to_string().contains("injected"), "{error}")
+        }
         (_, other) => panic!("want a Storage error, got {other:?}"),
     }
     // The log carries on: a retry of the failed add works (as a new or existing entry).

@@ -42,7 +42,7 @@ impl Cosigner for FlakyWitness {
                     .prover
                     .prove(old.size)
                     .await
-                    .map_err(|e| CosignError::Failed(e.to_string()))?;
+                    .map_err(|e| CosignError::Failed(e.into()))?;
                 verify_tree(
                     &proof,
                     req.checkpoint.size,
@@ -50,7 +50,7 @@ impl Cosigner for FlakyWitness {
                     old.size,
                     old.root_hash,
                 )
-                .map_err(|e| CosignError::Failed(format!("inconsistent: {e}")))?;
+                .map_err(|e| CosignError::Failed(format!("inconsistent: {e}").into()))?;
             }
             *this.last.lock().unwrap() = Some(req.checkpoint.clone());
             Ok(req.signed_note)

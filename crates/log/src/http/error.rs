@@ -196,9 +196,10 @@ impl ApiError {
                 retry_after,
                 index: None,
             },
-            AddError::Storage(detail) => {
+            AddError::Storage(error) => {
                 // The detail names files under the data directory (finding L3):
                 // it goes to the operator's log, the client gets what to do.
+                let detail = error.to_string();
                 storage_episode::failed(&detail);
                 if out_of_descriptors(&detail) {
                     // Finding H5: EMFILE/ENFILE is the process's limit, not a full disk.
@@ -295,7 +296,7 @@ mod tests {
             (AddError::Overloaded, StatusCode::SERVICE_UNAVAILABLE),
             (AddError::ShuttingDown, StatusCode::SERVICE_UNAVAILABLE),
             (
-                AddError::Storage("disk full".into()),
+                AddError::from(crate::LogError::Unavailable),
                 StatusCode::INSUFFICIENT_STORAGE,
             ),
         ];
@@ -313,9 +314,11 @@ mod tests {
     #[test]
     fn l3_storage_failures_do_not_leak_paths() {
         let err = ApiError::from_add(
-            AddError::Storage(
-                "storage: write /srv/data/tile/0/002.p/89: No space left on device".into(),
-            ),
+            AddError::from(crate::LogError::Storage(crate::storage::StorageError::Io {
+                op: "write",
+                path: "/srv/data/tile/0/002.p/89".into(),
+                source: std::io::Error::other("No space left on device"),
+            })),
             "f",
             Duration::from_secs(1),
         );
