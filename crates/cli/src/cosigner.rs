@@ -2,18 +2,19 @@
 //! [`bintrail_log::Cosigner`] that publishes only what a tlog-policy quorum of
 //! witnesses cosigned ([`QuorumCosigner`]).
 //!
-//! It lives in the binary because the log and witness crates do not depend on
+//! It lives in the binary because the log and client crates do not depend on
 //! each other (STYLE.md §1); this file only adapts types.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bintrail_client::cosign::gather::{ConsistencySource, ProofUnavailable};
+use bintrail_client::cosign::quorum::{QuorumCosigner, QuorumError, published_policy};
 use bintrail_log::{ConsistencyProver, CosignError, CosignRequest, Cosigner};
 use bintrail_tlog::hash::Hash;
 use bintrail_tlog::note::Verifier;
 use bintrail_tlog::policy::Policy;
-use bintrail_witness::quorum::{QuorumCosigner, QuorumError, published_policy};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
@@ -67,14 +68,19 @@ pub fn policy_text(log: &Verifier, policy: Option<&Policy>) -> String {
 /// Consistency proofs from the log's own tiles.
 struct LogProver(ConsistencyProver);
 
-impl bintrail_witness::gather::ConsistencyProver for LogProver {
+impl ConsistencySource for LogProver {
     fn prove_consistency(
         &self,
         old_size: u64,
-        _new_size: u64,
-    ) -> BoxFuture<'_, Result<Vec<Hash>, String>> {
+        new_size: u64,
+    ) -> BoxFuture<'_, Result<Vec<Hash>, ProofUnavailable>> {
         // The log's prover is bound to the size being cosigned, which is the
         // gatherer's `new_size`.
-        Box::pin(async move { self.0.prove(old_size).await.map_err(|e| e.to_string()) })
+        Box::pin(async move {
+            self.0
+                .prove(old_size)
+                .await
+                .map_err(|e| ProofUnavailable::new(old_size, new_size, Box::new(e)))
+        })
     }
 }

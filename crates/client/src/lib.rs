@@ -23,6 +23,8 @@
 //!   tlog-policy.
 //! - [`log`]: reading a tlog-tiles log over HTTP, with every hash authenticated.
 //! - [`consistency`]: the latest checkpoint per log, and fork detection.
+//! - [`cosign`]: the log's side of tlog-witness: asking witnesses, checking
+//!   cosignatures, the policy quorum.
 //! - [`digest`]: streaming SHA-256 of artifacts.
 //! - [`fetch`]: HTTP with timeouts and response size caps.
 //! - [`index`]: the draft PEP's client algorithm for a Python index (key discovery
@@ -36,6 +38,7 @@
 #![deny(missing_docs)]
 
 pub mod consistency;
+pub mod cosign;
 pub mod digest;
 pub mod fetch;
 pub mod identity;

@@ -15,6 +15,7 @@
 //! - [`proof`]: C2SP tlog-proof (`c2sp.org/tlog-proof@v1`).
 //! - [`policy`]: C2SP tlog-policy files and quorum decisions.
 //! - [`pypi`]: the `pypi-transparency/v1` log entry.
+//! - [`witness`]: C2SP tlog-witness request and answer formats.
 
 pub mod bundle;
 pub mod checkpoint;
@@ -26,3 +27,4 @@ pub mod proof;
 pub mod pypi;
 pub mod tile;
 pub mod tree;
+pub mod witness;

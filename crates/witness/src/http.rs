@@ -37,8 +37,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send its request headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The content type of a 409 response body (tlog-witness).
-pub const SIZE_CONTENT_TYPE: &str = "text/x.tlog.size";
+pub use bintrail_tlog::witness::SIZE_CONTENT_TYPE;
 
 /// Builds the witness's routes with body limit and timeout.
 pub fn router(witness: Arc<Witness>) -> Router {

@@ -1,5 +1,5 @@
-//! A C2SP tlog-witness, and the log-side client that gathers cosignatures from
-//! witnesses.
+//! A C2SP tlog-witness server. (The log's side, asking witnesses for cosignatures,
+//! is `bintrail_client::cosign`; the wire formats are `bintrail_tlog::witness`.)
 //!
 //! The witness ([`Witness`]) keeps, per log origin, the log's verifier key and
 //! the latest checkpoint it cosigned in SQLite ([`store::Store`]). For each
@@ -32,11 +32,14 @@
 
 #![deny(missing_docs)]
 
-pub mod gather;
 pub mod http;
-pub mod quorum;
-pub mod request;
 pub mod store;
+
+/// The `add-checkpoint` request body, from `bintrail_tlog::witness` where the witness and
+/// the log's client share it.
+pub mod request {
+    pub use bintrail_tlog::witness::{AddCheckpointRequest, MAX_PROOF_LINES, RequestError};
+}
 mod witness;
 
 pub use witness::{AddCheckpointError, Witness, WitnessKeyError, signature_line};

@@ -10,8 +10,8 @@ use bintrail_tlog::hash::{Hash, empty_tree_hash};
 use bintrail_tlog::note::{KeyType, Note, NoteError, NoteSignature, Signer, Verifier};
 use bintrail_tlog::tree::verify_tree;
 
-use crate::request::{AddCheckpointRequest, RequestError};
 use crate::store::{EvidenceKind, LogState, Store, StoreError};
+use bintrail_tlog::witness::{AddCheckpointRequest, RequestError};
 
 /// A witness: its signing key and its state.
 pub struct Witness {

@@ -3,21 +3,21 @@
 //!
 //! How a log uses it: its publisher hands [`QuorumCosigner::cosign`] the last
 //! published size, the log-signed note and its checkpoint, and a
-//! [`ConsistencyProver`] over its own tiles; it publishes the returned note,
+//! [`ConsistencySource`] over its own tiles; it publishes the returned note,
 //! or on error keeps sequencing and retries later with a newer checkpoint.
 //! Witnesses that cosigned a round that missed the quorum have moved on; the
 //! gatherer remembers their sizes (and the 409 protocol corrects it after a
 //! restart), so the next round still proves consistency from where each is.
 //! The log crate and this one do not depend on each other: the binary adapts
-//! the log's publishing trait to this type.
+//! the log's publishing trait (`bintrail_log::Cosigner`) to this type.
 
 use std::time::Duration;
 
 use bintrail_tlog::checkpoint::Checkpoint;
-use bintrail_tlog::note::{Note, Verifier};
+use bintrail_tlog::note::{Note, NoteError, Verifier};
 use bintrail_tlog::policy::{Policy, PolicyLog, Quorum};
 
-use crate::gather::{ConsistencyProver, Gatherer, WitnessEndpoint};
+use super::gather::{ConsistencySource, Gathered, Gatherer, WitnessEndpoint};
 
 /// Cosigns checkpoints for a log whose tlog-policy names witnesses with URLs.
 pub struct QuorumCosigner {
@@ -38,7 +38,7 @@ pub enum QuorumError {
     },
     /// Returned when the note to cosign is not a well-formed checkpoint note.
     #[error("the log's checkpoint note is malformed: {0}")]
-    MalformedNote(String),
+    MalformedNote(#[source] NoteError),
     /// Returned when fewer witnesses than the quorum gave valid cosignatures;
     /// `detail` names each witness's outcome, for the operator.
     #[error("witness quorum not met for size {size}: {detail}")]
@@ -122,13 +122,12 @@ impl QuorumCosigner {
         signed_note: &[u8],
         checkpoint: &Checkpoint,
         old_size: u64,
-        prover: &dyn ConsistencyProver,
+        prover: &dyn ConsistencySource,
     ) -> Result<Vec<u8>, QuorumError> {
         if self.policy.quorum == Quorum::None {
             return Ok(signed_note.to_vec());
         }
-        let mut note =
-            Note::parse(signed_note).map_err(|e| QuorumError::MalformedNote(e.to_string()))?;
+        let mut note = Note::parse(signed_note).map_err(QuorumError::MalformedNote)?;
         let gathered = self
             .gatherer
             .gather(checkpoint, &note, old_size, prover)
@@ -146,7 +145,7 @@ impl QuorumCosigner {
         Ok(note.to_bytes())
     }
 
-    fn describe(&self, gathered: &crate::gather::Gathered) -> String {
+    fn describe(&self, gathered: &Gathered) -> String {
         let name = |v: &Verifier| {
             self.policy
                 .witnesses

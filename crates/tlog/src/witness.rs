@@ -1,7 +1,13 @@
-//! The `add-checkpoint` request body of C2SP tlog-witness: an `old N` line, up to
-//! 63 consistency proof lines, an empty line, then the checkpoint note.
+//! C2SP tlog-witness wire formats, shared by the witness (`bintrail-witness`) and the
+//! log's client that asks witnesses (`bintrail-client`'s `cosign`): the `add-checkpoint`
+//! request body (an `old N` line, up to 63 consistency proof lines, an empty line, then
+//! the checkpoint note) and the media type of a 409 answer's size body.
 
-use bintrail_tlog::hash::Hash;
+use crate::hash::Hash;
+
+/// The media type of a witness's 409 answer: its latest cosigned size in decimal and a
+/// newline (C2SP tlog-witness).
+pub const SIZE_CONTENT_TYPE: &str = "text/x.tlog.size";
 
 /// The most consistency proof lines a request may carry. tlog-witness: "The
 /// client MUST NOT send more than 63 consistency proof lines", and 63 is enough

@@ -2,10 +2,11 @@
 //! a new checkpoint, in parallel and with a deadline, following the 409 size
 //! protocol, and keep only cosignatures that verify.
 //!
-//! The log supplies consistency proofs through [`ConsistencyProver`] (it builds
+//! The log supplies consistency proofs through a [`ConsistencySource`] (it builds
 //! them from its own tiles); this module does the HTTP and the checking.
 
-use std::sync::Mutex;
+use std::error::Error as StdError;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bintrail_tlog::checkpoint::Checkpoint;
@@ -14,8 +15,7 @@ use bintrail_tlog::hash::Hash;
 use bintrail_tlog::note::{Note, NoteSignature, Verifier};
 use futures::future::{BoxFuture, join_all};
 
-use crate::http::SIZE_CONTENT_TYPE;
-use crate::request::AddCheckpointRequest;
+use bintrail_tlog::witness::{AddCheckpointRequest, SIZE_CONTENT_TYPE};
 
 /// The most bytes read from a witness's response; a cosignature line is about
 /// 150 bytes, so this leaves room for many keys and no room for abuse.
@@ -26,29 +26,58 @@ pub const MAX_RESPONSE_BYTES: usize = 16 * 1024;
 /// was not the one the log guessed); more means the witness moves under us.
 pub const MAX_CONFLICTS: usize = 3;
 
-/// Builds consistency proofs from the log's own state.
-pub trait ConsistencyProver: Sync {
+/// Where the gatherer gets the consistency proofs witnesses need: the log, which builds
+/// them from its own tiles.
+pub trait ConsistencySource: Sync {
     /// The RFC 6962 consistency proof from tree size `old_size` to `new_size`
-    /// (`0 < old_size <= new_size`, `new_size` the size being cosigned), or a
-    /// message saying why the log could not build it.
+    /// (`0 < old_size <= new_size`, `new_size` the size being cosigned), or why the
+    /// log could not build it.
     fn prove_consistency(
         &self,
         old_size: u64,
         new_size: u64,
-    ) -> BoxFuture<'_, Result<Vec<Hash>, String>>;
+    ) -> BoxFuture<'_, Result<Vec<Hash>, ProofUnavailable>>;
 }
 
-/// A synchronous closure is a prover (tests, in-memory trees).
-impl<F> ConsistencyProver for F
+/// A synchronous closure is a source (tests, in-memory trees); its error becomes the
+/// source of [`ProofUnavailable`].
+impl<F, E> ConsistencySource for F
 where
-    F: Fn(u64, u64) -> Result<Vec<Hash>, String> + Sync,
+    F: Fn(u64, u64) -> Result<Vec<Hash>, E> + Sync,
+    E: Into<Box<dyn StdError + Send + Sync>>,
 {
     fn prove_consistency(
         &self,
         old_size: u64,
         new_size: u64,
-    ) -> BoxFuture<'_, Result<Vec<Hash>, String>> {
-        Box::pin(std::future::ready(self(old_size, new_size)))
+    ) -> BoxFuture<'_, Result<Vec<Hash>, ProofUnavailable>> {
+        let result = self(old_size, new_size)
+            .map_err(|e| ProofUnavailable::new(old_size, new_size, e.into()));
+        Box::pin(std::future::ready(result))
+    }
+}
+
+/// Why the log could not build a consistency proof; the source is the log's own error.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("no consistency proof from {old_size} to {new_size}: {source}")]
+pub struct ProofUnavailable {
+    /// The old size asked for.
+    pub old_size: u64,
+    /// The new size asked for.
+    pub new_size: u64,
+    /// The log's error.
+    #[source]
+    pub source: Arc<dyn StdError + Send + Sync>,
+}
+
+impl ProofUnavailable {
+    /// Wraps the log's error for a proof from `old_size` to `new_size`.
+    pub fn new(old_size: u64, new_size: u64, source: Box<dyn StdError + Send + Sync>) -> Self {
+        ProofUnavailable {
+            old_size,
+            new_size,
+            source: Arc::from(source),
+        }
     }
 }
 
@@ -62,7 +91,7 @@ pub struct WitnessEndpoint {
 }
 
 /// Why one witness gave no valid cosignature this round.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum WitnessFailure {
     /// Returned when the witness did not answer within the deadline.
@@ -97,7 +126,7 @@ pub enum WitnessFailure {
     TooManyConflicts(u64),
     /// Returned when the log could not build the consistency proof the witness needs.
     #[error("cannot build consistency proof: {0}")]
-    Proof(String),
+    Proof(#[source] ProofUnavailable),
     /// Returned when the 200 body has no valid cosignature from the witness's key.
     #[error("no valid cosignature in the answer: {0}")]
     BadCosignature(String),
@@ -158,7 +187,7 @@ impl Gatherer {
         checkpoint: &Checkpoint,
         note: &Note,
         old_size_hint: u64,
-        prover: &dyn ConsistencyProver,
+        prover: &dyn ConsistencySource,
     ) -> Gathered {
         let note_bytes = note.to_bytes();
         let asks = self.witnesses.iter().enumerate().map(|(index, witness)| {
@@ -196,7 +225,7 @@ impl Gatherer {
         checkpoint: &Checkpoint,
         note_bytes: &[u8],
         old_size_hint: u64,
-        prover: &dyn ConsistencyProver,
+        prover: &dyn ConsistencySource,
     ) -> Result<NoteSignature, WitnessFailure> {
         let mut old = self
             .known_size(index)

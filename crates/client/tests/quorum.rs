@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bintrail_client::cosign::quorum::{QuorumCosigner, QuorumError};
 use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::hash::Hash;
 use bintrail_tlog::note::{KeyType, Note, Signer};
 use bintrail_tlog::policy::Policy;
 use bintrail_tlog::tree::{prove_tree, stored_hashes, tree_hash};
 use bintrail_witness::Witness;
-use bintrail_witness::quorum::{QuorumCosigner, QuorumError};
 use bintrail_witness::store::Store;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -283,7 +283,7 @@ async fn fake_witness(
 
 #[tokio::test]
 async fn garbage_slow_and_lying_witnesses_never_count() {
-    use bintrail_witness::gather::{Gatherer, WitnessEndpoint, WitnessFailure};
+    use bintrail_client::cosign::gather::{Gatherer, WitnessEndpoint, WitnessFailure};
     let signer = Signer::generate(ORIGIN, KeyType::Ed25519, [1; 32]).expect("log key");
     let key = |i: u8| {
         Signer::generate(

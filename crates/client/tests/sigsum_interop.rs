@@ -9,12 +9,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bintrail_client::cosign::gather::{Gatherer, WitnessEndpoint, WitnessFailure};
 use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::cosignature::verify_cosignature;
 use bintrail_tlog::hash::Hash;
 use bintrail_tlog::note::{KeyType, Note, Signer, Verifier};
 use bintrail_tlog::tree::{prove_tree, stored_hashes, tree_hash};
-use bintrail_witness::gather::{Gatherer, WitnessEndpoint, WitnessFailure};
 use sha2::{Digest, Sha256};
 
 struct KillOnDrop(Child);
@@ -181,7 +181,7 @@ async fn sigsum_witness_cosigns_bintrail_checkpoints() {
     let wrong = |old: u64, new: u64| {
         let mut proof = prove_tree(new, old, &tree.hashes).map_err(|e| e.to_string())?;
         proof[0].0[0] ^= 1;
-        Ok(proof)
+        Ok::<_, String>(proof)
     };
     let got = gatherer.gather(&cp12, &note12, 9, &wrong).await;
     assert!(got.cosignatures.is_empty());
