@@ -15,6 +15,9 @@
 //! - [`verify`]: trusted roots and verification.
 //! - [`error`]: one error variant per kind of refusal.
 #![deny(missing_docs)]
+// Outside input must never panic the process: no unwrap/expect outside tests, except
+// where an invariant makes it safe (a local `#[allow]` with the reason).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod attestation;
 pub mod error;

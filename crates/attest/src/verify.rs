@@ -48,12 +48,14 @@ pub struct Verified {
 
 impl TrustRoot {
     /// The bundled public-good root ([`PRODUCTION_TRUSTED_ROOT`]).
+    #[allow(clippy::expect_used, reason = "the bundled trusted root is valid")]
     pub fn production() -> TrustRoot {
         // The bundled JSON is fixed at build time and covered by this crate's tests.
         TrustRoot::from_json(PRODUCTION_TRUSTED_ROOT).expect("the bundled trusted root is valid")
     }
 
     /// The bundled staging root ([`STAGING_TRUSTED_ROOT`]).
+    #[allow(clippy::expect_used, reason = "the bundled staging root is valid")]
     pub fn staging() -> TrustRoot {
         TrustRoot::from_json(STAGING_TRUSTED_ROOT).expect("the bundled staging root is valid")
     }

@@ -4,6 +4,10 @@
 //! Each subcommand is a module under `cmd/` with an `Args` struct (clap) and a
 //! `run(args) -> anyhow::Result<ExitCode>` function.
 
+// Outside input must never panic the process: no unwrap/expect outside tests, except
+// where an invariant makes it safe (a local `#[allow]` with the reason).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

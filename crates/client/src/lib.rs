@@ -36,6 +36,9 @@
 //! - [`submit`]: `POST /add` to a bintrail log.
 
 #![deny(missing_docs)]
+// Outside input must never panic the process: no unwrap/expect outside tests, except
+// where an invariant makes it safe (a local `#[allow]` with the reason).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod consistency;
 pub mod cosign;

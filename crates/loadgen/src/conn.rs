@@ -116,6 +116,7 @@ impl Transport {
     /// Sends `request` and reads the whole response body. An HTTP/1.1 request waits
     /// for a free connection when all are busy; an HTTP/2 request waits for a free
     /// stream when the server's concurrent-stream limit is reached.
+    #[allow(clippy::expect_used, reason = "semaphore never closed")]
     pub async fn send(
         &self,
         request: Request<Full<Bytes>>,

@@ -227,7 +227,10 @@ pub fn random_tile<R: Rng + ?Sized>(size: u64, rng: &mut R) -> Tile {
     let tile = (0..16)
         .find_map(|_| Tile::for_record(level, rng.gen_range(0..size), size))
         .or_else(|| Tile::for_record(level, 0, size));
-    #[allow(clippy::expect_used)] // `levels` counts only levels with at least one hash
+    #[allow(
+        clippy::expect_used,
+        reason = "`levels` counts only levels with at least one hash"
+    )]
     tile.expect("a level with a hash has a tile for record 0")
 }
 

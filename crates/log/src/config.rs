@@ -241,6 +241,7 @@ pub struct ServeConfig {
 impl ServeConfig {
     /// Applies defaults and checks values: durations and counts must be non-zero,
     /// `tls-cert` and `tls-key` come together, an origin must be a valid key name.
+    #[allow(clippy::expect_used, reason = "valid default listen address")]
     pub fn resolve(s: Settings) -> Result<ServeConfig, ConfigError> {
         let listen = match s.listen {
             Some(addr) => addr,

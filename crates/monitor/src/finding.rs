@@ -126,6 +126,7 @@ impl Finding {
 
     /// The finding as one line of JSON, without the trailing newline. Never contains a newline, since
     /// serde_json escapes control characters inside strings.
+    #[allow(clippy::expect_used, reason = "a Finding always serializes")]
     pub fn to_json_line(&self) -> String {
         // Serializing a struct of strings, integers and a unit enum cannot fail.
         serde_json::to_string(self).expect("a Finding always serializes")

@@ -36,6 +36,9 @@
 //! per-origin state (last verified checkpoint, consistency, fork evidence) come from
 //! `bintrail-client`; tree math and formats from `bintrail-tlog`.
 #![deny(missing_docs)]
+// Outside input must never panic the process: no unwrap/expect outside tests, except
+// where an invariant makes it safe (a local `#[allow]` with the reason).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod catchup;
 pub mod finding;

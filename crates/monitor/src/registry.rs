@@ -188,6 +188,7 @@ impl RegistryClient {
 }
 
 /// Parses a PEP 691 project page: `files[].filename` and `files[].hashes.sha256`.
+#[allow(clippy::expect_used, reason = "constant regex")]
 pub fn parse_json_page(body: &[u8]) -> Result<Vec<RegistryFile>, String> {
     #[derive(serde::Deserialize)]
     struct Page {

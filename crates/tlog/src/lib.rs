@@ -17,6 +17,11 @@
 //! - [`pypi`]: the `pypi-transparency/v1` log entry.
 //! - [`witness`]: C2SP tlog-witness request and answer formats.
 
+#![deny(missing_docs)]
+// Outside input must never panic the process: no unwrap/expect outside tests, except
+// where an invariant makes it safe (a local `#[allow]` with the reason).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod bundle;
 pub mod checkpoint;
 pub mod cosignature;

@@ -169,6 +169,7 @@ pub fn read_tile_data<R: HashReader + ?Sized>(t: &Tile, r: &R) -> Result<Vec<u8>
 
 /// The Merkle Tree Hash of a power-of-two run of concatenated hashes. Invariant:
 /// `data` holds a power-of-two number of whole hashes.
+#[allow(clippy::expect_used, reason = "chunks_exact yields HASH_SIZE bytes")]
 fn subtree_hash(data: &[u8]) -> Hash {
     let mut level: Vec<Hash> = data
         .chunks_exact(HASH_SIZE)

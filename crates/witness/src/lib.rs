@@ -31,6 +31,9 @@
 //! Not here: the key generation (`bintrail keygen`), the CLI (`crates/cli`).
 
 #![deny(missing_docs)]
+// Outside input must never panic the process: no unwrap/expect outside tests, except
+// where an invariant makes it safe (a local `#[allow]` with the reason).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod http;
 pub mod store;

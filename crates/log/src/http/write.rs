@@ -426,6 +426,7 @@ fn stream_bulk(state: &AppState, header_checkpoint: Bytes, results: Vec<BulkResu
     response
 }
 
+#[allow(clippy::expect_used, reason = "serializing a bulk record")]
 fn write_record(buf: &mut Vec<u8>, record: &StreamRecord<'_>) {
     // Serializing these plain structs to a Vec cannot fail.
     serde_json::to_writer(&mut *buf, record).expect("serializing a bulk record");

@@ -97,6 +97,7 @@ impl Tile {
     /// The index is written as zero-padded 3-digit elements, all but the last
     /// prefixed with `x`, so that a directory never holds more than 1000 entries and
     /// no name is both a file and a directory. A full tile has no `.p/<W>` suffix.
+    #[allow(clippy::expect_used, reason = "write to String")]
     pub fn path(&self) -> String {
         use std::fmt::Write as _;
         let mut path = String::with_capacity(48);
