@@ -80,7 +80,10 @@ impl EntryGenerator {
     /// The entry numbered `sequence`: the same sequence number gives the same filename
     /// (the digest and publisher are random). Sdists and wheels alternate as on PyPI,
     /// where most releases have both.
-    #[allow(clippy::expect_used, reason = "generated filenames are valid wheel or sdist names")]
+    #[allow(
+        clippy::expect_used,
+        reason = "generated filenames are valid wheel or sdist names"
+    )]
     pub fn entry<R: Rng + ?Sized>(&self, sequence: u64, rng: &mut R) -> GeneratedEntry {
         let stem = STEMS[(sequence % STEMS.len() as u64) as usize];
         // The sequence number makes the version unique; the stem varies the name.

@@ -188,7 +188,6 @@ impl RegistryClient {
 }
 
 /// Parses a PEP 691 project page: `files[].filename` and `files[].hashes.sha256`.
-#[allow(clippy::expect_used, reason = "constant regex")]
 pub fn parse_json_page(body: &[u8]) -> Result<Vec<RegistryFile>, String> {
     #[derive(serde::Deserialize)]
     struct Page {
@@ -210,6 +209,7 @@ pub fn parse_json_page(body: &[u8]) -> Result<Vec<RegistryFile>, String> {
         .collect())
 }
 
+#[allow(clippy::expect_used, reason = "a constant regex that compiles")]
 static ANCHOR: LazyLock<Regex> = LazyLock::new(|| {
     // An anchor with an href attribute (single or double quoted) and its text. PEP 503 requires one
     // anchor per file and allows any other markup around them.

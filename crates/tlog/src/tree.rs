@@ -192,7 +192,10 @@ impl<T: HashReader + ?Sized> HashReader for &T {
 /// The hash must belong to a tree of at most [`MAX_TREE_SIZE`] records, that is
 /// `(n + 1) << level <= 2^63`; beyond that the index does not fit a `u64` and this
 /// function panics. Sizes from outside are checked before they get here.
-#[allow(clippy::expect_used, reason = "documented precondition: callers check sizes against MAX_TREE_SIZE")]
+#[allow(
+    clippy::expect_used,
+    reason = "documented precondition: callers check sizes against MAX_TREE_SIZE"
+)]
 pub fn stored_hash_index(level: u8, n: u64) -> u64 {
     // The hash is written right after the leaf of record r, the last record it
     // covers, which is preceded by stored_hash_count(r) hashes and followed by its
@@ -229,7 +232,10 @@ pub fn split_stored_hash_index(index: u64) -> (u8, u64) {
 ///
 /// `n` must be below 2^63, i.e. at most [`MAX_TREE_SIZE`] (the count of a larger
 /// tree does not fit a `u64`); this function panics beyond that.
-#[allow(clippy::expect_used, reason = "documented precondition: callers check sizes against MAX_TREE_SIZE")]
+#[allow(
+    clippy::expect_used,
+    reason = "documented precondition: callers check sizes against MAX_TREE_SIZE"
+)]
 pub fn stored_hash_count(n: u64) -> u64 {
     n.checked_mul(2)
         .expect("stored_hash_count: more than 2^63 records")
@@ -441,7 +447,10 @@ pub(crate) fn subtree_indexes(mut lo: u64, hi: u64, out: &mut Vec<u64>) {
 
 /// Returns `MTH` of a range from the hashes of its complete subtrees, left to
 /// right. Invariant: `hashes` is not empty.
-#[allow(clippy::expect_used, reason = "bad math: a non-empty range has at least one subtree")]
+#[allow(
+    clippy::expect_used,
+    reason = "bad math: a non-empty range has at least one subtree"
+)]
 pub(crate) fn fold_subtrees(hashes: &[Hash]) -> Hash {
     let (last, rest) = hashes
         .split_last()

@@ -84,6 +84,10 @@ impl Filename {
     }
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "Filename invariant: the version is PEP 440"
+)]
 fn version_of(parts: &Parts<'_>) -> String {
     // A `Filename` exists only once `normalize_version` accepted its version.
     normalize_version(parts.version).expect("Filename invariant: the version is PEP 440")

@@ -128,6 +128,10 @@ impl Filename {
         normalize_project_name(self.parts().name)
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "Filename invariant: text was validated on construction"
+    )]
     pub(super) fn parts(&self) -> Parts<'_> {
         // A `Filename` only exists after `split_filename` accepted its text.
         split_filename(&self.0).expect("Filename invariant: text was validated on construction")

@@ -146,7 +146,10 @@ impl TilePlan {
 
     /// The tile holding stored hash `x` at its width in this tree. Invariant: `x`
     /// is a hash of the tree.
-    #[allow(clippy::expect_used, reason = "bad math: a hash of the tree lies in one of its tiles")]
+    #[allow(
+        clippy::expect_used,
+        reason = "bad math: a hash of the tree lies in one of its tiles"
+    )]
     fn tile_in_tree(&self, x: u64) -> Tile {
         tile_for_index(x)
             .parent(0, self.tree_size)
@@ -162,7 +165,10 @@ impl TilePlan {
 
     /// Adds `tile` after the ancestors that authenticate it, walking up until an
     /// ancestor already planned (at the latest a root tile). Returns its position.
-    #[allow(clippy::expect_used, reason = "bad math: every tile of the tree has a root tile above it")]
+    #[allow(
+        clippy::expect_used,
+        reason = "bad math: every tile of the tree has a root tile above it"
+    )]
     fn add_with_ancestors(&mut self, order: &mut HashMap<Tile, usize>, tile: Tile) -> usize {
         let mut missing = Vec::new();
         let mut k = 0;
@@ -196,7 +202,10 @@ impl TilePlan {
     /// the root tiles by recomputing the root hash, each later tile against the hash
     /// its (earlier, already authenticated) parent tile holds for it.
     #[allow(clippy::expect_used, reason = "bad math: a full tile has a parent")]
-    #[allow(clippy::expect_used, reason = "bad math: a tile's parent is planned before it")]
+    #[allow(
+        clippy::expect_used,
+        reason = "bad math: a tile's parent is planned before it"
+    )]
     fn authenticate(&self, data: &[Vec<u8>], root_hash: Hash) -> Result<(), TreeError> {
         if data.len() != self.tiles.len() {
             return Err(TreeError::ShortRead {
