@@ -237,3 +237,85 @@ fn monitor_alerts_on_a_watched_project_whose_publisher_changes_or_disappears() {
         text(&again.stdout)
     );
 }
+
+/// A real sdist and its PEP 740 attestation from the pypi-attestations 0.0.31 test assets
+/// (scripts/setup.sh unpacks them).
+fn attestation_asset(name: &str) -> Vec<u8> {
+    let base = std::env::var_os("BINTRAIL_PYPI_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/bintrail-tests/pypi"));
+    let path = base.join("attestations").join(name);
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup.sh)", path.display()))
+}
+
+#[test]
+fn a_file_added_with_its_attestation_is_logged_with_the_certificate_publisher() {
+    let f = Fixture::new();
+    let sdist = "pypi_attestations-0.0.19.tar.gz";
+    let subject = "https://github.com/trailofbits/pypi-attestations/.github/workflows/release.yml@refs/tags/v0.0.19";
+    let attestation = f.dir.path().join("publish.attestation");
+    std::fs::write(
+        &attestation,
+        attestation_asset(&format!("{sdist}.publish.attestation")),
+    )
+    .unwrap();
+    let attestation_arg = attestation.display().to_string();
+
+    // A publisher claim that contradicts the attestation is refused by the log, nothing is logged.
+    let (_, out) = f.add(
+        sdist,
+        &attestation_asset(sdist),
+        &[
+            "--attestation",
+            &attestation_arg,
+            "--publisher-issuer",
+            GITHUB,
+            "--publisher-subject",
+            WORKFLOW,
+        ],
+    );
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("is not the attestation's"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The attestation presented for another file is refused as such.
+    let (_, out) = f.add(
+        "gitlab_oidc_project-0.0.3.tar.gz",
+        &attestation_asset("gitlab_oidc_project-0.0.3.tar.gz"),
+        &["--attestation", &attestation_arg],
+    );
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("invalid attestation"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The genuine pair: logged with the certificate's issuer and subject, which verify --identity pins.
+    let (file, out) = f.add(
+        sdist,
+        &attestation_asset(sdist),
+        &["--attestation", &attestation_arg],
+    );
+    assert_exit(&out, 0);
+    let out = f.verify(&["--json"], &file);
+    assert_exit(&out, 0);
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["publisher"]["issuer"], GITHUB);
+    assert_eq!(line["publisher"]["subject"], subject);
+    let pin = format!("{GITHUB}=https://github\\.com/trailofbits/pypi-attestations/.*");
+    assert_exit(&f.verify(&["--identity", &pin], &file), 0);
+    assert_exit(
+        &f.verify(
+            &[
+                "--identity",
+                &format!("{GITHUB}=https://github\\.com/evil/.*"),
+            ],
+            &file,
+        ),
+        14,
+    );
+}

@@ -34,6 +34,10 @@ pub struct AddRequest {
     /// The trusted publisher, if the registry attests one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publisher: Option<PublisherJson>,
+    /// A PEP 740 attestation or provenance object for the file, for the log to verify; the
+    /// log then logs the publisher its certificate names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<serde_json::Value>,
 }
 
 /// A trusted publisher as the add endpoint takes it.

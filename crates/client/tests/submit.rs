@@ -25,6 +25,7 @@ fn request() -> AddRequest {
             issuer: "https://issuer.example".into(),
             subject: "repo:x".into(),
         }),
+        attestation: None,
     }
 }
 

@@ -46,6 +46,10 @@ pub struct Args {
     /// The Trusted Publisher's subject (with --publisher-issuer).
     #[arg(long, value_name = "SUBJECT", requires = "publisher_issuer")]
     pub publisher_subject: Option<String>,
+    /// A PEP 740 attestation or .provenance file for the (single) FILE: the log verifies it
+    /// against the Sigstore public-good root and logs the publisher its certificate names.
+    #[arg(long, value_name = "ATTESTATION")]
+    pub attestation: Option<PathBuf>,
     /// Write FILE.tlog-proof into DIR instead of beside each FILE.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -72,6 +76,9 @@ pub struct Args {
 
 /// Runs `bintrail add`: exit 0 when every file was logged and its proof written.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.attestation.is_some() && args.files.len() != 1 {
+        anyhow::bail!("--attestation can only be used with a single FILE");
+    }
     let token = read_token(&args.token_file)?;
     let publisher = match (&args.publisher_issuer, &args.publisher_subject) {
         (Some(issuer), Some(subject)) => Some(
@@ -178,14 +185,38 @@ async fn submit_one<'a>(
     reader: &LogReader,
     args: &Args,
 ) -> (&'a PathBuf, Result<Submitted, Failure>) {
-    let result = submit_and_verify(file, token, publisher, policy, reader, args.timeout).await;
+    let attestation = match read_attestation(args.attestation.as_deref()) {
+        Ok(a) => a,
+        Err(failure) => return (file, Err(failure)),
+    };
+    let result = submit_and_verify(
+        file,
+        token,
+        publisher,
+        attestation,
+        policy,
+        reader,
+        args.timeout,
+    )
+    .await;
     (file, result)
+}
+
+/// The `--attestation` file's JSON, if one was given.
+fn read_attestation(path: Option<&Path>) -> Result<Option<serde_json::Value>, Failure> {
+    let Some(path) = path else { return Ok(None) };
+    let bytes = std::fs::read(path)
+        .map_err(|err| unusable(format!("reading {}: {err}", path.display())))?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|err| unusable(format!("{} is not JSON: {err}", path.display())))
 }
 
 async fn submit_and_verify(
     file: &Path,
     token: &str,
     publisher: Option<&Publisher>,
+    attestation: Option<serde_json::Value>,
     policy: &Policy,
     reader: &LogReader,
     timeout: std::time::Duration,
@@ -205,7 +236,9 @@ async fn submit_and_verify(
             issuer: p.issuer.clone(),
             subject: p.subject.clone(),
         }),
+        attestation,
     };
+    let attested = request.attestation.is_some();
     let response = submit_within(reader.http(), token, &request, timeout).await?;
     let proof = parse_proof(response.proof.as_bytes(), "the add response")?;
     if proof.index != response.index {
@@ -215,7 +248,15 @@ async fn submit_and_verify(
         )));
     }
     let verified = verify_digest(digest, name, &proof, policy)?;
-    if verified.entry.publisher.as_ref() != publisher {
+    // With an attestation the log logs the certificate's publisher (and refuses a claim that
+    // differs from it), so any publisher is expected; without one, exactly the one requested.
+    let expected = if attested {
+        verified.entry.publisher.is_some()
+            && (publisher.is_none() || verified.entry.publisher.as_ref() == publisher)
+    } else {
+        verified.entry.publisher.as_ref() == publisher
+    };
+    if !expected {
         return Err(unusable(
             "the log recorded another publisher than the one requested".into(),
         ));

@@ -32,6 +32,10 @@ struct EntryRequest {
     checksum: String,
     #[serde(default)]
     publisher: Option<PublisherRequest>,
+    /// A PEP 740 attestation or provenance object for the file: verified offline against the
+    /// bundled Sigstore public-good root, and its certificate's publisher is what is logged.
+    #[serde(default)]
+    attestation: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,11 +63,44 @@ impl EntryRequest {
                     .map_err(|e| format!("invalid publisher: {e}"))?,
             ),
         };
+        let publisher = match self.attestation {
+            None => publisher,
+            Some(attestation) => Some(attested_publisher(
+                &attestation,
+                &filename,
+                &checksum,
+                publisher,
+            )?),
+        };
         Ok(Entry {
             checksum,
             filename,
             publisher,
         })
+    }
+}
+
+/// Verifies `attestation` for the file and returns the publisher its certificate names; a
+/// publisher also given in the request must be the same one.
+fn attested_publisher(
+    attestation: &serde_json::Value,
+    filename: &bintrail_tlog::pypi::Filename,
+    checksum: &bintrail_tlog::pypi::Checksum,
+    claimed: Option<Publisher>,
+) -> Result<Publisher, String> {
+    static ROOT: std::sync::OnceLock<bintrail_attest::TrustRoot> = std::sync::OnceLock::new();
+    let root = ROOT.get_or_init(bintrail_attest::TrustRoot::production);
+    let bytes = serde_json::to_vec(attestation).map_err(|e| format!("invalid attestation: {e}"))?;
+    let verified = bintrail_attest::Evidence::from_json(&bytes)
+        .map_err(bintrail_attest::AttestError::from)
+        .and_then(|evidence| bintrail_attest::verify_evidence(&evidence, filename, checksum, root))
+        .map_err(|e| format!("invalid attestation: {e}"))?;
+    match claimed {
+        Some(p) if p != verified.publisher => Err(format!(
+            "invalid publisher: {} {} is not the attestation's {} {}",
+            p.issuer, p.subject, verified.publisher.issuer, verified.publisher.subject
+        )),
+        _ => Ok(verified.publisher),
     }
 }
 
