@@ -206,22 +206,9 @@ fn page_response(content_type: &str, body: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// PEP 503 normalization: lowercase, runs of `-`, `_`, `.` become one `-`.
+/// PEP 503 normalization, the same function the log and the index use.
 pub(crate) fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_run = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_run {
-                out.push('-');
-            }
-            in_run = true;
-        } else {
-            out.extend(c.to_lowercase());
-            in_run = false;
-        }
-    }
-    out
+    bintrail_tlog::pypi::normalize_project_name(name)
 }
 
 /// A project name as it may appear in a path: PEP 508 name characters only.
