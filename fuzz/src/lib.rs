@@ -18,7 +18,9 @@ use bintrail_tlog::hash::Hash;
 use bintrail_tlog::note::{Note, NoteSignature, Signer, Verifier};
 use bintrail_tlog::policy::Policy;
 use bintrail_tlog::proof::TlogProof;
-use bintrail_tlog::pypi::{Checksum, DistributionKind, Entry, Filename, normalize_version};
+use bintrail_tlog::pypi::{
+    Checksum, DistributionKind, Entry, Filename, LoggedEntry, normalize_version,
+};
 use bintrail_tlog::tile::{Tile, TileLevel, hash_from_tile, tile_for_index};
 
 /// Signed notes: `Note::parse` keeps every line, so `to_bytes` gives back the input.
@@ -86,7 +88,24 @@ pub fn policy(data: &[u8]) {
 /// `pypi-transparency/v1` entries: parsing is canonical, so `to_bytes` gives back the
 /// input; the checksum and filename lines obey their own round trips.
 pub fn pypi_entry(data: &[u8]) {
+    // The lenient reading of a log's own history gives back its input, and agrees with the
+    // strict one wherever that accepts.
+    let logged = LoggedEntry::parse(data);
+    if let Ok(logged) = &logged {
+        assert_eq!(
+            logged.to_bytes(),
+            data,
+            "a logged entry is not kept as it was"
+        );
+        if let Ok(strict) = logged.strict() {
+            assert_eq!(logged.canonical(), Some(strict.filename.canonical()));
+        }
+    }
     if let Ok(entry) = Entry::parse(data) {
+        assert_eq!(
+            logged.as_ref().ok(),
+            Some(&LoggedEntry::from(entry.clone()))
+        );
         assert_eq!(entry.to_bytes(), data, "entry is not canonical");
         let checksum = entry.checksum.to_string();
         assert_eq!(checksum.parse::<Checksum>(), Ok(entry.checksum));

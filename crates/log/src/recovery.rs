@@ -4,7 +4,8 @@
 //! open, and after any failed write while sequencing, this module:
 //! 1. creates and commits the empty tree if the log is new (refusing if data exists without
 //!    a checkpoint: guessing there could fork the log);
-//! 2. verifies the checkpoint's signature and that the tiles hash to its root;
+//! 2. verifies the checkpoint's signature, that the tiles hash to its root, and the newest
+//!    tiles and the partial entry bundle against the tree (`integrity.rs`);
 //! 3. drops index rows at or beyond its size (left by a batch that never committed) and
 //!    rebuilds rows missing below it from the entry bundles (lost with SQLite's WAL tail);
 //! 4. loads the right edge (the partial entry bundle) for the sequencer;
@@ -17,14 +18,15 @@ use bintrail_tlog::bundle::parse_entry_bundle;
 use bintrail_tlog::checkpoint::{Checkpoint, open_checkpoint, sign_checkpoint};
 use bintrail_tlog::hash::{empty_tree_hash, leaf_hash};
 use bintrail_tlog::note::{Signer, Verifier};
-use bintrail_tlog::pypi::Entry;
+use bintrail_tlog::pypi::LoggedEntry;
 use bintrail_tlog::tile::{TILE_WIDTH, Tile, TileLevel};
-use bintrail_tlog::tree::{HashReader, stored_hash_index, tree_hash};
+use bintrail_tlog::tree::{HashReader, stored_hash_index};
 use bytes::Bytes;
 
 use crate::error::LogError;
+use crate::integrity::{CheckedTiles, Tree};
 use crate::state::Committed;
-use crate::storage::{CheckpointKind, IndexRecord, Storage};
+use crate::storage::{CheckpointKind, RestoredRecord, Storage};
 use crate::tiles::{TileCache, TreeReader};
 
 /// How many index rows recovery rebuilds per transaction.
@@ -53,17 +55,17 @@ pub(crate) fn recover(
             source,
         })?;
     let size = checkpoint.size;
-    let reader = TreeReader::new(storage, cache, size);
-    let root = tree_hash(size, &reader).map_err(|e| corrupt("tiles", e))?;
-    if root != checkpoint.root_hash {
-        return Err(LogError::Corrupt {
-            what: "tiles".into(),
-            detail: format!(
-                "tiles hash to {root} but the checkpoint of size {size} says {}",
-                checkpoint.root_hash
-            ),
-        });
+    // The newest tiles against the signed root (issue 19, H8): a corrupt one is named and
+    // the log does not start on it; older tiles are checked when first served.
+    Tree {
+        storage,
+        cache,
+        checked: &CheckedTiles::default(),
+        size,
+        root: checkpoint.root_hash,
     }
+    .check_newest()?;
+    let reader = TreeReader::new(storage, cache, size);
     repair_index(storage, &reader, size)?;
     let edge = read_edge(storage, size)?;
     let published = read_published(storage, &verifier, &checkpoint, &note)?;
@@ -141,20 +143,23 @@ fn repair_index(storage: &dyn Storage, reader: &TreeReader<'_>, size: u64) -> Re
     while next < size {
         let records = read_entries(storage, reader, next, size, REBUILD_CHUNK)?;
         next += records.len() as u64;
-        storage.append_index(&records)?;
+        storage.restore_index(&records)?;
     }
     Ok(())
 }
 
 /// Reads up to `max` entries starting at `start` from the entry bundles of the tree of
-/// `size`, checking each against its leaf hash in the tiles.
+/// `size`, checking each against its leaf hash in the tiles. Entries are read leniently
+/// ([`LoggedEntry::parse`]): the checkpoint commits them whatever rules were in force when
+/// they were added, so one that today's validator refuses must not stop recovery (issue 19,
+/// the known limit of H6).
 fn read_entries(
     storage: &dyn Storage,
     reader: &TreeReader<'_>,
     start: u64,
     size: u64,
     max: usize,
-) -> Result<Vec<IndexRecord>, LogError> {
+) -> Result<Vec<RestoredRecord>, LogError> {
     let mut records = Vec::new();
     let mut index = start;
     while index < size && records.len() < max {
@@ -175,8 +180,9 @@ fn read_entries(
                     detail: "entry bundle does not match the leaf hash in the tiles".into(),
                 });
             }
-            let entry = Entry::parse(bytes).map_err(|e| corrupt(&format!("entry {at}"), e))?;
-            records.push(IndexRecord { index: at, entry });
+            let entry =
+                LoggedEntry::parse(bytes).map_err(|e| corrupt(&format!("entry {at}"), e))?;
+            records.push(RestoredRecord { index: at, entry });
             index = at + 1;
         }
     }

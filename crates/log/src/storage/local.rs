@@ -20,7 +20,7 @@ use super::files::{
     write_files_durably,
 };
 use super::sqlite::SqliteIndex;
-use super::{CheckpointKind, IndexRecord, Storage, StorageError};
+use super::{CheckpointKind, IndexRecord, RestoredRecord, Storage, StorageError};
 
 /// Tiles larger than this are read on a blocking thread even when cached (a hash tile is
 /// 8 KiB; an entry bundle of 256 typical entries about 30 KiB).
@@ -118,6 +118,10 @@ impl Storage for LocalStorage {
 
     fn append_index(&self, records: &[IndexRecord]) -> Result<(), StorageError> {
         self.index.append(records)
+    }
+
+    fn restore_index(&self, records: &[RestoredRecord]) -> Result<(), StorageError> {
+        self.index.restore(records)
     }
 
     fn truncate_index(&self, size: u64) -> Result<(), StorageError> {

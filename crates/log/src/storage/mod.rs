@@ -20,7 +20,7 @@ mod sqlite;
 
 pub use local::LocalStorage;
 
-use bintrail_tlog::pypi::{Entry, Filename};
+use bintrail_tlog::pypi::{Entry, Filename, LoggedEntry};
 use bintrail_tlog::tile::Tile;
 
 /// Which of the two checkpoint notes a backend keeps.
@@ -41,6 +41,17 @@ pub struct IndexRecord {
     pub index: u64,
     /// The logged entry (its filename is the key of the index).
     pub entry: Entry,
+}
+
+/// A row crash recovery rebuilds from a committed entry bundle: the entry as logged,
+/// read with [`LoggedEntry::parse`], so an entry added under older, looser rules (a
+/// filename with stacked extensions, an alias of an earlier entry) is indexed too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoredRecord {
+    /// The leaf index of the entry in the log.
+    pub index: u64,
+    /// The logged entry.
+    pub entry: LoggedEntry,
 }
 
 /// A storage backend for one log.
@@ -98,6 +109,35 @@ pub trait Storage: Send + Sync + 'static {
     /// backend runs SQLite with `synchronous=NORMAL`); recovery rebuilds lost rows from the
     /// entry bundles, which is why the index is written before the commit point.
     fn append_index(&self, records: &[IndexRecord]) -> Result<(), StorageError>;
+
+    /// Appends rows rebuilt by crash recovery from entries that signed checkpoints already
+    /// commit, continuing `0..index_size()` without gaps, in one atomic step. Unlike
+    /// [`Storage::append_index`] these are history, not requests: an entry whose filename
+    /// no longer parses, or whose canonical identifier an earlier row already holds
+    /// (logged before aliases were refused), is kept with no identifier, as a version-0
+    /// index is migrated. The default takes only entries valid today and returns
+    /// [`StorageError::Corrupt`] for any other, which is right only for a backend that has
+    /// never held entries logged under older rules.
+    fn restore_index(&self, records: &[RestoredRecord]) -> Result<(), StorageError> {
+        let strict = records
+            .iter()
+            .map(|r| {
+                r.entry
+                    .strict()
+                    .map(|entry| IndexRecord {
+                        index: r.index,
+                        entry,
+                    })
+                    .map_err(|e| StorageError::Corrupt {
+                        what: format!("entry {}", r.index),
+                        detail: format!(
+                            "this backend cannot index an entry logged under older rules: {e}"
+                        ),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.append_index(&strict)
+    }
 
     /// Deletes every row with an index `>= size`.
     fn truncate_index(&self, size: u64) -> Result<(), StorageError>;

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bintrail_tlog::pypi::{Checksum, Entry, Filename, Publisher};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{IndexRecord, StorageError};
+use super::{IndexRecord, RestoredRecord, StorageError};
 
 /// How many read connections lookups spread over. WAL readers never block the writer.
 const READERS: usize = 4;
@@ -164,6 +164,73 @@ impl SqliteIndex {
                     },
                     _ => db_error(err),
                 })?;
+            }
+        }
+        tx.commit().map_err(db_error)
+    }
+
+    /// Appends rows recovery rebuilt from committed entry bundles (see
+    /// [`Storage::restore_index`](super::Storage::restore_index)): like a version-0
+    /// migration, a row whose filename no longer parses, or whose identifier an earlier row
+    /// holds, is kept with a NULL identifier and named in the log.
+    pub(crate) fn restore(&self, records: &[RestoredRecord]) -> Result<(), StorageError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction().map_err(db_error)?;
+        let mut next: i64 = tx
+            .query_row("SELECT coalesce(max(idx) + 1, 0) FROM entries", [], |r| {
+                r.get(0)
+            })
+            .map_err(db_error)?;
+        {
+            let mut taken = tx
+                .prepare_cached("SELECT filename FROM entries WHERE canonical = ?1")
+                .map_err(db_error)?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO entries (idx, filename, canonical, checksum, issuer, subject) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(db_error)?;
+            for rec in records {
+                if rec.index != next as u64 {
+                    return Err(StorageError::Gap {
+                        expected: next as u64,
+                        got: rec.index,
+                    });
+                }
+                let e = &rec.entry;
+                let canonical = match e.canonical() {
+                    None => {
+                        tracing::warn!(index = rec.index, filename = %e.filename, "a logged filename is no longer accepted; it keeps no canonical identifier");
+                        None
+                    }
+                    Some(c) => {
+                        let first: Option<String> = taken
+                            .query_row(params![c.as_str()], |r| r.get(0))
+                            .optional()
+                            .map_err(db_error)?;
+                        match first {
+                            Some(first) => {
+                                tracing::warn!(index = rec.index, filename = %e.filename, alias_of = %first, identifier = %c, "the log holds two entries for one canonical identifier (logged before aliases were refused)");
+                                None
+                            }
+                            None => Some(c.to_string()),
+                        }
+                    }
+                };
+                let (issuer, subject) = match &e.publisher {
+                    Some(p) => (Some(p.issuer.as_str()), Some(p.subject.as_str())),
+                    None => (None, None),
+                };
+                let sum: &[u8] = e.checksum.digest();
+                insert
+                    .execute(params![next, e.filename, canonical, sum, issuer, subject])
+                    .map_err(|err| match err.sqlite_error_code() {
+                        Some(rusqlite::ErrorCode::ConstraintViolation) => StorageError::Duplicate {
+                            filename: e.filename.clone(),
+                        },
+                        _ => db_error(err),
+                    })?;
+                next += 1;
             }
         }
         tx.commit().map_err(db_error)

@@ -33,6 +33,7 @@ mod canonical;
 mod checksum;
 mod entry;
 mod filename;
+mod logged;
 mod publisher;
 mod version;
 
@@ -42,5 +43,6 @@ pub use entry::{ENTRY_HEADER, Entry, EntryError, MAX_ENTRY_LEN};
 pub use filename::{
     DistributionKind, Filename, FilenameError, MAX_FILENAME_LEN, normalize_project_name,
 };
+pub use logged::LoggedEntry;
 pub use publisher::{MAX_PUBLISHER_FIELD_LEN, Publisher, PublisherError};
 pub use version::{VersionError, normalize_version};
