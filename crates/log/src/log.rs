@@ -14,7 +14,7 @@ use tokio::sync::watch;
 pub use crate::add::Added;
 use crate::cosign::{Cosigner, NoWitness};
 pub use crate::error::{AddError, BatchError, LogError};
-use crate::integrity::{CheckedBundles, check_bundle};
+use crate::integrity::{CheckedTiles, Tree};
 use crate::pool::Pool;
 use crate::prove::{prove_consistency, prove_stored};
 use crate::publisher::run_publisher;
@@ -70,7 +70,7 @@ impl Log {
             pool,
             stop: watch::Sender::new(false),
             counters: Counters::default(),
-            checked_bundles: CheckedBundles::default(),
+            checked: CheckedTiles::default(),
             sequencer_task: Mutex::new(None),
             publisher_task: Mutex::new(None),
         });
@@ -90,28 +90,29 @@ impl Log {
     /// the published tree does not cover it at that width. A partial tile narrower than the
     /// published one is cut from it, so every width a published checkpoint implied is served.
     ///
-    /// An entry bundle is checked against the tree's level-0 hashes the first time this
-    /// process serves it; one that does not match is [`LogError::Corrupt`], never served.
+    /// An entry bundle or a full hash tile is checked against the tree the first time this
+    /// process serves it (see `integrity.rs`); one that does not match is
+    /// [`LogError::Corrupt`], never served.
     pub async fn read_tile(&self, tile: &Tile) -> Result<Option<Bytes>, LogError> {
-        let size = self.shared.published.borrow().checkpoint.size;
+        let (size, root) = {
+            let published = self.shared.published.borrow();
+            (published.checkpoint.size, published.checkpoint.root_hash)
+        };
         let data = self.read_tile_unchecked(tile, size).await?;
         match data {
-            Some(data)
-                if tile.level == TileLevel::Entries
-                    && !self.shared.checked_bundles.contains(tile) =>
-            {
+            Some(data) if self.shared.checked.needs_check(tile) => {
                 let (shared, checked, want) = (self.shared.clone(), data.clone(), *tile);
                 blocking(move || {
-                    check_bundle(
-                        shared.storage.as_ref(),
-                        &shared.cache,
+                    Tree {
+                        storage: shared.storage.as_ref(),
+                        cache: &shared.cache,
+                        checked: &shared.checked,
                         size,
-                        &want,
-                        &checked,
-                    )
+                        root,
+                    }
+                    .check_served(&want, &checked)
                 })
                 .await??;
-                self.shared.checked_bundles.insert(tile);
                 Ok(Some(data))
             }
             other => Ok(other),

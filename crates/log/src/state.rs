@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::LogError;
-use crate::integrity::CheckedBundles;
+use crate::integrity::CheckedTiles;
 use crate::pool::Pool;
 use crate::stats::Counters;
 use crate::storage::Storage;
@@ -84,8 +84,9 @@ pub(crate) struct Shared {
     /// Tells the publisher to stop.
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) counters: Counters,
-    /// Entry bundles checked against the tree before first served (issue 19, H8).
-    pub(crate) checked_bundles: CheckedBundles,
+    /// Entry bundles and full hash tiles checked against the tree before first served
+    /// (issue 19, H8).
+    pub(crate) checked: CheckedTiles,
     pub(crate) sequencer_task: Mutex<Option<JoinHandle<()>>>,
     pub(crate) publisher_task: Mutex<Option<JoinHandle<()>>>,
 }

@@ -189,6 +189,17 @@ fn load(
         .unwrap_or_else(|| Arc::new(CachedTile::new(data))))
 }
 
+/// The bytes of hash tile `tile` at its width, through the cache (loaded and cached on a
+/// miss, as [`TreeReader`] reads it), so a check reads the same bytes proofs are built from.
+pub(crate) fn hash_tile_data(
+    storage: &dyn Storage,
+    cache: &TileCache,
+    tile: &Tile,
+) -> Result<Bytes, StorageError> {
+    let cached = load(storage, cache, tile)?;
+    Ok(cached.data.slice(..(tile.width as usize) * HASH_SIZE))
+}
+
 /// A cache-only [`TreeReader`] missed: the caller falls back to reading storage.
 #[derive(Debug, thiserror::Error)]
 #[error("tile not cached")]
