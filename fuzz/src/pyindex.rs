@@ -1,16 +1,20 @@
 //! Fuzz target bodies for the parsers of outside input in `bintrail-pyindex`: Simple API
-//! pages (both formats, project pages and project lists) and transparency paths.
+//! pages (both formats, project pages and project lists), transparency paths, the
+//! transparency endpoint's proof answer, the two well-known documents, and the `Accept`
+//! and `Content-Type` values content negotiation reads.
 //!
 //! Kept out of `lib.rs` (which holds the `bintrail-tlog` bodies) so that the tlog tests
 //! that include `lib.rs` need not depend on `bintrail-pyindex`. The wrappers in
 //! `fuzz_targets/` and `crates/pyindex/tests/arbitrary_input.rs` include this file with
 //! `#[path]`, so the same bodies run under libFuzzer and on stable.
 
+use bintrail_pyindex::answer::ProofAnswer;
 use bintrail_pyindex::path::ProofPath;
 use bintrail_pyindex::simple::{
-    FileEdit, Format, read_project_list, read_project_page, rewrite_project_list,
+    FileEdit, Format, negotiate, read_project_list, read_project_page, rewrite_project_list,
     rewrite_project_page,
 };
+use bintrail_pyindex::wellknown::{TlogInfo, TlogKey, decode_public_key, encode_public_key};
 
 /// Project pages, both formats: a page that reads rewrites without error; an empty edit
 /// gives back the input; setting a proof link and a URL on every file gives a page that
@@ -73,5 +77,77 @@ pub fn proof_path(data: &[u8]) {
         let again = ProofPath::parse(&path.to_string()).expect("printed path must parse");
         assert_eq!(again, path);
         assert_eq!(ProofPath::for_filename(path.filename()), path);
+    }
+}
+
+/// Proof answers (what `bintrail verify` and pip plugins read from an index): an answer
+/// that parses prints back to an equal answer; one that decodes is exactly the answer
+/// [`ProofAnswer::new`] builds from its entry and tlog-proof (every field is canonical).
+pub fn proof_answer(data: &[u8]) {
+    let Ok(answer) = ProofAnswer::from_json(data) else {
+        return;
+    };
+    let again =
+        ProofAnswer::from_json(answer.to_json().as_bytes()).expect("a printed answer must parse");
+    assert_eq!(again, answer);
+    if let Ok(decoded) = answer.decode() {
+        let rebuilt = ProofAnswer::new(&decoded.entry, &decoded.proof)
+            .expect("a decoded answer must rebuild");
+        assert_eq!(rebuilt, answer, "a decoded answer is not canonical");
+        assert_eq!(decoded.proof.index, answer.entry_index);
+    }
+}
+
+/// The well-known documents (`tlog-key` from a log, `tlog-info` from an index) and the
+/// key text inside them: what parses prints back to an equal document, a key that
+/// decodes encodes back to its text, and building a verifier refuses or succeeds.
+pub fn well_known(data: &[u8]) {
+    if let Ok(key) = TlogKey::from_json(data) {
+        let again = TlogKey::from_json(key.to_json().as_bytes()).expect("printed key doc");
+        assert_eq!(again, key);
+        if let Ok(verifier) = key.verifier("example.org/log") {
+            assert_eq!(TlogKey::for_verifier(&verifier), key);
+        }
+    }
+    if let Ok(info) = TlogInfo::from_json(data) {
+        let again = TlogInfo::from_json(info.to_json().as_bytes()).expect("printed info doc");
+        assert_eq!(again, info);
+        if let Ok(verifier) = info.verifier("example.org/log") {
+            assert_eq!(TlogInfo::new(&info.log_url, &verifier), info);
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(key) = decode_public_key(text)
+    {
+        assert_eq!(
+            encode_public_key(&key),
+            text,
+            "a decoded key is not canonical"
+        );
+    }
+}
+
+/// `Accept` and `Content-Type` header values (from clients and upstream indexes): no
+/// panic, the chosen format is one of those offered, and a header naming one format's
+/// own media type (first, at full quality) chooses it.
+pub fn negotiation(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = Format::from_content_type(text);
+    for offered in [
+        &[Format::Html, Format::Json][..],
+        &[Format::Json, Format::Html][..],
+        &[Format::Json][..],
+        &[][..],
+    ] {
+        if let Some(chosen) = negotiate(Some(text), offered) {
+            assert!(offered.contains(&chosen), "chose a format not offered");
+        }
+        for &format in offered {
+            // A range of its own (the text cannot reach into it past the comma) at q=1.
+            let header = format!("{}, {text}", format.content_type());
+            assert_eq!(negotiate(Some(&header), &[format]), Some(format));
+        }
     }
 }

@@ -1,6 +1,7 @@
-//! The Simple API page readers and the transparency path parser, fed arbitrary bytes and
-//! mutations of real pages: none may panic, and every page that reads must rewrite and
-//! read back as the same files (the laws are the fuzz target bodies in
+//! The Simple API page readers, the transparency path parser, the proof answer, the
+//! well-known documents and content negotiation, fed arbitrary bytes and mutations of
+//! real inputs: none may panic, and every page that reads must rewrite and read back as
+//! the same files (the laws are the fuzz target bodies in
 //! `fuzz/src/pyindex.rs`, included here so that they run on stable in every test run).
 
 #[path = "../../../fuzz/src/pyindex.rs"]
@@ -34,6 +35,41 @@ fn paths() -> Vec<Vec<u8>> {
     ]
     .map(|s| s.as_bytes().to_vec())
     .to_vec()
+}
+
+/// A proof answer as `bintrail index` serves it (built here, for a throwaway key), the
+/// two well-known documents, and `Accept` values pip, uv and browsers send.
+fn documents() -> Vec<Vec<u8>> {
+    use bintrail_pyindex::answer::ProofAnswer;
+    use bintrail_pyindex::wellknown::{TlogInfo, TlogKey};
+    use bintrail_tlog::note::{KeyType, Note, Signer};
+    use bintrail_tlog::proof::TlogProof;
+    use bintrail_tlog::pypi::Entry;
+    let signer = Signer::generate("example.org/log", KeyType::Ed25519, [9; 32]).unwrap();
+    let entry = Entry::parse(
+        format!(
+            "pypi-transparency/v1\nsha256:{}\nsix-1.16.0.tar.gz",
+            "ab".repeat(32)
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let body = format!("example.org/log\n2\n{}\n", "A".repeat(43) + "=");
+    let proof = TlogProof {
+        extra: Some(entry.to_bytes()),
+        index: 1,
+        inclusion_proof: vec![bintrail_tlog::hash::Hash([7; 32])],
+        checkpoint: Note::sign(&body, &[&signer]).unwrap().to_bytes(),
+    };
+    vec![
+        ProofAnswer::new(&entry, &proof).unwrap().to_json().into_bytes(),
+        TlogKey::for_verifier(&signer.verifier()).to_json().into_bytes(),
+        TlogInfo::new("https://log.example.org/", &signer.verifier())
+            .to_json()
+            .into_bytes(),
+        b"application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.2, text/html; q=0.01".to_vec(),
+        b"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8".to_vec(),
+    ]
 }
 
 /// A seed with a few bytes changed, inserted, removed or repeated.
@@ -83,6 +119,43 @@ fn bodies_accept_every_seed() {
     for path in paths() {
         fuzz_bodies::proof_path(&path);
     }
+    for doc in documents() {
+        fuzz_bodies::proof_answer(&doc);
+        fuzz_bodies::well_known(&doc);
+        fuzz_bodies::negotiation(&doc);
+    }
+}
+
+/// The seeds reach the laws past parsing: the answer decodes, the documents make verifiers,
+/// and the `Accept` values choose a format.
+#[test]
+fn document_seeds_are_valid() {
+    use bintrail_pyindex::answer::ProofAnswer;
+    use bintrail_pyindex::simple::{Format, negotiate};
+    use bintrail_pyindex::wellknown::{TlogInfo, TlogKey};
+    let d = documents();
+    let answer = ProofAnswer::from_json(&d[0]).unwrap();
+    assert_eq!(answer.decode().unwrap().proof.index, 1);
+    assert!(
+        TlogKey::from_json(&d[1])
+            .unwrap()
+            .verifier("example.org/log")
+            .is_ok()
+    );
+    assert!(
+        TlogInfo::from_json(&d[2])
+            .unwrap()
+            .verifier("example.org/log")
+            .is_ok()
+    );
+    let both = [Format::Html, Format::Json];
+    let accept = |i: usize| {
+        std::str::from_utf8(&d[i])
+            .map(|s| negotiate(Some(s), &both))
+            .unwrap()
+    };
+    assert_eq!(accept(3), Some(Format::Json));
+    assert_eq!(accept(4), Some(Format::Html));
 }
 
 #[test]
@@ -137,4 +210,16 @@ proptest! {
     fn proof_path_arbitrary(data in arbitrary_input()) { fuzz_bodies::proof_path(&data) }
     #[test]
     fn proof_path_mutated(data in mutated(paths)) { fuzz_bodies::proof_path(&data) }
+    #[test]
+    fn proof_answer_arbitrary(data in arbitrary_input()) { fuzz_bodies::proof_answer(&data) }
+    #[test]
+    fn proof_answer_mutated(data in mutated(documents)) { fuzz_bodies::proof_answer(&data) }
+    #[test]
+    fn well_known_arbitrary(data in arbitrary_input()) { fuzz_bodies::well_known(&data) }
+    #[test]
+    fn well_known_mutated(data in mutated(documents)) { fuzz_bodies::well_known(&data) }
+    #[test]
+    fn negotiation_arbitrary(data in arbitrary_input()) { fuzz_bodies::negotiation(&data) }
+    #[test]
+    fn negotiation_mutated(data in mutated(documents)) { fuzz_bodies::negotiation(&data) }
 }
