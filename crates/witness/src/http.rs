@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::witness::{AddCheckpointError, Witness};
+use crate::{AddCheckpointError, Witness};
 
 /// The largest `add-checkpoint` body accepted: 63 proof lines (45 bytes each)
 /// plus a checkpoint note with its signatures fit in a few KiB; 64 KiB leaves

@@ -43,6 +43,9 @@ pub mod store;
 pub mod request {
     pub use bintrail_tlog::witness::{AddCheckpointRequest, MAX_PROOF_LINES, RequestError};
 }
+mod checks;
+mod error;
 mod witness;
 
-pub use witness::{AddCheckpointError, Witness, WitnessKeyError, signature_line};
+pub use error::AddCheckpointError;
+pub use witness::{Witness, WitnessKeyError, signature_line};

@@ -77,132 +77,18 @@ impl EvidenceKind {
     }
 }
 
-/// Errors from the state database.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// Returned when SQLite fails (I/O, disk full, corruption).
-    #[error("witness database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// Returned by [`Store::add_log`] when the origin is already witnessed.
-    #[error("log {origin:?} is already configured")]
-    LogExists {
-        /// The origin that is already present.
-        origin: String,
-    },
-    /// Returned when the origin is not witnessed.
-    #[error("unknown log {origin:?}")]
-    UnknownLog {
-        /// The origin that was looked up.
-        origin: String,
-    },
-    /// Returned by [`Store::compare_and_swap`] when the stored state is no
-    /// longer the expected one; carries the size stored now.
-    #[error("stored size changed concurrently (now {current_size})")]
-    Conflict {
-        /// The size stored at the time of the failed swap.
-        current_size: u64,
-    },
-    /// Returned when a stored row cannot be decoded (e.g. a root hash that is
-    /// not 32 bytes): the file was changed outside bintrail.
-    #[error("corrupt row for log {origin:?}: {what}")]
-    Corrupt {
-        /// The origin whose row is corrupt.
-        origin: String,
-        /// What is wrong with it.
-        what: &'static str,
-    },
-    /// Returned when a tree size does not fit SQLite's signed 64-bit integers.
-    #[error("tree size {0} is too large to store")]
-    SizeTooLarge(u64),
-}
+mod error;
+mod schema;
 
-impl StoreError {
-    /// True when SQLite reported that the disk is full (`SQLITE_FULL`): the
-    /// write was not made, and retrying once space is freed can succeed.
-    pub fn is_disk_full(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::DiskFull
-        )
-    }
-}
+pub use error::StoreError;
+pub use schema::MAX_EVIDENCE_PER_LOG;
+use schema::{SCHEMA, decode_log_row, from_sql_size, migrate, raw_log_row, to_sql_size};
 
 /// The witness state database. Cheap to share behind an `Arc`.
 pub struct Store {
     /// The one connection; the mutex serializes statements, the SQL
     /// compare-and-swap serializes updates.
     conn: Mutex<Connection>,
-}
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS logs (
-    origin      TEXT PRIMARY KEY NOT NULL,
-    vkey        TEXT NOT NULL,
-    size        INTEGER NOT NULL,
-    root_hash   BLOB NOT NULL,
-    checkpoint  BLOB
-);
-CREATE TABLE IF NOT EXISTS evidence (
-    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
-    origin             TEXT NOT NULL,
-    recorded_at        INTEGER NOT NULL,
-    kind               TEXT NOT NULL,
-    stored_checkpoint  BLOB NOT NULL,
-    submitted_request  BLOB NOT NULL,
-    -- The submitted checkpoint's signed text: a checkpoint is recorded once,
-    -- however often it is replayed with other proof or signature lines.
-    submitted_body     BLOB NOT NULL,
-    UNIQUE (origin, kind, submitted_body)
-);
-PRAGMA user_version = 1;
-";
-
-/// Schema version 0 (before issue 19) keyed evidence on the whole request
-/// body, so random proof bytes made every request a new row. Version 1 keeps
-/// forks only, keyed on the submitted checkpoint's text.
-const MIGRATE_V0_EVIDENCE: &str = "
-BEGIN;
-ALTER TABLE evidence RENAME TO evidence_v0;
-CREATE TABLE evidence (
-    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
-    origin             TEXT NOT NULL,
-    recorded_at        INTEGER NOT NULL,
-    kind               TEXT NOT NULL,
-    stored_checkpoint  BLOB NOT NULL,
-    submitted_request  BLOB NOT NULL,
-    submitted_body     BLOB NOT NULL,
-    UNIQUE (origin, kind, submitted_body)
-);
-INSERT OR IGNORE INTO evidence
-    (id, origin, recorded_at, kind, stored_checkpoint, submitted_request, submitted_body)
-    SELECT id, origin, recorded_at, kind, stored_checkpoint, submitted_request, submitted_request
-    FROM evidence_v0 WHERE kind = 'fork';
-DROP TABLE evidence_v0;
-PRAGMA user_version = 1;
-COMMIT;
-";
-
-/// The most evidence rows kept per log. Each needs a checkpoint signed by the
-/// log's key, so only the log (or its key's thief) can add them; the bound keeps
-/// even that from filling the disk that cosigning needs. Beyond it a fork is
-/// still refused (422), only not stored again.
-pub const MAX_EVIDENCE_PER_LOG: i64 = 1000;
-
-/// Brings a database of an older schema to the current one, in one
-/// transaction. A new database has no tables yet and is left to [`SCHEMA`].
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let has_evidence: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evidence')",
-        [],
-        |row| row.get(0),
-    )?;
-    if version == 0 && has_evidence {
-        conn.execute_batch(MIGRATE_V0_EVIDENCE)?;
-    }
-    Ok(())
 }
 
 impl Store {
@@ -373,6 +259,14 @@ impl Store {
         Ok(added == 1)
     }
 
+    /// How many evidence records are kept (for metrics; reads no blobs).
+    pub fn evidence_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM evidence", [], |row| row.get(0))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// All recorded evidence, oldest first.
     pub fn evidence(&self) -> Result<Vec<Evidence>, StoreError> {
         let conn = self.conn();
@@ -404,49 +298,6 @@ impl Store {
         }
         Ok(out)
     }
-}
-
-type RawLogRow = (String, String, i64, Vec<u8>, Option<Vec<u8>>);
-
-fn raw_log_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawLogRow> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-    ))
-}
-
-fn decode_log_row(raw: RawLogRow) -> Result<LogState, StoreError> {
-    let (origin, vkey, size, root, checkpoint) = raw;
-    let root: [u8; 32] = match root.try_into() {
-        Ok(root) => root,
-        Err(_) => {
-            return Err(StoreError::Corrupt {
-                origin,
-                what: "root hash is not 32 bytes",
-            });
-        }
-    };
-    Ok(LogState {
-        size: from_sql_size(size, &origin)?,
-        origin,
-        vkey,
-        root_hash: Hash::from(root),
-        checkpoint,
-    })
-}
-
-fn to_sql_size(size: u64) -> Result<i64, StoreError> {
-    i64::try_from(size).map_err(|_| StoreError::SizeTooLarge(size))
-}
-
-fn from_sql_size(size: i64, origin: &str) -> Result<u64, StoreError> {
-    u64::try_from(size).map_err(|_| StoreError::Corrupt {
-        origin: origin.to_owned(),
-        what: "negative size",
-    })
 }
 
 #[cfg(test)]
