@@ -343,3 +343,183 @@ async fn a_log_without_witnesses_serves_quorum_none() {
         .expect("verifies the checkpoint");
     assert_eq!(verified.checkpoint.size, 1);
 }
+
+/// The log's `/metrics` text.
+async fn metrics(log: &LogServer) -> String {
+    let answer = client()
+        .get(log.at("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(answer.status().as_u16(), 200);
+    answer.text().await.expect("text")
+}
+
+/// The value of the sample `series` (name and labels, exactly) in a metrics text.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Lines of the log's stderr that contain every one of `parts`.
+fn log_lines(log: &LogServer, parts: &[&str]) -> Vec<String> {
+    log.stderr
+        .lock()
+        .unwrap()
+        .lines()
+        .filter(|l| parts.iter().all(|p| l.contains(p)))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn issue_18_a_witness_down_while_the_quorum_holds_is_logged_once_and_measured() {
+    let mut d = deploy("2s", true);
+    let up = "bintrail_witness_up{witness=\"w0\"}";
+    for name in ["one", "two"] {
+        assert_eq!(add(&d.log, name).await.status().as_u16(), 200);
+    }
+    let text = metrics(&d.log).await;
+    assert_eq!(sample(&text, up), Some(1.0), "{text}");
+    assert_eq!(
+        sample(&text, "bintrail_witness_cosigned_size{witness=\"w0\"}"),
+        Some(2.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "bintrail_witness_request_duration_seconds_count{witness=\"w0\"}"
+        )
+        .is_some_and(|n| n >= 2.0),
+        "{text}"
+    );
+
+    // w0 killed: the quorum (two of three) holds, adds keep succeeding, and the log
+    // says so once however many rounds go without w0.
+    d.witnesses[0].stop();
+    for n in 0..6 {
+        let answer = add(&d.log, &format!("without_w0_{n}")).await;
+        assert_eq!(answer.status().as_u16(), 200);
+        check_add_answer(&d, &answer.json().await.expect("json"));
+    }
+    let down = log_lines(&d.log, &["witness stopped cosigning", "witness=w0"]);
+    assert_eq!(down.len(), 1, "one line for the change: {down:#?}");
+    assert!(down[0].contains("WARN"), "{}", down[0]);
+    assert!(down[0].contains("quorum_met=true"), "{}", down[0]);
+    let text = metrics(&d.log).await;
+    assert_eq!(sample(&text, up), Some(0.0), "{text}");
+    assert!(
+        sample(
+            &text,
+            "bintrail_witness_rounds_total{witness=\"w0\",outcome=\"failed\"}"
+        )
+        .is_some_and(|n| n >= 6.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "bintrail_witness_up{witness=\"w1\"}"),
+        Some(1.0)
+    );
+    // Nothing else warned meanwhile, and stderr (a pipe here) has no colour codes.
+    assert!(log_lines(&d.log, &["checkpoint not published"]).is_empty());
+    assert!(!d.log.stderr.lock().unwrap().contains('\u{1b}'));
+
+    // w0 back: one recovery line, and the metric shows it up again.
+    d.witnesses[0].start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 0;
+    loop {
+        n += 1;
+        assert_eq!(
+            add(&d.log, &format!("back_{n}")).await.status().as_u16(),
+            200
+        );
+        if sample(&metrics(&d.log).await, up) == Some(1.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "w0 never cosigned again");
+    }
+    for m in 0..3 {
+        assert_eq!(
+            add(&d.log, &format!("after_{m}")).await.status().as_u16(),
+            200
+        );
+    }
+    let back = log_lines(&d.log, &["witness is cosigning again", "witness=w0"]);
+    assert_eq!(back.len(), 1, "{back:#?}");
+    assert_eq!(
+        log_lines(&d.log, &["witness stopped cosigning"]).len(),
+        1,
+        "no new down line"
+    );
+    let (size, cosigners) = published(&d).await;
+    assert!(cosigners.contains(&"w0".to_owned()), "{cosigners:?}");
+    let text = metrics(&d.log).await;
+    assert_eq!(
+        sample(&text, "bintrail_witness_cosigned_size{witness=\"w0\"}"),
+        Some(size as f64)
+    );
+
+    // The quorum lost: the publisher warns once, not every interval, and says when it
+    // publishes again.
+    d.witnesses[1].stop();
+    d.witnesses[2].stop();
+    assert_eq!(add(&d.log, "stuck").await.status().as_u16(), 503);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        log_lines(&d.log, &["checkpoint not published"]).len(),
+        1,
+        "{}",
+        d.log.stderr.lock().unwrap()
+    );
+    d.witnesses[1].start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while add(&d.log, "stuck").await.status().as_u16() != 200 {
+        assert!(Instant::now() < deadline, "publishing did not resume");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        log_lines(&d.log, &["checkpoints are published again"]).len(),
+        1
+    );
+
+    // The witness server has its own health and metrics.
+    let w1 = &d.witnesses[0].addr;
+    let health = client()
+        .get(format!("http://{w1}/healthz"))
+        .send()
+        .await
+        .expect("witness healthz");
+    assert_eq!(health.status().as_u16(), 200);
+    assert_eq!(health.text().await.expect("text"), "ok\n");
+    let text = client()
+        .get(format!("http://{w1}/metrics"))
+        .send()
+        .await
+        .expect("witness metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        sample(
+            &text,
+            "bintrail_witness_add_checkpoint_total{outcome=\"cosigned\"}"
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    let (size, _) = published(&d).await;
+    assert_eq!(
+        sample(
+            &text,
+            &format!("bintrail_witness_log_size{{origin=\"{ORIGIN}\"}}")
+        ),
+        Some(size as f64),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "bintrail_witness_evidence_records"),
+        Some(0.0)
+    );
+}

@@ -15,6 +15,7 @@ use bintrail_tlog::hash::Hash;
 use bytes::Bytes;
 
 use crate::error::LogError;
+use crate::metrics::ExtraMetrics;
 use crate::prove::prove_consistency;
 use crate::state::Shared;
 
@@ -69,6 +70,12 @@ pub trait Cosigner: Send + Sync + 'static {
         &self,
         request: CosignRequest,
     ) -> impl Future<Output = Result<Bytes, CosignError>> + Send;
+
+    /// Series the cosigner adds to `GET /metrics` (for example each witness's health);
+    /// none by default. Asked once, when the server starts.
+    fn metrics(&self) -> Option<Arc<dyn ExtraMetrics>> {
+        None
+    }
 }
 
 /// The cosigner of a log without witnesses: publishes the log-signed note as it is.

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::stats::{BATCH_SIZE_BUCKETS, LogStats};
@@ -19,6 +19,14 @@ use crate::stats::{BATCH_SIZE_BUCKETS, LogStats};
 pub const ADD_LATENCY_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
+
+/// More series for `GET /metrics` from outside the log core: a [`crate::Cosigner`] that
+/// asks witnesses reports their health this way ([`crate::Cosigner::metrics`]).
+pub trait ExtraMetrics: Send + Sync + 'static {
+    /// Appends complete metric families (`# HELP`, `# TYPE` and samples) in the
+    /// Prometheus text format to `out`.
+    fn render(&self, out: &mut String);
+}
 
 /// The routes responses are counted under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -55,15 +63,32 @@ impl Route {
 
 /// Counters the HTTP layer keeps. Shared by all handlers; atomics and one short
 /// mutex-guarded map, so recording never waits on I/O.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct HttpMetrics {
     responses: Mutex<BTreeMap<(Route, u16), u64>>,
+    extra: Option<Arc<dyn ExtraMetrics>>,
     add_latency_buckets: [AtomicU64; ADD_LATENCY_BUCKETS.len()],
     add_latency_count: AtomicU64,
     add_latency_sum_micros: AtomicU64,
 }
 
+impl std::fmt::Debug for HttpMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpMetrics")
+            .field("extra", &self.extra.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl HttpMetrics {
+    /// Counters that also render `extra`'s series after their own.
+    pub fn with_extra(extra: Option<Arc<dyn ExtraMetrics>>) -> Self {
+        HttpMetrics {
+            extra,
+            ..HttpMetrics::default()
+        }
+    }
+
     /// Counts one response with `status` on `route`.
     pub fn record_response(&self, route: Route, status: u16) {
         let mut map = self.responses.lock().unwrap_or_else(|p| p.into_inner());
@@ -87,6 +112,9 @@ impl HttpMetrics {
         let mut out = String::new();
         render_log_stats(&mut out, stats);
         self.render_http(&mut out);
+        if let Some(extra) = &self.extra {
+            extra.render(&mut out);
+        }
         out
     }
 

@@ -44,6 +44,9 @@ enum PublishError {
 pub(crate) async fn run_publisher<C: Cosigner>(shared: Arc<Shared>, cosigner: C) {
     let mut sequenced = shared.sequenced.subscribe();
     let mut stop = shared.stop.subscribe();
+    // Publishing that fails (a witness quorum missing) is retried every interval; it is
+    // logged when it starts failing and when it recovers, not on every attempt.
+    let mut failing: Option<(Instant, u64)> = None;
     loop {
         if *stop.borrow_and_update() {
             return;
@@ -64,13 +67,32 @@ pub(crate) async fn run_publisher<C: Cosigner>(shared: Arc<Shared>, cosigner: C)
             prover: ConsistencyProver::new(shared.clone(), target.checkpoint.size),
         };
         match publish(&shared, &cosigner, request).await {
-            Ok(()) => continue,
+            Ok(()) => {
+                if let Some((since, attempts)) = failing.take() {
+                    tracing::info!(
+                        size = target.checkpoint.size,
+                        attempts,
+                        failing_for_s = since.elapsed().as_secs(),
+                        "checkpoints are published again"
+                    );
+                }
+                continue;
+            }
             Err(e) => {
                 shared
                     .counters
                     .publish_failures
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, size = target.checkpoint.size, "checkpoint not published; retrying");
+                match &mut failing {
+                    None => {
+                        failing = Some((Instant::now(), 1));
+                        tracing::warn!(error = %e, size = target.checkpoint.size, "checkpoint not published; retrying every interval, logged again when it succeeds");
+                    }
+                    Some((_, attempts)) => {
+                        *attempts += 1;
+                        tracing::debug!(error = %e, size = target.checkpoint.size, "checkpoint still not published; retrying");
+                    }
+                }
             }
         }
         tokio::select! {

@@ -425,6 +425,7 @@ impl Server {
             max_pending_entries: config.max_pending_entries,
             add_timeout: config.add_timeout,
         };
+        let extra_metrics = cosigner.metrics();
         let log = Log::open_with(options, Arc::new(storage), cosigner)
             .await
             .map_err(log_error)?;
@@ -436,7 +437,14 @@ impl Server {
             retry_after: config.checkpoint_interval,
             ..HttpOptions::default()
         };
-        let app = http::router(log.clone(), prepared.signer.verifier(), auth, http, policy);
+        let app = http::router_with_metrics(
+            log.clone(),
+            prepared.signer.verifier(),
+            auth,
+            http,
+            policy,
+            extra_metrics,
+        );
         let defaults = ConnectionLimits::default();
         let limits = ConnectionLimits {
             // In-flight adds wait up to add_timeout for their checkpoint.

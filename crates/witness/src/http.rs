@@ -1,13 +1,13 @@
 //! The witness's HTTP interface: `POST /add-checkpoint` and
-//! `GET /<origin hash>/checkpoint` (C2SP tlog-witness), and a server loop with
-//! timeouts.
+//! `GET /<origin hash>/checkpoint` (C2SP tlog-witness), `GET /healthz` and
+//! `GET /metrics` for its operator, and a server loop with timeouts.
 //!
 //! Errors map to statuses in one place, [`error_response`]: transport here,
 //! logic in [`crate::Witness`], as Sunlight's witness separates them.
 
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::metrics::WitnessMetrics;
 use crate::{AddCheckpointError, Witness};
 
 /// The largest `add-checkpoint` body accepted: 63 proof lines (45 bytes each)
@@ -39,10 +40,23 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub use bintrail_tlog::witness::SIZE_CONTENT_TYPE;
 
+/// What the handlers share.
+#[derive(Clone)]
+struct AppState {
+    witness: Arc<Witness>,
+    metrics: Arc<WitnessMetrics>,
+}
+
 /// Builds the witness's routes with body limit and timeout.
 pub fn router(witness: Arc<Witness>) -> Router {
+    let state = AppState {
+        witness,
+        metrics: Arc::new(WitnessMetrics::default()),
+    };
     Router::new()
         .route("/add-checkpoint", post(add_checkpoint))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/{origin_hash}/checkpoint", get(latest_checkpoint))
         // Every answer carries a JSON error body, unknown paths and methods
         // too (finding W2 in RELIABILITY.md: axum's defaults send none).
@@ -50,7 +64,7 @@ pub fn router(witness: Arc<Witness>) -> Router {
         .method_not_allowed_fallback(|| async {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         })
-        .with_state(witness)
+        .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -115,10 +129,17 @@ pub async fn serve(listener: TcpListener, router: Router) -> io::Result<()> {
     }
 }
 
-async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Response {
+async fn add_checkpoint(State(state): State<AppState>, body: Bytes) -> Response {
     let now = unix_now();
+    let started = Instant::now();
+    let witness = state.witness;
     // SQLite and signature checks block; keep them off the async workers.
     let result = tokio::task::spawn_blocking(move || witness.add_checkpoint(&body, now)).await;
+    if let Ok(outcome) = &result {
+        state
+            .metrics
+            .record(outcome.as_ref().map(|_| ()), started.elapsed());
+    }
     match result {
         Ok(Ok(signatures)) => (
             StatusCode::OK,
@@ -134,10 +155,55 @@ async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Res
     }
 }
 
+/// `GET /healthz`: `ok` when the state database answers, else a JSON 503.
+async fn healthz(State(state): State<AppState>) -> Response {
+    let witness = state.witness;
+    match tokio::task::spawn_blocking(move || witness.store().logs()).await {
+        Ok(Ok(_)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "ok\n",
+        )
+            .into_response(),
+        Ok(Err(err)) => {
+            tracing::error!(%err, "health check: witness storage failed");
+            json_error(StatusCode::SERVICE_UNAVAILABLE, "witness storage failed")
+        }
+        Err(_) => json_error(StatusCode::SERVICE_UNAVAILABLE, "health check failed"),
+    }
+}
+
+/// `GET /metrics`: Prometheus text (see [`crate::metrics`]).
+async fn metrics(State(state): State<AppState>) -> Response {
+    let witness = Arc::clone(&state.witness);
+    let read = tokio::task::spawn_blocking(move || {
+        let store = witness.store();
+        Ok::<_, crate::store::StoreError>((store.logs()?, store.evidence_count()?))
+    })
+    .await;
+    match read {
+        Ok(Ok((logs, evidence))) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            state.metrics.render(&logs, evidence),
+        )
+            .into_response(),
+        Ok(Err(err)) => {
+            tracing::error!(%err, "metrics: witness storage failed");
+            json_error(StatusCode::SERVICE_UNAVAILABLE, "witness storage failed")
+        }
+        Err(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    }
+}
+
 async fn latest_checkpoint(
-    State(witness): State<Arc<Witness>>,
+    State(state): State<AppState>,
     Path(origin_hash): Path<String>,
 ) -> Response {
+    let witness = state.witness;
     let result = tokio::task::spawn_blocking(move || witness.latest_checkpoint(&origin_hash)).await;
     match result {
         Ok(Ok(Some(note))) => (

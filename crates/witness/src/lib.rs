@@ -36,6 +36,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod http;
+pub mod metrics;
 pub mod store;
 
 /// The `add-checkpoint` request body, from `bintrail_tlog::witness` where the witness and

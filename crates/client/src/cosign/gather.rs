@@ -139,6 +139,9 @@ pub struct Gathered {
     pub cosignatures: Vec<(Verifier, NoteSignature)>,
     /// The witnesses that gave none, with the reason, in witness order.
     pub failures: Vec<(Verifier, WitnessFailure)>,
+    /// How long each witness took (its 409 retries included), in the gatherer's
+    /// witness order ([`Gatherer::witnesses`]).
+    pub elapsed: Vec<Duration>,
 }
 
 /// Asks a fixed set of witnesses for cosignatures. Remembers the last size
@@ -193,6 +196,7 @@ impl Gatherer {
         let asks = self.witnesses.iter().enumerate().map(|(index, witness)| {
             let note_bytes = &note_bytes;
             async move {
+                let started = std::time::Instant::now();
                 let ask = self.ask(
                     index,
                     witness,
@@ -205,11 +209,12 @@ impl Gatherer {
                     Ok(outcome) => outcome,
                     Err(_) => Err(WitnessFailure::Timeout(self.timeout)),
                 };
-                (witness.verifier.clone(), outcome)
+                (witness.verifier.clone(), outcome, started.elapsed())
             }
         });
         let mut gathered = Gathered::default();
-        for (verifier, outcome) in join_all(asks).await {
+        for (verifier, outcome, elapsed) in join_all(asks).await {
+            gathered.elapsed.push(elapsed);
             match outcome {
                 Ok(sig) => gathered.cosignatures.push((verifier, sig)),
                 Err(failure) => gathered.failures.push((verifier, failure)),

@@ -3,6 +3,8 @@
 //!
 //! - [`gather`]: asks every witness in parallel with a deadline, follows the 409 size
 //!   protocol, and keeps only cosignatures that verify ([`gather::Gatherer`]).
+//! - [`health`]: each witness's health from the rounds (up or down, counts, latency,
+//!   last cosigned size), reporting only changes of state.
 //! - [`quorum`]: releases a checkpoint only when a policy quorum cosigned it
 //!   ([`quorum::QuorumCosigner`]).
 //!
@@ -11,4 +13,5 @@
 //! `bintrail_tlog::witness`.
 
 pub mod gather;
+pub mod health;
 pub mod quorum;

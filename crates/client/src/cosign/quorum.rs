@@ -18,11 +18,13 @@ use bintrail_tlog::note::{Note, NoteError, Verifier};
 use bintrail_tlog::policy::{Policy, PolicyLog, Quorum};
 
 use super::gather::{ConsistencySource, Gathered, Gatherer, WitnessEndpoint};
+use super::health::{HealthBoard, HealthChange, RoundOutcome, WitnessHealth};
 
 /// Cosigns checkpoints for a log whose tlog-policy names witnesses with URLs.
 pub struct QuorumCosigner {
     policy: Policy,
     gatherer: Gatherer,
+    health: HealthBoard,
 }
 
 /// Why a checkpoint could not be cosigned.
@@ -81,8 +83,12 @@ impl QuorumCosigner {
     /// A cosigner for `policy`, asking each witness that has a URL with
     /// `timeout` per round. `quorum none` needs no witnesses.
     pub fn new(policy: Policy, timeout: Duration) -> Result<Self, QuorumError> {
-        let endpoints: Vec<WitnessEndpoint> = policy
+        let asked: Vec<_> = policy
             .witnesses
+            .iter()
+            .filter(|w| w.url.is_some())
+            .collect();
+        let endpoints: Vec<WitnessEndpoint> = asked
             .iter()
             .filter_map(|w| {
                 w.url.as_ref().map(|url| WitnessEndpoint {
@@ -91,6 +97,7 @@ impl QuorumCosigner {
                 })
             })
             .collect();
+        let health = HealthBoard::new(asked.iter().map(|w| w.name.clone()));
         let reachable: Vec<&Verifier> = endpoints.iter().map(|e| &e.verifier).collect();
         if !policy.quorum_met(&reachable) {
             return Err(QuorumError::Unreachable {
@@ -105,7 +112,13 @@ impl QuorumCosigner {
         Ok(Self {
             gatherer: Gatherer::new(endpoints, timeout),
             policy,
+            health,
         })
+    }
+
+    /// Each asked witness's health, from the rounds so far, in policy order.
+    pub fn health(&self) -> Vec<WitnessHealth> {
+        self.health.snapshot()
     }
 
     /// The policy enforced.
@@ -124,25 +137,71 @@ impl QuorumCosigner {
         old_size: u64,
         prover: &dyn ConsistencySource,
     ) -> Result<Vec<u8>, QuorumError> {
+        self.cosign_round(signed_note, checkpoint, old_size, prover)
+            .await
+            .0
+    }
+
+    /// Like [`QuorumCosigner::cosign`], and also returns the witnesses whose health
+    /// changed in this round (stopped or resumed cosigning), for the caller to log once.
+    pub async fn cosign_round(
+        &self,
+        signed_note: &[u8],
+        checkpoint: &Checkpoint,
+        old_size: u64,
+        prover: &dyn ConsistencySource,
+    ) -> (Result<Vec<u8>, QuorumError>, Vec<HealthChange>) {
         if self.policy.quorum == Quorum::None {
-            return Ok(signed_note.to_vec());
+            return (Ok(signed_note.to_vec()), Vec::new());
         }
-        let mut note = Note::parse(signed_note).map_err(QuorumError::MalformedNote)?;
+        let mut note = match Note::parse(signed_note) {
+            Ok(note) => note,
+            Err(e) => return (Err(QuorumError::MalformedNote(e)), Vec::new()),
+        };
         let gathered = self
             .gatherer
             .gather(checkpoint, &note, old_size, prover)
             .await;
         let cosigners: Vec<&Verifier> = gathered.cosignatures.iter().map(|(v, _)| v).collect();
-        if !self.policy.quorum_met(&cosigners) {
-            return Err(QuorumError::QuorumNotMet {
+        let quorum_met = self.policy.quorum_met(&cosigners);
+        let changes = self.record_health(&gathered, checkpoint.size, quorum_met);
+        if !quorum_met {
+            let err = QuorumError::QuorumNotMet {
                 size: checkpoint.size,
                 detail: self.describe(&gathered),
-            });
+            };
+            return (Err(err), changes);
         }
         for (_, sig) in gathered.cosignatures {
             note.add_signature(sig);
         }
-        Ok(note.to_bytes())
+        (Ok(note.to_bytes()), changes)
+    }
+
+    fn record_health(&self, gathered: &Gathered, size: u64, quorum_met: bool) -> Vec<HealthChange> {
+        let outcomes =
+            self.gatherer
+                .witnesses()
+                .iter()
+                .zip(&gathered.elapsed)
+                .map(|(witness, elapsed)| {
+                    let cosigned = gathered
+                        .cosignatures
+                        .iter()
+                        .any(|(v, _)| v == &witness.verifier);
+                    let outcome = if cosigned {
+                        RoundOutcome::Cosigned(size)
+                    } else {
+                        let reason = gathered
+                            .failures
+                            .iter()
+                            .find(|(v, _)| v == &witness.verifier)
+                            .map_or_else(|| "no answer".to_owned(), |(_, f)| f.to_string());
+                        RoundOutcome::Failed(reason)
+                    };
+                    (outcome, *elapsed)
+                });
+        self.health.record(outcomes, quorum_met)
     }
 
     fn describe(&self, gathered: &Gathered) -> String {

@@ -36,7 +36,7 @@ use bytes::Bytes;
 
 use crate::auth::{Authenticator, bearer_token};
 use crate::log::Log;
-use crate::metrics::{HttpMetrics, Route};
+use crate::metrics::{ExtraMetrics, HttpMetrics, Route};
 pub use error::ApiError;
 
 /// Limits and timings of the HTTP layer.
@@ -90,11 +90,23 @@ pub fn router(
     opts: HttpOptions,
     policy: Bytes,
 ) -> Router {
+    router_with_metrics(log, verifier, auth, opts, policy, None)
+}
+
+/// Like [`router`], with `extra` series appended to `GET /metrics`.
+pub fn router_with_metrics(
+    log: Log,
+    verifier: Verifier,
+    auth: Arc<Authenticator>,
+    opts: HttpOptions,
+    policy: Bytes,
+    extra: Option<Arc<dyn ExtraMetrics>>,
+) -> Router {
     let state = AppState {
         log,
         verifier,
         auth,
-        metrics: Arc::new(HttpMetrics::default()),
+        metrics: Arc::new(HttpMetrics::with_extra(extra)),
         opts: Arc::new(opts),
         policy,
     };
