@@ -9,6 +9,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bintrail_tlog::checkpoint::open_checkpoint;
 use bintrail_tlog::hash::leaf_hash;
 use bintrail_tlog::note::Verifier;
+use bintrail_tlog::policy::Policy;
+use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::tree::verify_record;
 use common::{LogServer, checksum, wheel};
 use reqwest::StatusCode;
@@ -99,6 +101,18 @@ async fn bulk_append_of_100000_entries_in_order_with_proofs() {
                 leaf_hash(entry.as_bytes()),
             )
             .unwrap_or_else(|e| panic!("proof of line {i}: {e}"));
+            // Issue 18: each logged line carries its tlog-proof, as POST /add answers it,
+            // and it verifies offline against a policy naming the log's key.
+            let text = result["proof"].as_str().expect("a proof on a logged line");
+            let tlog = TlogProof::parse(text.as_bytes())
+                .unwrap_or_else(|e| panic!("proof text of line {i}: {e}"));
+            assert_eq!(tlog.extra.as_deref(), Some(entry.as_bytes()));
+            assert_eq!((tlog.index, &tlog.inclusion_proof), (index, &proof));
+            let policy: Policy = format!("log {verifier}\nquorum none\n").parse().unwrap();
+            let verified = tlog
+                .verify(&policy, leaf_hash(entry.as_bytes()))
+                .unwrap_or_else(|e| panic!("tlog-proof of line {i}: {e}"));
+            assert_eq!(verified.checkpoint, proof_cp);
         }
     }
 }
@@ -144,6 +158,13 @@ async fn bulk_lines_follow_the_uniqueness_rules() {
     );
     assert_eq!(results[4]["filename"], "bad name.whl");
     assert_eq!(results[5]["status"], "logged");
+    // Logged lines (existing ones too) carry a proof; error lines none.
+    for (i, result) in results.iter().enumerate() {
+        let logged = result["status"] == "logged";
+        assert_eq!(result.get("proof").is_some(), logged, "line {i}: {result}");
+    }
+    let existing = TlogProof::parse(results[0]["proof"].as_str().unwrap().as_bytes()).unwrap();
+    assert_eq!(existing.index, 0);
 
     // A conflicting line in its own request: an error naming the existing entry.
     let records = bulk(&server, line(&wheel("old", "1.0"), "evil")).await;
@@ -151,6 +172,7 @@ async fn bulk_lines_follow_the_uniqueness_rules() {
     assert_eq!(result["status"], "error");
     assert_eq!(result["index"], 0);
     assert_eq!(result["checksum"], checksum("old"));
+    assert!(result.get("proof").is_none(), "{result}");
     assert_eq!(
         records[0]["tree_size"], 3,
         "nothing appended by the conflict"

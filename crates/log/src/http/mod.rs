@@ -17,6 +17,7 @@
 //! clients keep working. Errors are JSON `{"error": "..."}` with the status chosen
 //! in one place, [`error::ApiError`].
 
+mod bulk;
 pub mod error;
 mod read;
 mod write;
@@ -113,7 +114,7 @@ pub fn router_with_metrics(
     Router::new()
         .route("/", get(read::home))
         .route("/add", post(write::add))
-        .route("/admin/bulk/append", post(write::bulk_append))
+        .route("/admin/bulk/append", post(bulk::bulk_append))
         .route("/checkpoint", get(read::checkpoint))
         .route("/tile/{*path}", get(read::tile))
         .route("/lookup/pypi/{filename}", get(read::lookup))
