@@ -431,6 +431,125 @@ fn registry_comparison_against_pypiserver() {
 }
 
 #[test]
+fn issue_18_registry_sweep_reports_unwatched_swaps_and_unlogged_projects() {
+    let pypi_server = which("pypi-server").unwrap_or_else(|| {
+        panic!("pypi-server is not installed: run scripts/setup.sh (it pip-installs pypiserver)")
+    });
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let packages = dir.path().join("packages");
+    std::fs::create_dir(&packages).unwrap();
+    let mut log = support::FakeLog::new("example.test/sweep", 5);
+    let names = [
+        "demo-1.0-py3-none-any.whl",
+        "demo-1.1-py3-none-any.whl",
+        "keep-1.0-py3-none-any.whl",
+    ];
+    for name in names {
+        let checksum = build_wheel(&packages, name, "original");
+        log.append(support::entry_with_checksum(name, &checksum));
+    }
+    let server = rt.block_on(support::FileServer::start(log.files()));
+    let index = PypiServer::start(&pypi_server, &packages);
+    let policy = dir.path().join("policy");
+    std::fs::write(&policy, log.policy_text()).unwrap();
+    let state = dir.path().join("state");
+    let registry = ["--registry", index.url.as_str()];
+    let sweep = [&registry[..], &["--registry-sweep"]].concat();
+
+    // Everything served is logged with its digest: a clean sweep of both projects.
+    let run = monitor_once(&server.url, &policy, &state, &sweep);
+    assert_eq!((run.code, run.findings.len()), (0, 0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("(2 by the registry sweep)"),
+        "{}",
+        run.stderr
+    );
+
+    // Later the index swaps a logged file of a project nobody watches, and serves a project the
+    // log never held. Without the sweep neither is looked at (no new entries, nothing watched).
+    build_wheel(&packages, names[1], "swapped");
+    build_wheel(&packages, "ghost-1.0-py3-none-any.whl", "never logged");
+    let run = monitor_once(&server.url, &policy, &state, &registry);
+    assert_eq!((run.code, run.findings.len()), (0, 0), "{}", run.stderr);
+
+    let run = monitor_once(&server.url, &policy, &state, &sweep);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let mut found: Vec<(&str, &str)> = run
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap(),
+                f["identifier"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("registry_mismatch", "demo-1.1-py3-none-any.whl"),
+            ("registry_mismatch", "ghost-1.0-py3-none-any.whl"),
+        ],
+        "the logged, unchanged files are not reported: {}",
+        run.stderr
+    );
+    let swapped = run
+        .findings
+        .iter()
+        .find(|f| f["identifier"] == names[1])
+        .unwrap();
+    assert_eq!(swapped["indices"], serde_json::json!([1]));
+    assert_eq!(swapped["digests"].as_array().unwrap().len(), 2);
+    let ghost = run
+        .findings
+        .iter()
+        .find(|f| f["identifier"] == "ghost-1.0-py3-none-any.whl")
+        .unwrap();
+    assert!(
+        ghost["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the log does not hold it"),
+        "{ghost}"
+    );
+
+    // A registry that is not there, or whose root is no project list: exit 2, saying which.
+    let closed = format!("http://127.0.0.1:{}/simple/", closed_port());
+    let run = monitor_once(
+        &server.url,
+        &policy,
+        &dir.path().join("state2"),
+        &["--registry", &closed, "--registry-sweep"],
+    );
+    assert_eq!((run.code, run.findings.len()), (2, 0), "{}", run.stderr);
+    assert!(run.stderr.contains(&closed), "{}", run.stderr);
+    let not_simple = format!("{}/nothing-here/", server.url.trim_end_matches('/'));
+    let run = monitor_once(
+        &server.url,
+        &policy,
+        &dir.path().join("state3"),
+        &["--registry", &not_simple, "--registry-sweep"],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("HTTP 404") && run.stderr.contains(&not_simple),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A port on 127.0.0.1 nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
 fn bad_arguments_are_refused_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy");

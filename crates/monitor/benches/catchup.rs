@@ -37,6 +37,7 @@ fn main() {
             state_dir: state.path().to_path_buf(),
             watch: vec![regex::Regex::new("^project7$").expect("regex")],
             registry: None,
+            registry_sweep: None,
             webhook: None,
             progress: ProgressStyle::Hidden,
             groups_in_flight: 4,

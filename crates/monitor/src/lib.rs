@@ -12,6 +12,7 @@
 //!     state_dir: "monitor-state".into(),
 //!     watch: vec![regex::Regex::new("^requests$")?],
 //!     registry: None,
+//!     registry_sweep: None,
 //!     webhook: None,
 //!     progress: ProgressStyle::Hidden,
 //!     groups_in_flight: 4,
@@ -29,6 +30,7 @@
 //! - [`finding`]: what a pass reports, one JSON line per finding.
 //! - [`index`]: the on-disk identifier index (SQLite), never the whole map in memory.
 //! - [`registry`]: PEP 691 / PEP 503 index reader and the log-versus-registry comparison.
+//! - [`sweep`]: `--registry-sweep`, every project the registry lists, paced, on its own interval.
 //! - [`webhook`]: POSTs findings with retries.
 //! - [`progress`]: a progress bar on a terminal, structured lines otherwise.
 //!
@@ -46,6 +48,7 @@ pub mod index;
 pub mod monitor;
 pub mod progress;
 pub mod registry;
+pub mod sweep;
 pub mod webhook;
 
 pub use finding::{CheckpointRef, Finding, FindingKind};

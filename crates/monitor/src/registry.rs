@@ -41,6 +41,14 @@ pub enum RegistryError {
         /// What is wrong.
         reason: String,
     },
+    /// Returned when the root page is not a PEP 691 / PEP 503 project list.
+    #[error("registry {url}: not a Simple API project list (the index's root): {reason}")]
+    BadRoot {
+        /// The URL requested.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Returned when the page is larger than the cap (a hostile or broken index).
     #[error("registry {url}: page larger than {limit} bytes")]
     TooLarge {
@@ -108,12 +116,13 @@ pub fn compare(logged: &[IndexedEntry], served: &[RegistryFile]) -> Vec<Mismatch
 /// Reads project pages from one simple repository index.
 #[derive(Clone, Debug)]
 pub struct RegistryClient {
-    client: reqwest::Client,
-    base: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) base: String,
 }
 
-/// Project pages larger than this are refused; PyPI's largest are a few MiB.
-const MAX_PAGE_BYTES: usize = 64 << 20;
+/// Pages larger than this are refused; PyPI's largest project pages are a few MiB, its root
+/// page (every project) about 30 MiB of HTML.
+pub(crate) const MAX_PAGE_BYTES: usize = 64 << 20;
 
 impl RegistryClient {
     /// A client for the index at `base` (e.g. `https://pypi.org/simple/`; a missing trailing `/` is

@@ -20,6 +20,7 @@ fn config(url: &str, policy: &str, state: &Path, watch: &[&str]) -> MonitorConfi
             .map(|w| regex::Regex::new(w).unwrap())
             .collect(),
         registry: None,
+        registry_sweep: None,
         webhook: None,
         progress: ProgressStyle::Hidden,
         groups_in_flight: 3,

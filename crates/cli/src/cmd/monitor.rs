@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use bintrail_monitor::sweep::SweepConfig;
 use bintrail_monitor::{Finding, Monitor, MonitorConfig, PassReport, ProgressStyle};
 
 /// Arguments of `bintrail monitor`.
@@ -36,6 +37,26 @@ pub struct Args {
     /// https://pypi.org/simple/.
     #[arg(long, value_name = "URL")]
     pub registry: Option<String>,
+    /// Also compare every project the --registry lists at its Simple API root, not only the
+    /// projects of new and watched entries: a sweep starts every INTERVAL [default: 1h when
+    /// given without a value]; with --once one whole sweep runs.
+    #[arg(
+        long,
+        value_name = "INTERVAL",
+        num_args = 0..=1,
+        default_missing_value = "1h",
+        value_parser = humantime::parse_duration,
+        requires = "registry"
+    )]
+    pub registry_sweep: Option<Duration>,
+    /// Registry requests per second the sweep may make, at most.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10.0,
+        requires = "registry_sweep"
+    )]
+    pub sweep_rate: f64,
     /// Run one pass and exit with 0, 1 or 2.
     #[arg(long, conflicts_with = "interval")]
     pub once: bool,
@@ -70,6 +91,9 @@ fn config(args: &Args) -> anyhow::Result<MonitorConfig> {
     let policy = policy_text
         .parse()
         .with_context(|| format!("parsing the policy {}", args.policy.display()))?;
+    if !(args.sweep_rate.is_finite() && args.sweep_rate > 0.0) {
+        anyhow::bail!("--sweep-rate must be a positive number of requests per second");
+    }
     let watch = args
         .watch
         .iter()
@@ -83,6 +107,12 @@ fn config(args: &Args) -> anyhow::Result<MonitorConfig> {
         state_dir: args.state.clone(),
         watch,
         registry: args.registry.clone(),
+        registry_sweep: args.registry_sweep.map(|interval| SweepConfig {
+            interval,
+            requests_per_second: args.sweep_rate,
+            // Continuously, a pass sweeps for at most one interval and goes back to the log.
+            slice: (!args.once).then_some(args.interval),
+        }),
         webhook: args.webhook.clone(),
         progress: ProgressStyle::for_stderr(),
         groups_in_flight: 4,

@@ -10,21 +10,29 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bintrail_client::consistency::{Observation, observe_checkpoint_note};
-use bintrail_client::fetch::{FetchError, Timeouts};
+use bintrail_client::fetch::Timeouts;
 use bintrail_client::log::LogReader;
 use bintrail_client::state::{OriginState, StateDir};
 use bintrail_client::verify::{VerifyError, verify_signed_checkpoint};
 use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::note::{Note, Verifier};
 use bintrail_tlog::policy::Policy;
-use futures::StreamExt;
 use regex::Regex;
+
+mod compare;
+mod entries;
+mod report;
+
+use entries::{checkpoint_ref, equivocation, previous_releases, publisher_drift, watched};
+use report::Emitter;
+pub use report::{FindingSink, MonitorError, PassReport};
 
 use crate::catchup::{self, BadLeaf, CheckedGroup, GroupError, Tree};
 use crate::finding::{CheckpointRef, Finding, FindingKind};
-use crate::index::{IdentifierIndex, IndexError, IndexedEntry, Insertion};
+use crate::index::{IdentifierIndex, Insertion};
 use crate::progress::{Progress, ProgressStyle};
-use crate::registry::{self, Mismatch, RegistryClient, RegistryError};
+use crate::registry::RegistryClient;
+use crate::sweep::{Pacer, SweepConfig, SweepState};
 use crate::webhook::WebhookSender;
 
 /// How a monitor is set up (the `bintrail monitor` flags).
@@ -41,6 +49,8 @@ pub struct MonitorConfig {
     pub watch: Vec<Regex>,
     /// A PEP 691 / PEP 503 simple index base URL to compare with.
     pub registry: Option<String>,
+    /// Sweep every project the registry lists, on its own interval (needs `registry`).
+    pub registry_sweep: Option<SweepConfig>,
     /// A URL to POST each finding to.
     pub webhook: Option<String>,
     /// How catch-up progress is shown.
@@ -48,115 +58,6 @@ pub struct MonitorConfig {
     /// Groups of entry bundles fetched and checked at once.
     pub groups_in_flight: usize,
 }
-
-/// Why a pass could not check (exit code 2 with `--once`).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum MonitorError {
-    /// Returned when the log could not be reached or answered an error (transient).
-    #[error("fetching from the log: {0}")]
-    Fetch(#[from] FetchError),
-    /// Returned when the checkpoint does not verify: unknown log, bad signature, quorum not met or
-    /// malformed. Nothing was accepted.
-    #[error("checkpoint not accepted: {0}")]
-    Checkpoint(VerifyError),
-    /// Returned when the state directory cannot be read or written, or holds an unreadable
-    /// checkpoint.
-    #[error("state directory: {0}")]
-    State(String),
-    /// Returned when the identifier index fails.
-    #[error(transparent)]
-    Index(#[from] IndexError),
-    /// Returned when the registry could not be read (transient).
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    /// Returned when a task of the pass died (a bug; the message says where).
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl MonitorError {
-    /// Whether retrying later may succeed (network trouble) rather than needing an operator.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, MonitorError::Fetch(_) | MonitorError::Registry(_))
-    }
-}
-
-/// Receives findings as they are made (the CLI prints them as JSON lines).
-pub trait FindingSink {
-    /// Called once per finding, in the order found.
-    fn finding(&mut self, finding: &Finding);
-}
-
-impl<F: FnMut(&Finding)> FindingSink for F {
-    fn finding(&mut self, finding: &Finding) {
-        self(finding)
-    }
-}
-
-/// What one pass did.
-#[derive(Debug, Default)]
-pub struct PassReport {
-    /// The verified checkpoint checked against (absent if none verified).
-    pub checkpoint: Option<CheckpointRef>,
-    /// Leaves checked in this pass: `[from, to)`.
-    pub checked: (u64, u64),
-    /// Integrity findings (equivocation, registry mismatch, fork, malformed).
-    pub integrity_findings: usize,
-    /// Notices (watched releases).
-    pub notices: usize,
-    /// Projects compared with the registry.
-    pub projects_compared: usize,
-    /// Webhook deliveries that failed after their retries.
-    pub webhook_failures: usize,
-    /// Why the pass stopped early, if it did. Findings before it were still reported.
-    pub incomplete: Option<MonitorError>,
-    /// How long the pass took.
-    pub elapsed: Duration,
-}
-
-impl PassReport {
-    /// The `--once` exit code: 1 on any integrity finding, else 2 if the pass could not check
-    /// everything, else 0 (notices allowed).
-    pub fn exit_code(&self) -> u8 {
-        if self.integrity_findings > 0 {
-            1
-        } else if self.incomplete.is_some() {
-            2
-        } else {
-            0
-        }
-    }
-
-    /// One human line for stderr.
-    pub fn summary(&self) -> String {
-        let cp = match &self.checkpoint {
-            Some(c) => format!("{} at size {}", c.origin, c.size),
-            None => "no verified checkpoint".to_string(),
-        };
-        let rate = (self.checked.1 - self.checked.0) as f64 / self.elapsed.as_secs_f64().max(1e-9);
-        let mut s = format!(
-            "{cp}: checked leaves {}..{} ({:.0} entries/s), {} integrity finding(s), {} notice(s), {} project(s) compared with the registry",
-            self.checked.0,
-            self.checked.1,
-            rate,
-            self.integrity_findings,
-            self.notices,
-            self.projects_compared
-        );
-        if self.webhook_failures > 0 {
-            s.push_str(&format!(
-                ", {} webhook delivery failure(s)",
-                self.webhook_failures
-            ));
-        }
-        if let Some(e) = &self.incomplete {
-            s.push_str(&format!("; could not finish: {e}"));
-        }
-        s
-    }
-}
-
 /// A monitor of one log. Owns its state directory while it runs.
 pub struct Monitor {
     cfg: MonitorConfig,
@@ -169,6 +70,10 @@ pub struct Monitor {
     /// Conflicting checkpoint notes already reported as forks by this process: seen again, they count
     /// as an integrity finding but are neither re-emitted nor saved as evidence again.
     forks: HashSet<Vec<u8>>,
+    /// Where the registry sweep stands, across passes.
+    sweep: SweepState,
+    /// Paces the sweep's registry requests.
+    pacer: Option<Pacer>,
 }
 
 impl Monitor {
@@ -177,6 +82,9 @@ impl Monitor {
         let reader = LogReader::new(&cfg.log_url, Timeouts::default())?;
         let state = StateDir::open(&cfg.state_dir)
             .map_err(|e| MonitorError::State(format!("{}: {e}", cfg.state_dir.display())))?;
+        let pacer = cfg
+            .registry_sweep
+            .map(|s| Pacer::new(s.requests_per_second));
         Ok(Monitor {
             registry: cfg.registry.as_deref().map(RegistryClient::new),
             webhook: cfg.webhook.as_deref().map(WebhookSender::new),
@@ -185,6 +93,8 @@ impl Monitor {
             cfg,
             reported: HashSet::new(),
             forks: HashSet::new(),
+            sweep: SweepState::default(),
+            pacer,
         })
     }
 
@@ -255,7 +165,8 @@ impl Monitor {
         let index = IdentifierIndex::open(&index_path, &checkpoint.origin)?;
         let touched = self.catch_up(index, &checkpoint, out).await?;
         self.compare_registry(&checkpoint, &index_path, touched, out)
-            .await
+            .await?;
+        self.sweep_registry(&checkpoint, &index_path, out).await
     }
 
     fn origin_state(&self, origin: &str, key: &Verifier) -> Result<OriginState, MonitorError> {
@@ -402,72 +313,6 @@ impl Monitor {
         }
         Ok(stop)
     }
-
-    /// Compares the touched projects and the watched projects with the registry.
-    async fn compare_registry(
-        &mut self,
-        checkpoint: &Checkpoint,
-        index_path: &std::path::Path,
-        mut projects: BTreeSet<String>,
-        out: &mut Emitter<'_>,
-    ) -> Result<(), MonitorError> {
-        let Some(registry) = self.registry.clone() else {
-            return Ok(());
-        };
-        let index = IdentifierIndex::open(index_path, &checkpoint.origin)?;
-        if !self.cfg.watch.is_empty() {
-            let watch = &self.cfg.watch;
-            projects.extend(index.projects_where(|p| watch.iter().any(|r| r.is_match(p)))?);
-        }
-        let cp_ref = checkpoint_ref(checkpoint);
-        let mut pages = futures::stream::iter(projects)
-            .map(|p| {
-                let registry = registry.clone();
-                async move { (registry.project_files(&p).await, p) }
-            })
-            .buffered(REGISTRY_CONCURRENCY);
-        while let Some((served, project)) = pages.next().await {
-            out.report.projects_compared += 1;
-            let served = served?.unwrap_or_default();
-            let logged = index.project_files(&project)?;
-            for m in registry::compare(&logged, &served) {
-                if let Some(f) = self.mismatch_finding(m, &cp_ref) {
-                    out.emit(f).await;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn mismatch_finding(&mut self, m: Mismatch, cp_ref: &CheckpointRef) -> Option<Finding> {
-        let (key, finding) = match m {
-            Mismatch::DigestDiffers { logged, served } => (
-                (logged.filename.clone(), served),
-                Finding::new(
-                    FindingKind::RegistryMismatch,
-                    "the registry serves this file with another digest than the log holds",
-                )
-                .with_identifier(logged.filename.clone())
-                .with_digests(vec![hex_digest(&logged.digest), hex_digest(&served)])
-                .with_indices(vec![logged.index]),
-            ),
-            Mismatch::NotLogged { served } => {
-                let digests = served.sha256.iter().map(hex_digest).collect();
-                (
-                    (served.filename.clone(), served.sha256.unwrap_or_default()),
-                    Finding::new(
-                        FindingKind::RegistryMismatch,
-                        "the registry serves this file but the log does not hold it",
-                    )
-                    .with_identifier(served.filename)
-                    .with_digests(digests),
-                )
-            }
-        };
-        self.reported
-            .insert(key)
-            .then(|| finding.with_checkpoint(cp_ref.clone()))
-    }
 }
 
 /// The checkpoint stored for `origin`, which was verified before it was stored.
@@ -496,141 +341,6 @@ impl Drop for InFlight {
             task.abort();
         }
     }
-}
-
-/// Project pages requested at once from the registry: polite to a public index, enough to hide latency.
-const REGISTRY_CONCURRENCY: usize = 8;
-
-/// Sends findings to the sink and the webhook and counts them.
-struct Emitter<'a> {
-    sink: &'a mut dyn FindingSink,
-    webhook: Option<&'a WebhookSender>,
-    report: &'a mut PassReport,
-}
-
-impl Emitter<'_> {
-    async fn emit(&mut self, f: Finding) {
-        if f.kind.is_notice() {
-            self.report.notices += 1;
-        } else {
-            self.report.integrity_findings += 1;
-        }
-        self.sink.finding(&f);
-        if let Some(w) = self.webhook
-            && let Err(e) = w.send(&f).await
-        {
-            self.report.webhook_failures += 1;
-            tracing::warn!("webhook: {e}");
-        }
-    }
-}
-
-fn checkpoint_ref(cp: &Checkpoint) -> CheckpointRef {
-    CheckpointRef {
-        origin: cp.origin.clone(),
-        size: cp.size,
-        root_hash: cp.root_hash.to_base64(),
-    }
-}
-
-fn hex_digest(d: &[u8; 32]) -> String {
-    bintrail_tlog::pypi::Checksum::from_digest(*d).to_string()
-}
-
-fn equivocation(first: &IndexedEntry, new: &IndexedEntry, cp: &CheckpointRef) -> Finding {
-    let what = if first.digest != new.digest {
-        "digest"
-    } else {
-        "publisher"
-    };
-    let detail = if first.filename == new.filename {
-        format!(
-            "logged at index {} and again at index {} with another {what}",
-            first.index, new.index
-        )
-    } else {
-        format!(
-            "an alias of {} (logged at index {}), logged at index {} with another {what}",
-            first.filename, first.index, new.index
-        )
-    };
-    Finding::new(FindingKind::Equivocation, detail)
-        .with_identifier(new.filename.clone())
-        .with_digests(vec![hex_digest(&first.digest), hex_digest(&new.digest)])
-        .with_indices(vec![first.index, new.index])
-        .with_checkpoint(cp.clone())
-}
-
-/// Pairs each insertion with the previous release of its project when the entry is a new release of a
-/// watched project (publisher drift is only looked for there, so catch-up stays one insert per entry).
-fn previous_releases(
-    idx: &IdentifierIndex,
-    entries: &[IndexedEntry],
-    inserted: Vec<Insertion>,
-    watch: &[regex::Regex],
-) -> Result<Vec<(Insertion, Option<IndexedEntry>)>, crate::index::IndexError> {
-    let mut out = Vec::with_capacity(inserted.len());
-    for (entry, how) in entries.iter().zip(inserted) {
-        let previous =
-            if matches!(how, Insertion::New) && watch.iter().any(|r| r.is_match(&entry.project)) {
-                idx.previous_release(&entry.project, entry.index)?
-            } else {
-                None
-            };
-        out.push((how, previous));
-    }
-    Ok(out)
-}
-
-/// `publisher_changed` or `publisher_dropped` when `entry`'s publisher differs from the one its
-/// project's previous release carried (a project gaining a publisher is not a finding).
-fn publisher_drift(
-    previous: &IndexedEntry,
-    entry: &IndexedEntry,
-    cp: &CheckpointRef,
-) -> Option<Finding> {
-    let before = previous.publisher.as_ref()?;
-    let (kind, detail) = match &entry.publisher {
-        Some(now) if now == before => return None,
-        Some(now) => (
-            FindingKind::PublisherChanged,
-            format!(
-                "project {} was published by {before} ({} at index {}), now by {now} at index {}",
-                entry.project, previous.filename, previous.index, entry.index
-            ),
-        ),
-        None => (
-            FindingKind::PublisherDropped,
-            format!(
-                "project {} was published by {before} ({} at index {}), now without a publisher at index {}",
-                entry.project, previous.filename, previous.index, entry.index
-            ),
-        ),
-    };
-    Some(
-        Finding::new(kind, detail)
-            .with_identifier(entry.filename.clone())
-            .with_digests(vec![
-                hex_digest(&previous.digest),
-                hex_digest(&entry.digest),
-            ])
-            .with_indices(vec![previous.index, entry.index])
-            .with_checkpoint(cp.clone()),
-    )
-}
-
-fn watched(entry: &IndexedEntry, cp: &CheckpointRef) -> Finding {
-    Finding::new(
-        FindingKind::Watched,
-        format!(
-            "new release of watched project {} at index {}",
-            entry.project, entry.index
-        ),
-    )
-    .with_identifier(entry.filename.clone())
-    .with_digests(vec![hex_digest(&entry.digest)])
-    .with_indices(vec![entry.index])
-    .with_checkpoint(cp.clone())
 }
 
 /// Runs passes forever, `interval` apart; after a pass that stopped on a transient error the wait
