@@ -693,3 +693,139 @@ async fn diagnostics_are_plain_off_a_terminal_and_json_on_request() {
         }
     }
 }
+
+/// A process group started with `setsid`, killed (the whole group) when dropped.
+struct Group(std::process::Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Issue 18, following the README top to bottom: its witness blocks, copied as they are
+/// (only the ports differ) and run after the first command in the same directory: a witness
+/// of the first log, then a witnessed log beside it. They failed before: the first block
+/// named a `log.vkey` no step had made, and the second started the new log on the first
+/// log's `bintrail-data` (refused: another log's key). The witnessed log's adds are
+/// cosigned by the quorum.
+#[test]
+fn readme_witness_blocks_run_literally_beside_the_first_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = LogServer::start_in(&dir.path().join("bintrail-data"), &[]);
+    let mut script = [
+        readme_block("bintrail witness add-log --db w0.db"),
+        readme_block("group any-two 2 w1 w2 w3"),
+    ]
+    .join("\n");
+    let last_comment = "   # or policy = \"witnesses.policy\" in --config";
+    assert!(script.contains(last_comment), "{script}");
+    // The README's last command serves in the foreground; here it runs in the background
+    // until the test ends.
+    script = script.replace(last_comment, " &") + "\nwait\n";
+    let mut ports = std::collections::BTreeMap::new();
+    for port in ["8091", "8092", "8093", "8094", "8090"] {
+        let free = common::pypi::free_port().to_string();
+        script = script.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{free}"));
+        ports.insert(port, free);
+    }
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_bintrail")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let log_file = std::fs::File::create(dir.path().join("script.log")).unwrap();
+    let group = Group(
+        Command::new("setsid")
+            .args(["sh", "-ec", &script])
+            .current_dir(dir.path())
+            .env("PATH", path)
+            .env("HOME", dir.path())
+            .env_remove("XDG_STATE_HOME")
+            .stdin(std::process::Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .expect("setsid sh (util-linux)"),
+    );
+    let script_log = || std::fs::read_to_string(dir.path().join("script.log")).unwrap_or_default();
+    let url = format!("http://127.0.0.1:{}", ports["8090"]);
+    let w0 = format!("http://127.0.0.1:{}/healthz", ports["8094"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = |u: &str| {
+        rt.block_on(async {
+            common::client()
+                .get(u)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        })
+        .ok()
+            == Some(200)
+    };
+    while !(up(&format!("{url}/healthz")) && up(&w0)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the README's witness blocks did not bring up the witnessed log:\n{script}\n{}",
+            script_log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let listed = bintrail_in(dir.path(), &["witness", "list", "--db", "w0.db"]);
+    assert!(
+        text(&listed.stdout).starts_with(&first.vkey().split('+').next().unwrap().to_owned()),
+        "w0 witnesses the first log: {listed:?}"
+    );
+    // A file logged in the witnessed log through the README's `add`, with the log's own
+    // policy saved by `bintrail policy`: its proof is cosigned by the quorum.
+    wheel_file(dir.path(), "demo-1.0-py3-none-any.whl", b"witnessed demo");
+    let out = bintrail_in(
+        dir.path(),
+        &[
+            "add",
+            "--log",
+            &url,
+            "--token-file",
+            "witnessed-data/publish-token",
+            "--state",
+            "state",
+            "demo-1.0-py3-none-any.whl",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}\n{}", script_log());
+    let saved = bintrail_in(
+        dir.path(),
+        &["policy", "--log", &url, "--out", "witnessed.policy"],
+    );
+    assert!(saved.status.success(), "{saved:?}");
+    let policy: bintrail_tlog::policy::Policy =
+        std::fs::read_to_string(dir.path().join("witnessed.policy"))
+            .unwrap()
+            .parse()
+            .unwrap();
+    let proof = bintrail_tlog::proof::TlogProof::parse(
+        &std::fs::read(dir.path().join("demo-1.0-py3-none-any.whl.tlog-proof")).unwrap(),
+    )
+    .unwrap();
+    let verified = policy
+        .verify_checkpoint(&proof.checkpoint)
+        .expect("the proof's checkpoint meets the witnesses' quorum");
+    assert!(verified.witnesses.len() >= 2, "{:?}", verified.witnesses);
+    let out = bintrail_in(
+        dir.path(),
+        &[
+            "verify",
+            "--policy",
+            "witnessed.policy",
+            "demo-1.0-py3-none-any.whl",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    drop(group);
+    drop(first);
+}
