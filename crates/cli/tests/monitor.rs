@@ -525,6 +525,12 @@ fn issue_18_registry_sweep_reports_unwatched_swaps_and_unlogged_projects() {
     );
     assert_eq!((run.code, run.findings.len()), (2, 0), "{}", run.stderr);
     assert!(run.stderr.contains(&closed), "{}", run.stderr);
+    // The cause is named, not only "error sending request".
+    assert!(
+        run.stderr.to_lowercase().contains("connect"),
+        "{}",
+        run.stderr
+    );
     let not_simple = format!("{}/nothing-here/", server.url.trim_end_matches('/'));
     let run = monitor_once(
         &server.url,

@@ -119,6 +119,17 @@ impl PassReport {
         }
         if let Some(e) = &self.incomplete {
             s.push_str(&format!("; could not finish: {e}"));
+            // The causes too: "error sending request" alone does not say that the connection
+            // was refused, or that a redirect led to a host that cannot be reached.
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                let text = c.to_string();
+                // Errors that print their source already are not repeated.
+                if !s.contains(&text) {
+                    s.push_str(&format!(": {text}"));
+                }
+                cause = c.source();
+            }
         }
         s
     }
