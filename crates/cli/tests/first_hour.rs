@@ -829,3 +829,77 @@ fn readme_witness_blocks_run_literally_beside_the_first_log() {
     drop(group);
     drop(first);
 }
+
+/// Issue 18, the README's proxy in front of a plain index, copied as it is (only the ports
+/// differ; pip installs into a target directory here): before, its policy step said "then
+/// add the URL to its log line", which a copy-paste does not do, and the proxy then had no
+/// log to look proofs up in.
+#[test]
+fn readme_proxy_over_a_plain_index_runs_literally() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = LogServer::start_in(&dir.path().join("bintrail-data"), &[]);
+    let six = "six-1.16.0-py2.py3-none-any.whl";
+    let index = common::pypi::PypiServer::start(&[six]);
+    let logged = std::fs::copy(common::pypi::fixtures().join(six), dir.path().join(six));
+    assert!(logged.is_ok());
+    let out = add_tofu(&first, &dir.path().join("state"), &dir.path().join(six));
+    assert!(out.status.success(), "{out:?}");
+    let block = readme_block("--policy bintrail.policy --listen 127.0.0.1:3142 &");
+    let pip_line = "pip install --index-url http://127.0.0.1:3142/simple/ six";
+    assert!(block.contains(pip_line), "{block}");
+    let proxy_port = common::pypi::free_port();
+    // pip runs below, into a target directory, not into the test venv.
+    let script = block
+        .replace(pip_line, "")
+        .replace("http://127.0.0.1:8080", &first.url)
+        .replace("http://127.0.0.1:8081/simple/", &index.simple())
+        .replace("127.0.0.1:3142", &format!("127.0.0.1:{proxy_port}"))
+        + "\nwait\n";
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_bintrail")).parent().unwrap();
+    let log_file = std::fs::File::create(dir.path().join("script.log")).unwrap();
+    let _group = Group(
+        Command::new("setsid")
+            .args(["sh", "-ec", &script])
+            .current_dir(dir.path())
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin_dir.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env("HOME", dir.path())
+            .env_remove("XDG_STATE_HOME")
+            .stdin(std::process::Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .expect("setsid sh (util-linux)"),
+    );
+    let script_log = || std::fs::read_to_string(dir.path().join("script.log")).unwrap_or_default();
+    let proxy = format!("http://127.0.0.1:{proxy_port}/simple/");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while common::pypi::http_status(&proxy) != Some(200) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the README's proxy did not start:\n{script}\n{}",
+            script_log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let policy = std::fs::read_to_string(dir.path().join("bintrail.policy")).unwrap();
+    assert!(
+        policy.starts_with(&format!("log {} {}\n", first.vkey(), first.url)),
+        "{policy}"
+    );
+    let target = dir.path().join("site");
+    let out = common::pypi::pip_install(&proxy, &target, &["six==1.16.0"]);
+    assert!(
+        out.status.success(),
+        "pip through the proxy: {}\n{}",
+        common::pypi::output_text(&out),
+        script_log()
+    );
+    assert!(target.join("six.py").is_file());
+}
