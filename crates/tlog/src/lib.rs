@@ -16,6 +16,7 @@
 //! - [`policy`]: C2SP tlog-policy files and quorum decisions.
 //! - [`pypi`]: the `pypi-transparency/v1` log entry.
 //! - [`witness`]: C2SP tlog-witness request and answer formats.
+//! - [`map`]: the verifiable index's map, a sparse Merkle tree with (non-)inclusion proofs.
 
 #![deny(missing_docs)]
 // Outside input must never panic the process: no unwrap/expect outside tests, except
@@ -26,6 +27,7 @@ pub mod bundle;
 pub mod checkpoint;
 pub mod cosignature;
 pub mod hash;
+pub mod map;
 pub mod note;
 pub mod policy;
 pub mod proof;

@@ -14,6 +14,7 @@ use bintrail_tlog::bundle::{encode_entry_bundle, parse_entry_bundle};
 use bintrail_tlog::checkpoint::{Checkpoint, sign_checkpoint};
 use bintrail_tlog::cosignature::cosign;
 use bintrail_tlog::hash::Hash;
+use bintrail_tlog::map::{Map, MapKey, MapProof, Terminal, value_for_indices};
 use bintrail_tlog::note::{KeyType, Note, NoteSignature, Signer, Verifier};
 use bintrail_tlog::policy::Policy;
 use bintrail_tlog::proof::TlogProof;
@@ -34,6 +35,7 @@ struct Seeds {
     entry_bundle: Vec<Vec<u8>>,
     hash: Vec<Vec<u8>>,
     tlog_proof: Vec<Vec<u8>>,
+    map_proof: Vec<Vec<u8>>,
     signature_lines: Vec<Vec<u8>>,
     tile_data: Vec<Vec<u8>>,
 }
@@ -110,12 +112,28 @@ fn make_seeds() -> Seeds {
         ],
         hash: vec![Hash([0xa5; 32]).to_base64().into_bytes()],
         tlog_proof: vec![proof.to_bytes(), no_extra.to_bytes()],
+        map_proof: map_proof_seeds(),
         tile_data: [1000u64, 5, 255 * 2 + 1].map(tile_data_seed).to_vec(),
         signature_lines: vec![
             NoteSignature::format_lines(&note.signatures),
             note.signatures[0].to_string().into_bytes(),
         ],
     }
+}
+
+/// Map proofs of each kind: present, absent at an empty subtree, absent at another leaf.
+fn map_proof_seeds() -> Vec<Vec<u8>> {
+    let mut map = Map::new();
+    for name in ["requests", "numpy", "sampleproject", "flask"] {
+        map.insert(MapKey::for_project(name), value_for_indices(&[1, 5]));
+    }
+    map.root();
+    let mut out: Vec<Vec<u8>> = ["requests", "absent-a", "absent-b", "absent-c", "absent-d"]
+        .iter()
+        .map(|n| map.prove(&MapKey::for_project(n)).to_text())
+        .collect();
+    out.push(b"bintrail-map-proof/v1\nabsent\n".to_vec());
+    out
 }
 
 /// Input for the `tile_data` body: no flags, the true tile of `index`, and as many
@@ -205,7 +223,7 @@ fn arbitrary_input() -> impl Strategy<Value = Vec<u8>> {
 fn bodies_accept_every_seed() {
     let s = seeds();
     type Body = fn(&[u8]);
-    let cases: [(Body, &Vec<Vec<u8>>); 13] = [
+    let cases: [(Body, &Vec<Vec<u8>>); 14] = [
         (fuzz_bodies::note, &s.note),
         (fuzz_bodies::vkey, &s.vkey),
         (fuzz_bodies::private_key, &s.private_key),
@@ -217,6 +235,7 @@ fn bodies_accept_every_seed() {
         (fuzz_bodies::entry_bundle, &s.entry_bundle),
         (fuzz_bodies::hash, &s.hash),
         (fuzz_bodies::tlog_proof, &s.tlog_proof),
+        (fuzz_bodies::map_proof, &s.map_proof),
         (fuzz_bodies::signature_lines, &s.signature_lines),
         (fuzz_bodies::tile_data, &s.tile_data),
     ];
@@ -277,6 +296,16 @@ fn seeds_are_valid() {
     for data in &s.tlog_proof {
         assert!(TlogProof::parse(data).is_ok());
     }
+    let kinds: std::collections::BTreeSet<&str> = s
+        .map_proof
+        .iter()
+        .map(|data| match MapProof::parse(data).unwrap().terminal {
+            Terminal::Present { .. } => "present",
+            Terminal::Empty => "empty",
+            Terminal::OtherLeaf { .. } => "other leaf",
+        })
+        .collect();
+    assert_eq!(kinds.len(), 3, "map proof seeds cover {kinds:?}");
     assert!(NoteSignature::parse_lines(&s.signature_lines[0]).is_ok());
     for data in &s.tile_data {
         let index = u64::from_be_bytes(data[3..11].try_into().unwrap());
@@ -347,6 +376,11 @@ proptest! {
     fn tlog_proof_arbitrary(data in arbitrary_input()) { fuzz_bodies::tlog_proof(&data) }
     #[test]
     fn tlog_proof_mutated(data in mutated(|s| &s.tlog_proof)) { fuzz_bodies::tlog_proof(&data) }
+
+    #[test]
+    fn map_proof_arbitrary(data in arbitrary_input()) { fuzz_bodies::map_proof(&data) }
+    #[test]
+    fn map_proof_mutated(data in mutated(|s| &s.map_proof)) { fuzz_bodies::map_proof(&data) }
 
     #[test]
     fn signature_lines_arbitrary(data in arbitrary_input()) { fuzz_bodies::signature_lines(&data) }
