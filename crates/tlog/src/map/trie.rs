@@ -8,7 +8,7 @@ use crate::hash::Hash;
 ///
 /// Each node caches its hash; [`Map::insert`] clears the caches on its path and
 /// [`Map::root`] recomputes only those, so a batch of k updates costs about
-/// `k * log2(n)` hashes. Memory is about 150 bytes per key.
+/// `k * log2(n)` hashes. Memory is about 200 bytes per key (BENCHMARKS.md).
 #[derive(Debug, Default)]
 pub struct Map {
     root: Node,
