@@ -431,13 +431,13 @@ async fn h8_a_corrupted_entry_bundle_is_not_served() {
     drop(dir);
 }
 
-/// `VmRSS` of process `pid` in KiB.
-fn rss_kib(pid: u32) -> u64 {
+/// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
@@ -445,22 +445,30 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// H3: cleartext HTTP/2 clients with a zero initial window asking for an entry bundle
 /// on 1000 streams each made the log hold every response: +263 MB for 8 connections,
-/// as long as they answered PINGs. The log now allows 64 streams per connection and
-/// queues at most 16 KiB per stream, so 8 such connections stay within a small ceiling.
+/// as long as they answered PINGs. The log now allows 64 streams per connection, hands
+/// bodies over in 16 KiB chunks, charges every body waiting for a client against one
+/// 64 MiB budget (a 503 beyond it), and closes a connection whose response waited
+/// longer than `--send-timeout` for its client. 96 such connections (6,144 streams,
+/// ~350 MB of bundles unbounded) stay within a ceiling, the budget refuses some, every
+/// connection is closed, and the log then serves the bundle again.
 #[tokio::test]
 async fn h3_stalled_http2_readers_cannot_multiply_memory() {
-    let server = LogServer::start(&[]);
+    const CONNECTIONS: usize = 96;
+    let server = LogServer::start(&["--send-timeout", "5s"]);
     let lines: Vec<Value> = (0..256)
         .map(|i| json!({"filename": common::wheel(&format!("h3_{i}_{}", "x".repeat(100)), "1.0"), "checksum": checksum(&i.to_string())}))
         .collect();
     let results = bulk(&server, &lines).await;
     assert!(results.iter().all(|r| r["status"] == "logged"));
+    let (status, bundle) = get(&server, "/tile/entries/000").await;
+    assert_eq!(status, StatusCode::OK);
     let addr = server.url.strip_prefix("http://").expect("http").to_owned();
-    let before = rss_kib(server.pid());
-    let mut held = Vec::new();
-    let mut clients = Vec::new();
+    let before = status_kib(server.pid(), "VmRSS");
+    let mut held = Held::default();
+    let mut closed = Vec::new();
     let mut streams = 0;
-    for _ in 0..8 {
+    let started = std::time::Instant::now();
+    for _ in 0..CONNECTIONS {
         let tcp = tokio::net::TcpStream::connect(&addr)
             .await
             .expect("connect");
@@ -469,10 +477,12 @@ async fn h3_stalled_http2_readers_cannot_multiply_memory() {
             .handshake::<_, &'static [u8]>(tcp)
             .await
             .expect("h2 handshake");
-        // Driving the connection answers the server's PINGs, as a stalled reader would.
-        tokio::spawn(async move {
+        // Driving the connection answers the server's PINGs, as a stalled reader would;
+        // it ends when the server closes the connection.
+        closed.push(tokio::spawn(async move {
             let _ = connection.await;
-        });
+            std::time::Instant::now()
+        }));
         for _ in 0..1000 {
             let Ok(Ok(ready)) = tokio::time::timeout(
                 std::time::Duration::from_millis(300),
@@ -492,24 +502,77 @@ async fn h3_stalled_http2_readers_cannot_multiply_memory() {
             }
             streams += 1;
         }
-        clients.push(client);
+        held.push_client(client);
     }
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let after = rss_kib(server.pid());
-    let growth = after.saturating_sub(before);
+    let opened = started.elapsed();
+    // Headers are not flow-controlled: every stream learns its status.
+    let (mut ok, mut busy) = (0, 0);
+    let mut bodies = Vec::new();
+    for response in held.responses.drain(..) {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), response).await {
+            Ok(Ok(r)) if r.status() == StatusCode::OK => {
+                ok += 1;
+                bodies.push(r);
+            }
+            Ok(Ok(r)) if r.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                busy += 1;
+                bodies.push(r);
+            }
+            _ => {}
+        }
+    }
+    let peak = status_kib(server.pid(), "VmHWM");
+    let growth = peak.saturating_sub(before);
     eprintln!(
-        "h3: {streams} stalled streams on 8 connections: +{growth} KiB resident ({before} -> {after})"
+        "h3: {streams} requests sent on {CONNECTIONS} zero-window connections in {opened:?}, {} streams opened: {ok} x 200, {busy} x 503; peak resident +{growth} KiB ({before} -> {peak}); bundle {} bytes",
+        ok + busy,
+        bundle.len()
     );
     assert!(
-        growth < 64 * 1024,
-        "+{growth} KiB for {streams} stalled streams"
+        busy > 0,
+        "the budget never refused a stream ({ok} served of {streams})"
     );
-    let health = common::client()
-        .get(server.at("/healthz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), StatusCode::OK);
+    assert!(
+        ok as u64 * bundle.len() as u64 >= 32 * 1024 * 1024,
+        "too few bodies held to test the ceiling: {ok}"
+    );
+    assert!(
+        growth < 112 * 1024,
+        "+{growth} KiB for {} stalled streams",
+        ok + busy
+    );
+    // Every stalled connection is closed (send timeout 5 s), which frees the budget.
+    for handle in closed {
+        let when = tokio::time::timeout(std::time::Duration::from_secs(60), handle)
+            .await
+            .expect("a stalled connection was never closed")
+            .expect("connection task");
+        assert!(when.duration_since(started) >= std::time::Duration::from_secs(4));
+    }
+    drop(bodies);
+    drop(held);
+    let (status, again) = get(&server, "/tile/entries/000").await;
+    assert_eq!(status, StatusCode::OK, "the budget was not returned");
+    assert_eq!(again, bundle);
+    let stderr = server.stderr.lock().expect("stderr").clone();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// What a stalled client keeps: its open streams' response futures and its handles.
+#[derive(Default)]
+struct Held {
+    responses: Vec<h2::client::ResponseFuture>,
+    clients: Vec<h2::client::SendRequest<&'static [u8]>>,
+}
+
+impl Held {
+    fn push(&mut self, response: h2::client::ResponseFuture) {
+        self.responses.push(response);
+    }
+
+    fn push_client(&mut self, client: h2::client::SendRequest<&'static [u8]>) {
+        self.clients.push(client);
+    }
 }
 
 /// Writes, into the stopped log's data directory `data`, a tree holding `entries` (its

@@ -58,6 +58,9 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time a bulk append body may take to arrive: up to 256 MiB, so a
 /// slow but honest link needs minutes.
 pub const DEFAULT_BULK_BODY_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a response may wait for a client that takes none of it before the connection
+/// is closed, unless configured.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Errors from loading and resolving settings.
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +133,10 @@ pub struct Settings {
     /// client trickling bytes cannot hold a connection for ever.
     #[serde(default, deserialize_with = "de_duration")]
     pub bulk_body_timeout: Option<Duration>,
+    /// How long a response may wait for a client that takes none of it (a zero HTTP/2
+    /// window, an unread socket) before the connection is closed. Default `30s`.
+    #[serde(default, deserialize_with = "de_duration")]
+    pub send_timeout: Option<Duration>,
     /// PEM certificate chain; serve TLS (with `tls-key`). Default: cleartext.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls-cert`.
@@ -189,6 +196,7 @@ impl Settings {
             max_bulk_entries: top.max_bulk_entries.or(self.max_bulk_entries),
             body_timeout: top.body_timeout.or(self.body_timeout),
             bulk_body_timeout: top.bulk_body_timeout.or(self.bulk_body_timeout),
+            send_timeout: top.send_timeout.or(self.send_timeout),
             tls_cert: top.tls_cert.or(self.tls_cert),
             tls_key: top.tls_key.or(self.tls_key),
             policy: top.policy.or(self.policy),
@@ -232,6 +240,8 @@ pub struct ServeConfig {
     pub body_timeout: Duration,
     /// See [`Settings::bulk_body_timeout`].
     pub bulk_body_timeout: Duration,
+    /// See [`Settings::send_timeout`].
+    pub send_timeout: Duration,
     /// Serve TLS with these files; `None` serves cleartext HTTP/1.1 and h2c.
     pub tls: Option<TlsFiles>,
     /// See [`Settings::policy`]; read and checked by the binary, which owns the witnesses.
@@ -292,6 +302,7 @@ impl ServeConfig {
                 s.bulk_body_timeout,
                 DEFAULT_BULK_BODY_TIMEOUT,
             )?,
+            send_timeout: nonzero_duration("send-timeout", s.send_timeout, DEFAULT_SEND_TIMEOUT)?,
             tls,
             policy: s.policy,
         })
@@ -374,6 +385,7 @@ mod tests {
         assert_eq!(c.add_timeout, Duration::from_secs(10));
         assert_eq!(c.body_timeout, Duration::from_secs(10));
         assert_eq!(c.bulk_body_timeout, Duration::from_secs(300));
+        assert_eq!(c.send_timeout, Duration::from_secs(30));
         assert_eq!(c.tls, None);
         assert_eq!(c.origin, None);
     }

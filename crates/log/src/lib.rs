@@ -25,6 +25,7 @@ pub mod cosign;
 mod error;
 mod integrity;
 pub mod log;
+mod outbound;
 mod pool;
 mod prove;
 mod publisher;

@@ -9,7 +9,9 @@
 //! Slow clients: the TLS handshake and each request's headers must arrive within
 //! [`ConnectionLimits`]' bounds; HTTP/2 connections are pinged and dropped when the
 //! peer stops answering. Request bodies are bounded by the handlers, which read them
-//! under their own deadline (see `http`).
+//! under their own deadline (see `http`). Response bodies waiting for clients share one
+//! budget, and a connection whose client stops taking a response is closed (see
+//! `outbound`).
 
 use std::future::Future;
 use std::io;
@@ -27,6 +29,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
+use tower::ServiceExt;
 
 use crate::auth::{AuthError, Authenticator};
 use crate::bootstrap::{self, BootstrapError, Prepared};
@@ -34,6 +37,7 @@ use crate::config::{ServeConfig, TlsFiles};
 use crate::cosign::{Cosigner, NoWitness};
 use crate::http::{self, HttpOptions};
 use crate::log::{Log, LogError, LogOptions};
+use crate::outbound::{self, SendBudget, Waiting};
 use crate::storage::LocalStorage;
 use bintrail_tlog::note::Verifier;
 use bytes::Bytes;
@@ -81,6 +85,12 @@ pub struct ConnectionLimits {
     pub h2_max_concurrent_streams: u32,
     /// Connections served at once; further ones wait in the kernel's backlog.
     pub max_connections: usize,
+    /// Bytes of response bodies that may wait for clients at once, over all
+    /// connections; beyond it requests get a 503 with `Retry-After`.
+    pub max_queued_bytes: usize,
+    /// A connection is closed when one of its responses has waited this long for the
+    /// client to take any more of it.
+    pub send_timeout: Duration,
     /// On shutdown, how long in-flight requests may take before their connections
     /// are dropped.
     pub drain_timeout: Duration,
@@ -94,6 +104,8 @@ impl Default for ConnectionLimits {
             h2_keep_alive: Duration::from_secs(30),
             h2_max_concurrent_streams: 64,
             max_connections: 10_000,
+            max_queued_bytes: 64 * 1024 * 1024,
+            send_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
         }
     }
@@ -200,6 +212,7 @@ pub async fn serve_connections(
     let builder = Arc::new(http_builder(&limits));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let budget = SendBudget::new(limits.max_queued_bytes);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -222,11 +235,16 @@ pub async fn serve_connections(
             () = &mut shutdown => break,
         };
         let watcher = graceful.watcher();
-        let (builder, app, tls, limits) =
-            (builder.clone(), app.clone(), tls.clone(), limits.clone());
+        let (builder, app, tls, limits, budget) = (
+            builder.clone(),
+            app.clone(),
+            tls.clone(),
+            limits.clone(),
+            budget.clone(),
+        );
         tokio::spawn(async move {
             let _permit = permit;
-            serve_one(stream, peer, app, tls, &builder, &limits, watcher).await;
+            serve_one(stream, peer, app, tls, &builder, &limits, &budget, watcher).await;
         });
     }
     drop(listener);
@@ -259,6 +277,7 @@ fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve_one(
     stream: TcpStream,
     peer: SocketAddr,
@@ -266,12 +285,25 @@ async fn serve_one(
     tls: Option<TlsAcceptor>,
     builder: &auto::Builder<TokioExecutor>,
     limits: &ConnectionLimits,
+    budget: &SendBudget,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
     // Small responses are latency-bound (each add waits on a checkpoint); do not
     // let Nagle hold them back.
     let _ = stream.set_nodelay(true);
-    let service = TowerToHyperService::new(app);
+    let waiting = Arc::new(Waiting::default());
+    let service = {
+        let (budget, waiting) = (budget.clone(), waiting.clone());
+        TowerToHyperService::new(
+            ServiceExt::<axum::http::Request<hyper::body::Incoming>>::map_response(
+                app,
+                move |response| outbound::wrap(response, &budget, &waiting),
+            ),
+        )
+    };
+    // Closing the connection (dropping it) when a response has waited too long for the
+    // client drops its bodies, which returns their share of the budget.
+    let stalled = outbound::stalled(waiting, limits.send_timeout);
     let result = match tls {
         None => {
             // hyper's header read timeout only starts with a request's first
@@ -289,7 +321,10 @@ async fn serve_one(
                 }
             }
             let conn = builder.serve_connection(TokioIo::new(stream), service);
-            watcher.watch(conn.into_owned()).await
+            tokio::select! {
+                result = watcher.watch(conn.into_owned()) => result,
+                () = stalled => Err(StalledClient.into()),
+            }
         }
         Some(acceptor) => {
             let handshake =
@@ -306,7 +341,10 @@ async fn serve_one(
                 }
             };
             let conn = builder.serve_connection(TokioIo::new(stream), service);
-            watcher.watch(conn.into_owned()).await
+            tokio::select! {
+                result = watcher.watch(conn.into_owned()) => result,
+                () = stalled => Err(StalledClient.into()),
+            }
         }
     };
     if let Err(err) = result {
@@ -315,6 +353,13 @@ async fn serve_one(
         tracing::debug!(%peer, %err, "connection ended with an error");
     }
 }
+
+/// Why a connection was closed by the server: a response waited too long for the client.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "a response waited longer than the send timeout for the client to read it; connection closed"
+)]
+struct StalledClient;
 
 /// Resolves on the first SIGTERM or SIGINT.
 ///
@@ -450,6 +495,7 @@ impl Server {
             // In-flight adds wait up to add_timeout for their checkpoint.
             drain_timeout: config.add_timeout + Duration::from_secs(5),
             max_connections: connection_cap(raise_open_files_limit(), defaults.max_connections),
+            send_timeout: config.send_timeout,
             ..defaults
         };
         Ok(Server {

@@ -60,6 +60,10 @@ pub struct Args {
     /// [default: 5m].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     bulk_body_timeout: Option<Duration>,
+    /// How long a response may wait for a client that takes none of it (a zero HTTP/2
+    /// window, an unread socket) before the connection is closed [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    send_timeout: Option<Duration>,
     /// PEM certificate chain: serve HTTPS (needs --tls-key).
     #[arg(long, value_name = "PATH")]
     tls_cert: Option<PathBuf>,
@@ -91,6 +95,7 @@ impl Args {
             max_bulk_entries: self.max_bulk_entries,
             body_timeout: self.body_timeout,
             bulk_body_timeout: self.bulk_body_timeout,
+            send_timeout: self.send_timeout,
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
             policy: self.policy,
