@@ -423,7 +423,7 @@ async fn h8_a_corrupted_entry_bundle_is_not_served() {
         .await
         .unwrap();
     assert_eq!(partial.status(), StatusCode::OK);
-    let stderr = server.stderr.lock().expect("stderr").clone();
+    let stderr = stderr_with(&server, "tile/entries/000").await;
     assert!(
         stderr.contains("tile/entries/000"),
         "the operator is told which file: {stderr}"
@@ -717,6 +717,19 @@ async fn get(server: &LogServer, path: &str) -> (StatusCode, bytes::Bytes) {
     (response.status(), response.bytes().await.expect("body"))
 }
 
+/// The server's stderr once it holds `text` (its lines arrive through a reader thread),
+/// or after 10 s.
+async fn stderr_with(server: &LogServer, text: &str) -> String {
+    for _ in 0..100 {
+        let stderr = server.stderr.lock().expect("stderr").clone();
+        if stderr.contains(text) {
+            return stderr;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    server.stderr.lock().expect("stderr").clone()
+}
+
 /// Flips one bit of the file at `path`; returns its original bytes.
 fn flip(path: &std::path::Path, at: usize) -> Vec<u8> {
     let original = std::fs::read(path).expect("tile on disk");
@@ -770,7 +783,7 @@ async fn h8_corrupted_hash_tiles_are_not_served_and_stop_the_start() {
         let (status, _) = get(&server, path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
     }
-    let stderr = server.stderr.lock().expect("stderr").clone();
+    let stderr = stderr_with(&server, "tile/0/000").await;
     assert!(
         stderr.contains("tile/0/000"),
         "the operator is told which file: {stderr}"
