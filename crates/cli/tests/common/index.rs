@@ -20,10 +20,16 @@ impl IndexProcess {
     /// Starts `bintrail index --upstream upstream --log log --listen 127.0.0.1:0
     /// --state state` and waits (60 s at most) for its listening line.
     pub fn start(upstream: &str, log: &str, state: &Path) -> IndexProcess {
+        IndexProcess::start_with(upstream, log, state, &[])
+    }
+
+    /// [`IndexProcess::start`] with `extra` flags.
+    pub fn start_with(upstream: &str, log: &str, state: &Path, extra: &[&str]) -> IndexProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bintrail"))
             .args(["index", "--upstream", upstream, "--log", log])
             .args(["--listen", "127.0.0.1:0", "--state"])
             .arg(state)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -51,6 +57,11 @@ impl IndexProcess {
     /// The absolute URL of `path` (starting with `/`).
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `host:port`, for raw requests.

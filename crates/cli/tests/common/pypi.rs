@@ -250,6 +250,11 @@ impl Daemon {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything it printed on stderr so far.
     pub fn stderr_text(&self) -> String {
         self.stderr.lock().unwrap().clone()
