@@ -581,6 +581,30 @@ fn bad_arguments_are_refused_with_a_message() {
     );
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("--watch"), "{}", run.stderr);
+    // A sweep needs a registry to sweep, and a rate that is a positive number.
+    let cases: [(&[&str], &str); 2] = [
+        (&["--registry-sweep"], "--registry"),
+        (
+            &[
+                "--registry",
+                "http://127.0.0.1:9/simple/",
+                "--registry-sweep",
+                "--sweep-rate",
+                "0",
+            ],
+            "--sweep-rate",
+        ),
+    ];
+    for (args, named) in cases {
+        let run = monitor_once(
+            "http://127.0.0.1:9",
+            &policy,
+            &dir.path().join("state"),
+            args,
+        );
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(named), "{args:?}: {}", run.stderr);
+    }
 }
 
 #[test]
