@@ -12,6 +12,12 @@
 //! `verificationMaterial.certificate.rawBytes`, the entries as `tlogEntries`, and a
 //! `dsseEnvelope` whose `payloadType` is `application/vnd.in-toto+json`, the only payload type
 //! PEP 740 permits.
+//!
+//! A Sigstore bundle (`.sigstore.json`, media type `application/vnd.dev.sigstore.bundle.v0.3+json`
+//! or earlier, with a DSSE envelope of one signature) is the third form of evidence taken: the
+//! same pieces, plus the bundle's RFC 3161 timestamps (`timestampVerificationData`). Rekor v2
+//! entries carry no signed time of their own and are only verifiable with such timestamps,
+//! which an attestation object has no field for.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -36,6 +42,8 @@ pub struct Attestation {
     transparency_entries: Vec<serde_json::Value>,
     statement: Vec<u8>,
     signature: Vec<u8>,
+    /// A Sigstore bundle's `timestampVerificationData`, kept as given.
+    timestamps: Option<serde_json::Value>,
 }
 
 /// A parsed PEP 740 provenance object: attestations grouped by the publisher the index named.
@@ -52,6 +60,8 @@ pub enum Evidence {
     Attestation(Attestation),
     /// A provenance object (the index's `.provenance` file).
     Provenance(Provenance),
+    /// A Sigstore bundle holding a DSSE-signed statement.
+    Bundle(Attestation),
 }
 
 #[derive(Deserialize)]
@@ -114,6 +124,59 @@ impl Attestation {
             transparency_entries: wire.verification_material.transparency_entries,
             statement: decode("envelope.statement", &wire.envelope.statement)?,
             signature: decode("envelope.signature", &wire.envelope.signature)?,
+            timestamps: None,
+        })
+    }
+
+    /// Parses a Sigstore bundle whose content is a DSSE envelope with one signature over an
+    /// in-toto statement: the certificate (`certificate.rawBytes`, or the first of an
+    /// `x509CertificateChain`), the transparency-log entries, the RFC 3161 timestamps, the
+    /// statement and its signature.
+    pub fn from_sigstore_bundle(json: &[u8]) -> Result<Attestation, MalformedError> {
+        check_len(json)?;
+        let value: serde_json::Value =
+            serde_json::from_slice(json).map_err(MalformedError::Json)?;
+        Attestation::from_bundle_value(&value)
+    }
+
+    fn from_bundle_value(value: &serde_json::Value) -> Result<Attestation, MalformedError> {
+        let material = &value["verificationMaterial"];
+        let certificate = material["certificate"]["rawBytes"]
+            .as_str()
+            .or_else(|| material["x509CertificateChain"]["certificates"][0]["rawBytes"].as_str())
+            .ok_or(MalformedError::NotDsse("no signing certificate"))?;
+        let entries = material["tlogEntries"]
+            .as_array()
+            .filter(|entries| !entries.is_empty())
+            .ok_or(MalformedError::NoTransparencyEntries)?;
+        let envelope = &value["dsseEnvelope"];
+        if envelope.is_null() {
+            return Err(MalformedError::NotDsse("no dsseEnvelope"));
+        }
+        if envelope["payloadType"].as_str() != Some(IN_TOTO_PAYLOAD_TYPE) {
+            return Err(MalformedError::NotDsse(
+                "payloadType is not application/vnd.in-toto+json",
+            ));
+        }
+        let signatures = envelope["signatures"]
+            .as_array()
+            .filter(|s| s.len() == 1)
+            .ok_or(MalformedError::NotDsse("not exactly one signature"))?;
+        let payload = envelope["payload"]
+            .as_str()
+            .ok_or(MalformedError::NotDsse("no payload"))?;
+        let sig = signatures[0]["sig"]
+            .as_str()
+            .ok_or(MalformedError::NotDsse("no sig"))?;
+        Ok(Attestation {
+            certificate: decode("verificationMaterial.certificate", certificate)?,
+            transparency_entries: entries.clone(),
+            statement: decode("dsseEnvelope.payload", payload)?,
+            signature: decode("dsseEnvelope.signatures[0].sig", sig)?,
+            timestamps: material
+                .get("timestampVerificationData")
+                .filter(|v| !v.is_null())
+                .cloned(),
         })
     }
 
@@ -146,9 +209,14 @@ impl Attestation {
         self
     }
 
+    /// The transparency-log entries, in the Sigstore protobuf-specs JSON form.
+    pub fn transparency_entries(&self) -> &[serde_json::Value] {
+        &self.transparency_entries
+    }
+
     /// The same evidence as a Sigstore bundle (v0.3, DSSE), for the verifier.
     pub fn to_bundle(&self) -> Result<Bundle, MalformedError> {
-        let bundle = json!({
+        let mut bundle = json!({
             "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
             "verificationMaterial": {
                 "certificate": {"rawBytes": BASE64.encode(&self.certificate)},
@@ -160,6 +228,9 @@ impl Attestation {
                 "signatures": [{"sig": BASE64.encode(&self.signature)}],
             },
         });
+        if let Some(timestamps) = &self.timestamps {
+            bundle["verificationMaterial"]["timestampVerificationData"] = timestamps.clone();
+        }
         serde_json::from_value(bundle).map_err(MalformedError::Bundle)
     }
 }
@@ -190,13 +261,15 @@ impl Provenance {
 }
 
 impl Evidence {
-    /// Parses either an attestation object or a provenance object (one with an
-    /// `attestation_bundles` key).
+    /// Parses an attestation object, a provenance object (one with an `attestation_bundles`
+    /// key) or a Sigstore bundle (one with a `mediaType` key).
     pub fn from_json(json: &[u8]) -> Result<Evidence, MalformedError> {
         check_len(json)?;
         let value: serde_json::Value =
             serde_json::from_slice(json).map_err(MalformedError::Json)?;
-        if value.get("attestation_bundles").is_some() {
+        if value.get("mediaType").is_some() {
+            Attestation::from_bundle_value(&value).map(Evidence::Bundle)
+        } else if value.get("attestation_bundles").is_some() {
             Provenance::from_json(json).map(Evidence::Provenance)
         } else {
             Attestation::from_value(value).map(Evidence::Attestation)
@@ -206,7 +279,7 @@ impl Evidence {
     /// The attestations this evidence carries.
     pub fn attestations(&self) -> &[Attestation] {
         match self {
-            Evidence::Attestation(a) => std::slice::from_ref(a),
+            Evidence::Attestation(a) | Evidence::Bundle(a) => std::slice::from_ref(a),
             Evidence::Provenance(p) => &p.attestations,
         }
     }

@@ -32,6 +32,17 @@ pub enum AttestError {
     /// The signature over the statement does not verify with the certificate's key.
     #[error("bad signature over the statement: {0}")]
     Signature(#[source] sigstore_verify::Error),
+    /// The statement is not the one the transparency log entry records (its SHA-256 differs
+    /// from the entry's payload hash): the statement was changed after signing.
+    #[error(
+        "the statement is not the one signed: its sha256 is {actual}, the transparency log entry records {logged}"
+    )]
+    StatementAltered {
+        /// The statement's SHA-256, hex.
+        actual: String,
+        /// The payload hash the log entry records, hex.
+        logged: String,
+    },
     /// The certificate does not parse, does not chain to the trusted root's Fulcio CA, or is
     /// not a code-signing certificate.
     #[error("bad signing certificate: {0}")]
@@ -104,6 +115,10 @@ pub enum MalformedError {
     /// No transparency-log entries: nothing gives a logged signing time.
     #[error("no transparency_entries")]
     NoTransparencyEntries,
+    /// A Sigstore bundle that is not a DSSE envelope with one signature over an in-toto
+    /// statement (a message signature, or another payload type).
+    #[error("the Sigstore bundle is not a DSSE in-toto attestation: {0}")]
+    NotDsse(&'static str),
     /// A provenance object without attestations.
     #[error("no attestations")]
     NoAttestations,

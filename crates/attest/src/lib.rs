@@ -27,6 +27,6 @@ pub mod verify;
 pub use attestation::{Attestation, Evidence, MAX_INPUT_LEN, Provenance};
 pub use error::{AttestError, IdentityError, MalformedError, StatementError, TrustRootError};
 pub use verify::{
-    PRODUCTION_TRUSTED_ROOT, STAGING_TRUSTED_ROOT, TrustRoot, Verified, verify_attestation,
-    verify_evidence,
+    PRODUCTION_TRUSTED_ROOT, STAGING_TRUSTED_ROOT, Signed, TrustRoot, Verified, verify_attestation,
+    verify_evidence, verify_signed_statement,
 };

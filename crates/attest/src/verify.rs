@@ -10,7 +10,10 @@
 //! Only then is the statement read: its one subject must be the file (by name, parsed as a
 //! wheel or sdist filename) and its SHA-256 the file's.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bintrail_tlog::pypi::{Checksum, Filename, Publisher};
+use sha2::{Digest, Sha256};
 use sigstore_verify::crypto::{parse_certificate_info, verify_signature};
 use sigstore_verify::trust_root::TrustedRoot;
 use sigstore_verify::types::{Bundle, Sha256Hash, SignatureContent};
@@ -42,7 +45,8 @@ pub struct Verified {
     pub publisher: Publisher,
     /// The statement's `predicateType`.
     pub predicate_type: String,
-    /// The signing time the Rekor entry authenticates, Unix seconds, when it carries one.
+    /// The signing time the evidence authenticates (Rekor v1 integrated time, else the
+    /// earliest verified RFC 3161 timestamp), Unix seconds.
     pub signed_at: Option<i64>,
 }
 
@@ -69,6 +73,52 @@ impl TrustRoot {
     }
 }
 
+/// What the Sigstore evidence alone shows, before the statement is read: who signed and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    /// The certificate's OIDC issuer and subject alternative name.
+    pub publisher: Publisher,
+    /// The signing time the evidence authenticates (the Rekor v1 integrated time, else the
+    /// earliest verified RFC 3161 timestamp), Unix seconds.
+    pub signed_at: Option<i64>,
+}
+
+/// Verifies the Sigstore evidence of `attestation` (certificate chain and validity at the
+/// authenticated signing time, transparency-log entries and timestamps, the DSSE signature)
+/// and returns the signer, without judging what the statement says. [`verify_attestation`]
+/// adds PEP 740's checks of the statement against a file.
+pub fn verify_signed_statement(
+    attestation: &Attestation,
+    root: &TrustRoot,
+) -> Result<Signed, AttestError> {
+    let bundle = attestation.to_bundle()?;
+    // Bind the Sigstore check to the statement's own digest so that it judges the evidence
+    // alone; which file the statement is about is decided by the caller, once its bytes are
+    // known to be signed.
+    let Some(bound) = Statement::sha256_hint(attestation.statement()) else {
+        return Err(refine(
+            refuse_unparseable_statement(attestation, &bundle),
+            attestation,
+        ));
+    };
+    let policy = VerificationPolicy::any_identity();
+    let result = root
+        .verifier
+        .verify(Sha256Hash::new(bound), &bundle, &policy)
+        .map_err(|e| refine(classify(e), attestation))?;
+    let issuer = result.issuer().ok_or(IdentityError::NoIssuer)?;
+    let subject = result.identity().ok_or(IdentityError::NoSubject)?;
+    let publisher = Publisher::new(issuer, subject.as_str()).map_err(IdentityError::from)?;
+    let signed_at = result
+        .integrated_time()
+        .or_else(|| result.verified_timestamps().iter().min().copied())
+        .map(|t| t.as_second());
+    Ok(Signed {
+        publisher,
+        signed_at,
+    })
+}
+
 /// Verifies one attestation for the file `filename` whose SHA-256 is `checksum`, and returns
 /// the publisher its certificate names. Each refusal has its own [`AttestError`] variant.
 pub fn verify_attestation(
@@ -77,18 +127,7 @@ pub fn verify_attestation(
     checksum: &Checksum,
     root: &TrustRoot,
 ) -> Result<Verified, AttestError> {
-    let bundle = attestation.to_bundle()?;
-    // Bind the Sigstore check to the statement's own digest so that it judges the evidence
-    // alone; which file the statement is about is decided below, once its bytes are known to
-    // be signed.
-    let Some(bound) = Statement::sha256_hint(attestation.statement()) else {
-        return Err(refuse_unparseable_statement(attestation, &bundle));
-    };
-    let policy = VerificationPolicy::any_identity();
-    let result = root
-        .verifier
-        .verify(Sha256Hash::new(bound), &bundle, &policy)
-        .map_err(classify)?;
+    let signed = verify_signed_statement(attestation, root)?;
     let statement = Statement::parse(attestation.statement()).map_err(MalformedError::from)?;
     if !same_distribution(&statement.subject, filename) {
         return Err(AttestError::OtherFile {
@@ -102,14 +141,40 @@ pub fn verify_attestation(
             actual: hex::encode(checksum.digest()),
         });
     }
-    let issuer = result.issuer().ok_or(IdentityError::NoIssuer)?;
-    let subject = result.identity().ok_or(IdentityError::NoSubject)?;
-    let publisher = Publisher::new(issuer, subject.as_str()).map_err(IdentityError::from)?;
     Ok(Verified {
-        publisher,
+        publisher: signed.publisher,
         predicate_type: statement.predicate_type,
-        signed_at: result.integrated_time().map(|t| t.as_second()),
+        signed_at: signed.signed_at,
     })
+}
+
+/// A bad signature becomes [`AttestError::StatementAltered`] when a transparency-log entry
+/// records another payload hash than the statement's: the log recorded what was signed, so a
+/// statement that differs from it was changed, whereas a changed signature leaves the payload
+/// hash equal. (Used only to name a refusal; nothing is accepted on it.)
+fn refine(error: AttestError, attestation: &Attestation) -> AttestError {
+    if !matches!(error, AttestError::Signature(_)) {
+        return error;
+    }
+    let actual = hex::encode(Sha256::digest(attestation.statement()));
+    let logged = attestation
+        .transparency_entries()
+        .iter()
+        .filter_map(|entry| entry.get("canonicalizedBody")?.as_str())
+        .filter_map(|body| BASE64.decode(body).ok())
+        .filter_map(|body| serde_json::from_slice::<serde_json::Value>(&body).ok())
+        .filter_map(|body| {
+            body.get("spec")?
+                .get("payloadHash")?
+                .get("value")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .find(|logged| *logged != actual);
+    match logged {
+        Some(logged) => AttestError::StatementAltered { actual, logged },
+        None => error,
+    }
 }
 
 /// Verifies every attestation in `evidence` (one attestation object, or all of a provenance

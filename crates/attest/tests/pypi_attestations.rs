@@ -92,6 +92,23 @@ fn genuine_attestations_give_their_publishers() {
             "https://github.com/trailofbits/pypi-attestation-models/.github/workflows/release.yml@refs/tags/v0.0.4a2",
             "publish/v1",
         ),
+        // The same evidence as a Sigstore bundle (`.sigstore`, media type v0.3).
+        (
+            "pypi_attestation_models-0.0.4a2.tar.gz",
+            ".sigstore",
+            false,
+            GITHUB,
+            "https://github.com/trailofbits/pypi-attestation-models/.github/workflows/release.yml@refs/tags/v0.0.4a2",
+            "publish/v1",
+        ),
+        (
+            "rfc8785-0.1.2-py3-none-any.whl",
+            ".sigstore",
+            true,
+            "https://github.com/login/oauth",
+            "william@yossarian.net",
+            "publish/v1",
+        ),
         (
             "gitlab_oidc_project-0.0.3.tar.gz",
             ".publish.attestation",
@@ -215,17 +232,24 @@ fn tampered(change: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>, &mut Vec<u8>)) -> At
 }
 
 #[test]
-fn a_changed_byte_in_the_statement_is_a_bad_signature() {
-    // Change one hex digit of the subject's digest: still a well-formed statement, no longer the signed one.
+fn a_changed_byte_in_the_statement_is_a_changed_statement() {
+    // Change one hex digit of the subject's digest: still a well-formed statement, no longer the one whose hash
+    // the Rekor entry records (nor the one signed).
     let err = tampered(|_, statement, _| {
         let text = String::from_utf8(statement.clone()).unwrap();
         let at = text.find("\"sha256\":\"").unwrap() + 10;
         statement[at] = if statement[at] == b'0' { b'1' } else { b'0' };
     });
-    assert!(matches!(err, AttestError::Signature(_)), "{err:?}");
-    // And a change that breaks the JSON: the signature is checked before the statement is read.
+    match &err {
+        AttestError::StatementAltered { actual, logged } => assert_ne!(actual, logged),
+        other => panic!("{other:?}"),
+    }
+    // And a change that breaks the JSON: the evidence is checked before the statement is read.
     let err = tampered(|_, statement, _| statement[0] = b'[');
-    assert!(matches!(err, AttestError::Signature(_)), "{err:?}");
+    assert!(
+        matches!(err, AttestError::StatementAltered { .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
