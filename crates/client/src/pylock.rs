@@ -28,6 +28,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bintrail_tlog::proof::TlogProof;
 use toml_edit::{DocumentMut, Item, Table, value};
 
+use crate::trusted_publisher::TrustedPublisher;
+
 /// The largest lock file read.
 pub const MAX_LOCK_FILE: usize = 16 << 20;
 
@@ -152,6 +154,30 @@ impl PyLock {
         TlogProof::parse(&bytes)
             .map(Some)
             .map_err(|e| bad(e.to_string()))
+    }
+
+    /// The package's `[[packages.attestation-identities]]` (PEP 751), empty when it has none.
+    /// Errors: [`PyLockError::Structure`] when they are not tables, or one lacks `kind` or a
+    /// key its kind needs (see [`crate::trusted_publisher`]).
+    pub fn attestation_identities(
+        &self,
+        package: usize,
+    ) -> Result<Vec<TrustedPublisher>, PyLockError> {
+        let Some(item) = self
+            .package(package)
+            .and_then(|p| p.get("attestation-identities"))
+        else {
+            return Ok(Vec::new());
+        };
+        let tables = crate::identity_policy::tables_of(item)
+            .ok_or_else(|| structure("`attestation-identities` is not an array of tables"))?;
+        tables
+            .into_iter()
+            .map(|table| {
+                TrustedPublisher::from_fields(|key| table.get(key).and_then(Item::as_str))
+                    .map_err(|e| structure(format!("attestation-identities: {e}")))
+            })
+            .collect()
     }
 
     /// Stores `proof` for `file` in `[packages.tool.bintrail.proofs]`, replacing any
@@ -375,6 +401,35 @@ sdist = { url = "http://127.0.0.1:1/packages/six-1.16.0.tar.gz", hashes = { sha2
         // The idna proof table sits inside the idna package, before the six package.
         let idna_proofs = text.find("[packages.tool.bintrail.proofs]").unwrap();
         assert!(idna_proofs < text.find("name = \"six\"").unwrap(), "{text}");
+    }
+
+    #[test]
+    fn attestation_identities_in_both_toml_forms() {
+        let text = format!(
+            "{LOCK}\n[[packages.attestation-identities]]\nkind = \"GitHub\"\nrepository = \"benjaminp/six\"\nworkflow = \"publish.yml\"\nenvironment = \"pypi\"\n"
+        );
+        let lock = PyLock::parse(&text).unwrap();
+        assert_eq!(lock.attestation_identities(0).unwrap(), vec![]);
+        assert_eq!(
+            lock.attestation_identities(1).unwrap(),
+            vec![TrustedPublisher::GitHub {
+                repository: "benjaminp/six".into(),
+                workflow: "publish.yml".into()
+            }]
+        );
+        let inline = PyLock::parse(
+            "[[packages]]\nname = 'a'\nattestation-identities = [{ kind = 'Google', email = 'e@x' }, { kind = 'Other' }]\n",
+        )
+        .unwrap();
+        assert_eq!(inline.attestation_identities(0).unwrap().len(), 2);
+        let broken = PyLock::parse(
+            "[[packages]]\nname = 'a'\nattestation-identities = [{ kind = 'Google' }]\n",
+        )
+        .unwrap();
+        assert!(broken.attestation_identities(0).is_err());
+        let not_tables =
+            PyLock::parse("[[packages]]\nname = 'a'\nattestation-identities = 'x'\n").unwrap();
+        assert!(not_tables.attestation_identities(0).is_err());
     }
 
     #[test]

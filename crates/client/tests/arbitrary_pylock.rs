@@ -3,6 +3,7 @@
 //! (the law is the fuzz target body in `fuzz/src/client.rs`, run here on stable).
 
 #[path = "../../../fuzz/src/client.rs"]
+#[allow(dead_code, reason = "each test file uses some of the bodies")]
 mod fuzz_bodies;
 
 use proptest::prelude::*;

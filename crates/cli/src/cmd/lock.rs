@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use bintrail_client::digest::sha256_file;
+use bintrail_client::identity_policy::{Accepted, require};
 use bintrail_client::index::IndexClient;
 use bintrail_client::pylock::{LockLog, LockedFile, PyLock};
 use bintrail_client::state::write_atomic;
@@ -207,13 +208,36 @@ pub fn verify_lock(args: &verify::Args) -> anyhow::Result<ExitCode> {
             Some(dir) => dir.join(&file.filename),
             None => PathBuf::from(&file.filename),
         };
-        let result = verify_locked(&lock, file, &policy, args.dir.as_deref());
+        let result = verify_locked(&lock, file, &policy, args.dir.as_deref())
+            .and_then(|outcome| require_identities(&lock, file, outcome, &args.identity));
         report(&shown, &result, args.json);
         if let Err(err) = result {
             failures.push(err.kind());
         }
     }
     Ok(exit::for_failures(failures))
+}
+
+/// The publisher logged for `file` must be one of its package's
+/// `[[packages.attestation-identities]]` (PEP 751; matched as `bintrail_client::trusted_publisher`
+/// says), and one of `--identity` when given.
+fn require_identities(
+    lock: &PyLock,
+    file: &LockedFile,
+    outcome: Outcome,
+    required: &[bintrail_client::identity::IdentityRequirement],
+) -> Result<Outcome, VerifyError> {
+    let identities =
+        lock.attestation_identities(file.package)
+            .map_err(|e| VerifyError::Malformed {
+                what: file.filename.clone(),
+                reason: e.to_string(),
+            })?;
+    let accepted: Vec<Accepted> = identities.into_iter().map(Accepted::Publisher).collect();
+    let logged = outcome.verified.entry.publisher.as_ref();
+    require(&file.filename, logged, &accepted)?;
+    verify::require_identity(&outcome.verified, required)?;
+    Ok(outcome)
 }
 
 /// `--policy` if given, else the policy stored in the lock, else its log alone.

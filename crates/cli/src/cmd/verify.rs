@@ -37,7 +37,8 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     pub report_url: Option<String>,
     /// Verify every proof stored in a pylock.toml by `bintrail lock`, offline,
-    /// against --policy or else the key and policy pinned in the lock.
+    /// against --policy or else the key and policy pinned in the lock; a package's
+    /// [[packages.attestation-identities]] must name the logged publisher (exit 14).
     #[arg(long, value_name = "PYLOCK", conflicts_with_all = ["log", "proof"])]
     pub lock: Option<PathBuf>,
     /// With --lock: also hash the downloaded files in DIR (each named as in the lock).
@@ -59,6 +60,8 @@ pub struct Args {
     /// Require the logged publisher to be ISSUER (exact) with a subject SUBJECT_REGEX matches
     /// wholly, e.g. `https://token.actions.githubusercontent.com=https://github\.com/org/repo/.*`.
     /// Repeatable: any one may match. A file logged without a publisher matches none (exit 14).
+    /// Works with FILEs, --index and --lock (where each package's PEP 751
+    /// attestation-identities are also required).
     #[arg(long, value_name = "ISSUER=SUBJECT_REGEX")]
     pub identity: Vec<bintrail_client::identity::IdentityRequirement>,
     /// Print one JSON object per file on stdout instead of text.

@@ -34,7 +34,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .build()?;
     let mut failures = Vec::new();
     for file in &args.files {
-        let result = runtime.block_on(verify_one(&client, file));
+        let result = runtime
+            .block_on(verify_one(&client, file))
+            .and_then(|outcome| {
+                super::verify::require_identity(&outcome.verified, &args.identity)?;
+                Ok(outcome)
+            });
         report(file, &result, args.json);
         if let Err(err) = &result {
             failures.push(err.kind());
