@@ -18,6 +18,11 @@ use common::witnesses::{WitnessNode, log_keygen, p};
 
 const ORIGIN: &str = "proxy.test/log";
 const SIX: &str = "six-1.16.0-py2.py3-none-any.whl";
+/// A wheel with a real PEP 740 attestation made by CircleCI (pypi-attestations 0.0.31 test assets): served by
+/// every stack, logged (with its attestation) only by the identity test.
+const CIRCLECI: &str = "circleci_sign_publish_example-0.0.1.dev137-py3-none-any.whl";
+const CIRCLECI_FIXTURE: &str =
+    "attestations/circleci_sign_publish_example-0.0.1.dev137-py3-none-any.whl";
 
 /// A log (witnessed, or not) holding the requests set, pypiserver serving it (and
 /// six, unlogged), and the client policy (log key and URL, witness, quorum).
@@ -51,6 +56,7 @@ impl Stack {
         std::fs::write(d.join("policy"), policy).unwrap();
         let mut names = REQUESTS_SET.to_vec();
         names.push(SIX);
+        names.push(CIRCLECI_FIXTURE);
         let pypi = PypiServer::start(&names);
         let stack = Stack {
             dir,
@@ -545,4 +551,187 @@ fn raw_get(url: &str) -> Vec<u8> {
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     answer
+}
+
+/// The identity policy accepting CircleCI's pipeline for the attested wheel (the project and pipeline of its
+/// certificate), with `idna` pinned to a GitHub workflow when `pin_idna`.
+fn identity_policy(pipeline: &str, pin_idna: bool) -> String {
+    let mut text = format!(
+        "[projects.circleci-sign-publish-example]\nidentities = [\n  \
+         {{ kind = \"CircleCI\", project_id = \"fdd9283f-e619-46af-8f9c-851f7d3e8b2b\", pipeline_definition_id = \"{pipeline}\" }},\n]\n"
+    );
+    if pin_idna {
+        text.push_str(
+            "\n[projects.IDNA]\n[[projects.IDNA.identities]]\nissuer = \"https://token.actions.githubusercontent.com\"\nsubject = 'https://github\\.com/kjd/idna/\\.github/workflows/deploy\\.yml@.*'\n",
+        );
+    }
+    text
+}
+
+const PIPELINE: &str = "8e4f8ab2-8d7c-4827-9f15-de076d6d647f";
+
+#[test]
+fn an_identity_policy_refuses_files_whose_logged_publisher_it_does_not_accept() {
+    let stack = Stack::new(false);
+    // The wheel logged with its attestation: the entry carries the certificate's CircleCI publisher.
+    let attestation = pypi::fixtures().join(format!("{CIRCLECI_FIXTURE}.publish.attestation"));
+    let out = bintrail(&[
+        "add",
+        "--log",
+        &stack.log.url,
+        "--token-file",
+        p(&stack.path("token")),
+        "--out",
+        p(&stack.path("proofs")),
+        "--state",
+        p(&stack.path("add-state-attested")),
+        "--attestation",
+        p(&attestation),
+        p(&pypi::fixtures().join(CIRCLECI_FIXTURE)),
+    ]);
+    assert!(out.status.success(), "add: {}", output_text(&out));
+
+    // The policy accepts the wheel's publisher: pip and uv install it through the proxy.
+    std::fs::write(
+        stack.path("identities-ok.toml"),
+        identity_policy(PIPELINE, false),
+    )
+    .unwrap();
+    let ok = stack.proxy(
+        "id",
+        &["--identity-policy", p(&stack.path("identities-ok.toml"))],
+    );
+    let out = pip_install(
+        &ok.url,
+        &stack.target("id-pip"),
+        &["--no-deps", "circleci-sign-publish-example"],
+    );
+    assert!(out.status.success(), "pip: {}", output_text(&out));
+    assert!(installed(
+        &stack.target("id-pip"),
+        "circleci_sign_publish_example"
+    ));
+    let out = uv_install(
+        &ok.url,
+        &stack.target("id-uv"),
+        &["--no-deps", "circleci-sign-publish-example"],
+    );
+    assert!(out.status.success(), "uv: {}", output_text(&out));
+    assert_eq!(metric(&ok, VERIFIED), 1);
+    drop(ok);
+
+    // Another pipeline is required, and idna must come from a GitHub workflow although it was logged without a
+    // publisher: both are refused with the reason, even the wheel now in the cache (same cache as above).
+    std::fs::write(
+        stack.path("identities-strict.toml"),
+        identity_policy("00000000-0000-0000-0000-000000000000", true),
+    )
+    .unwrap();
+    let strict = stack.proxy(
+        "id",
+        &[
+            "--identity-policy",
+            p(&stack.path("identities-strict.toml")),
+        ],
+    );
+    let out = pip_install(
+        &strict.url,
+        &stack.target("strict-pip"),
+        &["--no-deps", "circleci-sign-publish-example"],
+    );
+    assert!(!out.status.success());
+    let text = output_text(&out);
+    assert!(text.contains("403"), "{text}");
+    assert!(
+        text.contains(&format!("refused {CIRCLECI}: bintrail: identity-mismatch"))
+            && text.contains("https://oidc.circleci.com"),
+        "{text}"
+    );
+    assert!(!installed(
+        &stack.target("strict-pip"),
+        "circleci_sign_publish_example"
+    ));
+    let idna = "idna-3.10-py3-none-any.whl";
+    let out = uv_install(
+        &strict.url,
+        &stack.target("strict-uv"),
+        &["requests==2.32.3"],
+    );
+    assert!(!out.status.success());
+    let text = output_text(&out);
+    assert!(
+        text.contains(&format!("refused {idna}: bintrail: identity-mismatch"))
+            && text.contains("without a publisher"),
+        "{text}"
+    );
+    let out = pip_install(
+        &strict.url,
+        &stack.target("strict-pip2"),
+        &["requests==2.32.3"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        output_text(&out).contains(&format!("refused {idna}: bintrail: identity-mismatch")),
+        "{}",
+        output_text(&out)
+    );
+    let log = strict.stderr_text();
+    for file in [CIRCLECI, idna] {
+        assert!(
+            log.lines().any(|l| l.contains(r#""event":"refused""#)
+                && l.contains(r#""kind":"identity-mismatch""#)
+                && l.contains(file)),
+            "{file}: {log}"
+        );
+    }
+    // Report mode lets the same files through and reports them.
+    drop(strict);
+    let report = stack.proxy(
+        "id-report",
+        &[
+            "--mode",
+            "report",
+            "--identity-policy",
+            p(&stack.path("identities-strict.toml")),
+        ],
+    );
+    let out = pip_install(
+        &report.url,
+        &stack.target("report-pip"),
+        &["--no-deps", "circleci-sign-publish-example"],
+    );
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        report.stderr_text().contains(r#""event":"reported""#),
+        "{}",
+        report.stderr_text()
+    );
+
+    // A malformed policy stops the proxy at start, naming the problem.
+    std::fs::write(
+        stack.path("identities-bad.toml"),
+        "[projects.x]\nidentities = [{ issuer = \"https://x\" }]\n",
+    )
+    .unwrap();
+    let out = bintrail(&[
+        "proxy",
+        "--index",
+        &stack.pypi.simple(),
+        "--policy",
+        p(&stack.path("policy")),
+        "--listen",
+        "127.0.0.1:0",
+        "--cache",
+        p(&stack.path("cache-bad")),
+        "--state",
+        p(&stack.path("state-bad")),
+        "--identity-policy",
+        p(&stack.path("identities-bad.toml")),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        output_text(&out).contains("projects.x.identities[0]"),
+        "{}",
+        output_text(&out)
+    );
 }

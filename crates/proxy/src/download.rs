@@ -8,8 +8,9 @@
 //! 3. Otherwise the proof is fetched and verified against the logged entry before any
 //!    byte is sent ([`check`]): the entry must be for this filename, the hash the
 //!    page lists (if any) must be the logged one, and the proof must verify
-//!    (signature, quorum when a policy is pinned, inclusion, consistency). A failure
-//!    here is a 403 whose reason phrase and body say why.
+//!    (signature, quorum when a policy is pinned, inclusion, consistency), and the
+//!    logged publisher must be one the identity policy accepts for the project. A
+//!    failure here is a 403 whose reason phrase and body say why.
 //! 4. The file is streamed from upstream while hashed and written to a temporary
 //!    file; every chunk but the last is forwarded at once. When upstream is done, the
 //!    digest must be the logged one: then the last chunk is sent and the file and its
@@ -54,6 +55,11 @@ pub(crate) async fn file(proxy: Arc<Proxy>, project: &str, filename: &str) -> Re
         && info
             .sha256
             .is_none_or(|listed| listed == hit.entry.checksum)
+        && proxy
+            .config
+            .identities
+            .check(&name, hit.entry.publisher.as_ref())
+            .is_ok()
     {
         Metrics::bump(&proxy.metrics.cached);
         return match cached_body(&hit.path).await {
@@ -79,7 +85,7 @@ async fn check(proxy: &Proxy, name: &Filename, info: &FileInfo) -> Result<Checke
     if let Some((_, entry)) = proxy.cache.proof(name)
         && info.sha256.is_none_or(|listed| listed == entry.checksum)
     {
-        return Ok(Checked { entry });
+        return admit(proxy, name, entry);
     }
     let client = &proxy.config.client;
     Metrics::bump(&proxy.metrics.proof_fetches);
@@ -122,9 +128,17 @@ async fn check(proxy: &Proxy, name: &Filename, info: &FileInfo) -> Result<Checke
     proof.extra = Some(outcome.verified.entry.to_bytes());
     // A failed write only costs a proof fetch next time.
     let _ = proxy.cache.store_proof(name, &proof);
-    Ok(Checked {
-        entry: outcome.verified.entry,
-    })
+    admit(proxy, name, outcome.verified.entry)
+}
+
+/// The identity policy's verdict on a verified entry: its logged publisher must be one the
+/// policy accepts for the file's project (unlisted projects pass).
+fn admit(proxy: &Proxy, name: &Filename, entry: Entry) -> Result<Checked, VerifyError> {
+    proxy
+        .config
+        .identities
+        .check(name, entry.publisher.as_ref())?;
+    Ok(Checked { entry })
 }
 
 /// Streams the upstream file (module doc, 4).

@@ -18,7 +18,8 @@
 //! the hash the page lists, the checkpoint must be signed by the log's key (and meet
 //! the policy's witness quorum when a policy is pinned), the inclusion proof must
 //! hold, and the checkpoint must be consistent with the last one accepted from that
-//! log. The file is then streamed from upstream while hashed; its last bytes are sent
+//! log; with an identity policy, the publisher logged in the entry must be one the
+//! policy accepts for the file's project. The file is then streamed from upstream while hashed; its last bytes are sent
 //! only once its SHA-256 is the logged one, so a failing file never completes at the
 //! installer. A refusal before any byte is an HTTP 403 whose reason phrase (which
 //! pip prints) and body (which uv prints) say why in one line.
@@ -71,6 +72,8 @@ pub struct Config {
     pub cache: PathBuf,
     /// Where evidence of log misbehaviour is POSTed, if anywhere.
     pub report_url: Option<String>,
+    /// The publishers accepted per project (empty: no project is constrained).
+    pub identities: bintrail_client::identity_policy::IdentityPolicy,
 }
 
 /// Why the proxy could not start.

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use bintrail_client::identity_policy::IdentityPolicy;
 use bintrail_client::verify::load_policy;
 use bintrail_proxy::{Config, Mode};
 
@@ -45,10 +46,23 @@ pub struct Args {
     /// checkpoint) as JSON to this URL.
     #[arg(long, value_name = "URL")]
     pub report_url: Option<String>,
+    /// A TOML file naming, per project, the publishers accepted (`[projects.NAME]` with
+    /// `identities = [...]`: PEP 751 attestation identities, or `issuer` and a `subject`
+    /// regex). A file of a listed project whose logged publisher matches none is refused.
+    #[arg(long, value_name = "FILE")]
+    pub identity_policy: Option<PathBuf>,
 }
 
 /// Runs the proxy until it is killed.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let identities = match &args.identity_policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            IdentityPolicy::parse(&text).with_context(|| path.display().to_string())?
+        }
+        None => IdentityPolicy::default(),
+    };
     let pinned = match &args.policy {
         Some(path) => Some(load_policy(path)?),
         None => None,
@@ -63,11 +77,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Mode::Enforce
     };
+    let constrained = identities.len();
     let config = Config {
         client,
         mode,
         cache,
         report_url: args.report_url.clone(),
+        identities,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -79,6 +95,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("listening on {}", args.listen))?;
         let addr = listener.local_addr()?;
         println!("bintrail: verifying {} ({} mode)", args.index, args.mode);
+        if constrained > 0 {
+            println!("bintrail: identity policy for {constrained} project(s)");
+        }
         println!("bintrail: listening on http://{addr}/simple/");
         bintrail_proxy::serve(config, listener).await?;
         Ok(ExitCode::SUCCESS)

@@ -71,7 +71,9 @@ impl PypiServer {
         let packages = dir.path().join("packages");
         std::fs::create_dir(&packages).expect("packages dir");
         for name in names {
-            std::fs::copy(fixtures().join(name), packages.join(name)).expect("copy fixture");
+            // A name may be under a fixtures subdirectory (`attestations/...`); it is served flat.
+            let flat = Path::new(name).file_name().expect("a file name");
+            std::fs::copy(fixtures().join(name), packages.join(flat)).expect("copy fixture");
         }
         for attempt in 0..5 {
             let port = free_port();
