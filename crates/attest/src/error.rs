@@ -168,5 +168,14 @@ pub enum StatementError {
 
 /// Why a trusted root was refused.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid Sigstore trusted root: {0}")]
-pub struct TrustRootError(#[source] pub sigstore_verify::Error);
+#[non_exhaustive]
+pub enum TrustRootError {
+    /// The verifier could not read it.
+    #[error("invalid Sigstore trusted root: {0}")]
+    Invalid(#[source] sigstore_verify::Error),
+    /// It reads, but lacks what every verification needs.
+    #[error(
+        "not a Sigstore trusted root: {0} (expected a trusted_root.json with mediaType application/vnd.dev.sigstore.trustedroot+json;version=0.1)"
+    )]
+    Incomplete(&'static str),
+}

@@ -50,6 +50,12 @@ pub struct Verified {
     pub signed_at: Option<i64>,
 }
 
+impl std::fmt::Debug for TrustRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TrustRoot { .. }")
+    }
+}
+
 impl TrustRoot {
     /// The bundled public-good root ([`PRODUCTION_TRUSTED_ROOT`]).
     #[allow(clippy::expect_used, reason = "the bundled trusted root is valid")]
@@ -67,8 +73,22 @@ impl TrustRoot {
     /// A trusted root in Sigstore's `trusted_root.json` format
     /// (`application/vnd.dev.sigstore.trustedroot+json;version=0.1`).
     pub fn from_json(json: &str) -> Result<TrustRoot, TrustRootError> {
-        let root = TrustedRoot::from_json(json).map_err(|e| TrustRootError(e.into()))?;
-        let verifier = Verifier::new(&root).map_err(TrustRootError)?;
+        let root = TrustedRoot::from_json(json).map_err(|e| TrustRootError::Invalid(e.into()))?;
+        // Every field has a default, so any JSON object reads: refuse one that could verify
+        // nothing, which is a misconfiguration rather than a policy.
+        if !root
+            .media_type
+            .starts_with("application/vnd.dev.sigstore.trustedroot+json")
+        {
+            return Err(TrustRootError::Incomplete("no trusted-root mediaType"));
+        }
+        if root.certificate_authorities.is_empty() {
+            return Err(TrustRootError::Incomplete("no certificateAuthorities"));
+        }
+        if root.tlogs.is_empty() {
+            return Err(TrustRootError::Incomplete("no tlogs"));
+        }
+        let verifier = Verifier::new(&root).map_err(TrustRootError::Invalid)?;
         Ok(TrustRoot { verifier })
     }
 }

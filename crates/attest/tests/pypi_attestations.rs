@@ -332,3 +332,13 @@ fn malformed_input_is_refused_as_such() {
         );
     }
 }
+
+#[test]
+fn a_file_that_is_not_a_trusted_root_is_refused() {
+    for bad in ["{}", r#"{"mediaType": "nothing"}"#, "[]", "not json"] {
+        assert!(TrustRoot::from_json(bad).is_err(), "{bad}");
+    }
+    let mut root: serde_json::Value = serde_json::from_str(PRODUCTION_TRUSTED_ROOT).unwrap();
+    root["certificateAuthorities"] = serde_json::json!([]);
+    assert!(TrustRoot::from_json(&root.to_string()).is_err());
+}

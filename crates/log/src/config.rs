@@ -144,6 +144,9 @@ pub struct Settings {
     /// A C2SP tlog-policy file whose witness lines carry URLs: checkpoints are published
     /// only once its quorum cosigned them. Default: no witnesses (`quorum none`).
     pub policy: Option<PathBuf>,
+    /// A Sigstore `trusted_root.json` to verify attestations in adds against (e.g.
+    /// staging's). Default: the public-good root bundled in `bintrail-attest`.
+    pub sigstore_trusted_root: Option<PathBuf>,
 }
 
 impl Settings {
@@ -151,7 +154,7 @@ impl Settings {
     /// keys and malformed values, naming the file.
     ///
     /// Relative paths in the file (`data`, `private-key`, `tokens`, `tls-cert`,
-    /// `tls-key`, `policy`) are relative to the file's directory, not to the working
+    /// `tls-key`, `policy`, `sigstore-trusted-root`) are relative to the file's directory, not to the working
     /// directory, so a config works wherever the server is started from. Paths
     /// given as flags stay relative to the working directory.
     pub fn from_toml_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -177,6 +180,7 @@ impl Settings {
             tls_cert: join(self.tls_cert),
             tls_key: join(self.tls_key),
             policy: join(self.policy),
+            sigstore_trusted_root: join(self.sigstore_trusted_root),
             ..self
         }
     }
@@ -200,6 +204,7 @@ impl Settings {
             tls_cert: top.tls_cert.or(self.tls_cert),
             tls_key: top.tls_key.or(self.tls_key),
             policy: top.policy.or(self.policy),
+            sigstore_trusted_root: top.sigstore_trusted_root.or(self.sigstore_trusted_root),
         }
     }
 }
@@ -246,6 +251,8 @@ pub struct ServeConfig {
     pub tls: Option<TlsFiles>,
     /// See [`Settings::policy`]; read and checked by the binary, which owns the witnesses.
     pub policy: Option<PathBuf>,
+    /// See [`Settings::sigstore_trusted_root`].
+    pub sigstore_trusted_root: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -305,6 +312,7 @@ impl ServeConfig {
             send_timeout: nonzero_duration("send-timeout", s.send_timeout, DEFAULT_SEND_TIMEOUT)?,
             tls,
             policy: s.policy,
+            sigstore_trusted_root: s.sigstore_trusted_root,
         })
     }
 }

@@ -420,6 +420,36 @@ pub enum StartError {
     /// Returned when the listener or TLS cannot be set up.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// Returned when the Sigstore trusted root file cannot be read.
+    #[error("reading the Sigstore trusted root {path}: {source}")]
+    ReadTrustedRoot {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Returned when the Sigstore trusted root file is not a usable trusted root.
+    #[error("the Sigstore trusted root {path}: {source}")]
+    TrustedRoot {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: bintrail_attest::TrustRootError,
+    },
+}
+
+/// Reads a Sigstore `trusted_root.json` for verifying attestations.
+fn load_trusted_root(path: &Path) -> Result<Arc<bintrail_attest::TrustRoot>, StartError> {
+    let text = std::fs::read_to_string(path).map_err(|source| StartError::ReadTrustedRoot {
+        path: path.to_owned(),
+        source,
+    })?;
+    bintrail_attest::TrustRoot::from_json(&text)
+        .map(Arc::new)
+        .map_err(|source| StartError::TrustedRoot {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 impl Server {
@@ -447,6 +477,11 @@ impl Server {
         // Bind first: a start that cannot listen (port in use) creates nothing,
         // neither the data directory nor a key or tokens.
         let listener = bind(config.listen).await?;
+        let sigstore_root = config
+            .sigstore_trusted_root
+            .as_deref()
+            .map(load_trusted_root)
+            .transpose()?;
         let prepared = bootstrap::prepare(config, &mut rand::rngs::OsRng)?;
         let auth = Arc::new(Authenticator::open(&prepared.tokens_path)?);
         if auth.is_empty() {
@@ -480,6 +515,7 @@ impl Server {
             body_timeout: config.body_timeout,
             bulk_body_timeout: config.bulk_body_timeout,
             retry_after: config.checkpoint_interval,
+            sigstore_root,
             ..HttpOptions::default()
         };
         let app = http::router_with_metrics(

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use bintrail_attest::{Evidence, TrustRoot, verify_evidence};
 use bintrail_client::consistency::observe_checkpoint;
 use bintrail_client::digest::sha256_file;
 use bintrail_client::fetch::Timeouts;
@@ -46,10 +47,16 @@ pub struct Args {
     /// The Trusted Publisher's subject (with --publisher-issuer).
     #[arg(long, value_name = "SUBJECT", requires = "publisher_issuer")]
     pub publisher_subject: Option<String>,
-    /// A PEP 740 attestation or .provenance file for the (single) FILE: the log verifies it
-    /// against the Sigstore public-good root and logs the publisher its certificate names.
+    /// A PEP 740 attestation or .provenance file (or a Sigstore bundle) for the (single)
+    /// FILE: verified here first, then by the log, which logs the publisher its certificate
+    /// names; the returned entry must carry exactly that publisher.
     #[arg(long, value_name = "ATTESTATION")]
     pub attestation: Option<PathBuf>,
+    /// A Sigstore trusted_root.json (e.g. staging's) to verify --attestation against
+    /// [default: the bundled Sigstore public-good root]. The log verifies with its own
+    /// (`serve --sigstore-trusted-root`).
+    #[arg(long, value_name = "FILE", requires = "attestation")]
+    pub sigstore_trusted_root: Option<PathBuf>,
     /// Write FILE.tlog-proof into DIR instead of beside each FILE.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -79,6 +86,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.attestation.is_some() && args.files.len() != 1 {
         anyhow::bail!("--attestation can only be used with a single FILE");
     }
+    let root = match &args.sigstore_trusted_root {
+        Some(path) => Some(load_trusted_root(path)?),
+        None => None,
+    };
     let token = read_token(&args.token_file)?;
     let publisher = match (&args.publisher_issuer, &args.publisher_subject) {
         (Some(issuer), Some(subject)) => Some(
@@ -109,7 +120,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // for its proof); results are taken in argument order, and the state
         // directory (a file lock held across fetches) is only touched by this loop.
         let mut submitted = futures::stream::iter(&args.files)
-            .map(|file| submit_one(file, &token, publisher.as_ref(), &policy, &reader, &args))
+            .map(|file| {
+                let root = root.as_ref();
+                submit_one(
+                    file,
+                    &token,
+                    publisher.as_ref(),
+                    root,
+                    &policy,
+                    &reader,
+                    &args,
+                )
+            })
             .buffered(args.jobs.max(1));
         while let Some((file, result)) = submitted.next().await {
             let target = match result {
@@ -181,6 +203,7 @@ async fn submit_one<'a>(
     file: &'a PathBuf,
     token: &str,
     publisher: Option<&Publisher>,
+    root: Option<&TrustRoot>,
     policy: &Policy,
     reader: &LogReader,
     args: &Args,
@@ -189,34 +212,82 @@ async fn submit_one<'a>(
         Ok(a) => a,
         Err(failure) => return (file, Err(failure)),
     };
-    let result = submit_and_verify(
-        file,
-        token,
+    let claim = Claim {
         publisher,
         attestation,
-        policy,
-        reader,
-        args.timeout,
-    )
-    .await;
+        root,
+    };
+    let result = submit_and_verify(file, token, claim, policy, reader, args.timeout).await;
     (file, result)
 }
 
-/// The `--attestation` file's JSON, if one was given.
-fn read_attestation(path: Option<&Path>) -> Result<Option<serde_json::Value>, Failure> {
+/// What a file is submitted with: a claimed publisher, an attestation and the trusted root
+/// to check it against (`None`: the bundled public-good root).
+struct Claim<'a> {
+    publisher: Option<&'a Publisher>,
+    attestation: Option<(serde_json::Value, Evidence)>,
+    root: Option<&'a TrustRoot>,
+}
+
+impl Claim<'_> {
+    /// Verifies the attestation, if any, for the file; returns the publisher it names. A
+    /// claimed publisher must be that one (the log would refuse it anyway).
+    fn attested(
+        &self,
+        filename: &Filename,
+        digest: [u8; 32],
+    ) -> Result<Option<Publisher>, Failure> {
+        let Some((_, evidence)) = &self.attestation else {
+            return Ok(None);
+        };
+        let production;
+        let root = match self.root {
+            Some(root) => root,
+            None => {
+                production = TrustRoot::production();
+                &production
+            }
+        };
+        let verified = verify_evidence(evidence, filename, &Checksum::from_digest(digest), root)
+            .map_err(|e| unusable(format!("the attestation does not verify: {e}")))?;
+        if let Some(claimed) = self.publisher
+            && *claimed != verified.publisher
+        {
+            return Err(unusable(format!(
+                "the publisher {} {} is not the attestation's {} {}",
+                claimed.issuer,
+                claimed.subject,
+                verified.publisher.issuer,
+                verified.publisher.subject
+            )));
+        }
+        Ok(Some(verified.publisher))
+    }
+}
+
+/// A Sigstore `trusted_root.json`.
+fn load_trusted_root(path: &Path) -> anyhow::Result<TrustRoot> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the Sigstore trusted root {}", path.display()))?;
+    TrustRoot::from_json(&text).with_context(|| path.display().to_string())
+}
+
+/// The `--attestation` file's JSON and its parsed evidence, if one was given.
+fn read_attestation(path: Option<&Path>) -> Result<Option<(serde_json::Value, Evidence)>, Failure> {
     let Some(path) = path else { return Ok(None) };
     let bytes = std::fs::read(path)
         .map_err(|err| unusable(format!("reading {}: {err}", path.display())))?;
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|err| unusable(format!("{} is not JSON: {err}", path.display())))
+    let json = serde_json::from_slice(&bytes)
+        .map_err(|err| unusable(format!("{} is not JSON: {err}", path.display())))?;
+    let evidence = Evidence::from_json(&bytes)
+        .map_err(|err| unusable(format!("{}: {err}", path.display())))?;
+    Ok(Some((json, evidence)))
 }
 
 async fn submit_and_verify(
     file: &Path,
     token: &str,
-    publisher: Option<&Publisher>,
-    attestation: Option<serde_json::Value>,
+    claim: Claim<'_>,
     policy: &Policy,
     reader: &LogReader,
     timeout: std::time::Duration,
@@ -229,6 +300,9 @@ async fn submit_and_verify(
         .parse()
         .map_err(|err| unusable(format!("not a valid wheel or sdist file name: {err}")))?;
     let digest = sha256_file(file).map_err(|err| unusable(format!("reading: {err}")))?;
+    let attested = claim.attested(&filename, digest)?;
+    let publisher = claim.publisher;
+    let attestation = claim.attestation.map(|(json, _)| json);
     let request = AddRequest {
         filename: filename.to_string(),
         checksum: Checksum::from_digest(digest).to_string(),
@@ -238,7 +312,6 @@ async fn submit_and_verify(
         }),
         attestation,
     };
-    let attested = request.attestation.is_some();
     let response = submit_within(reader.http(), token, &request, timeout).await?;
     let proof = parse_proof(response.proof.as_bytes(), "the add response")?;
     if proof.index != response.index {
@@ -248,17 +321,12 @@ async fn submit_and_verify(
         )));
     }
     let verified = verify_digest(digest, name, &proof, policy)?;
-    // With an attestation the log logs the certificate's publisher (and refuses a claim that
-    // differs from it), so any publisher is expected; without one, exactly the one requested.
-    let expected = if attested {
-        verified.entry.publisher.is_some()
-            && (publisher.is_none() || verified.entry.publisher.as_ref() == publisher)
-    } else {
-        verified.entry.publisher.as_ref() == publisher
-    };
-    if !expected {
+    // With an attestation the log logs the certificate's publisher, which was verified here
+    // too; without one, exactly the one requested.
+    let expected = attested.as_ref().or(publisher);
+    if verified.entry.publisher.as_ref() != expected {
         return Err(unusable(
-            "the log recorded another publisher than the one requested".into(),
+            "the log recorded another publisher than the one requested or attested".into(),
         ));
     }
     Ok(Submitted {

@@ -74,6 +74,10 @@ pub struct Args {
     /// published only once the policy's quorum cosigned it [default: no witnesses].
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// A Sigstore trusted_root.json (e.g. staging's) to verify the attestations sent
+    /// with adds against [default: the bundled Sigstore public-good root].
+    #[arg(long, value_name = "FILE")]
+    sigstore_trusted_root: Option<PathBuf>,
     /// Diagnostics on stderr: `text` (coloured only on a terminal) or `json` (one
     /// object per line).
     #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Text)]
@@ -99,6 +103,7 @@ impl Args {
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
             policy: self.policy,
+            sigstore_trusted_root: self.sigstore_trusted_root,
         };
         (self.config, flags)
     }

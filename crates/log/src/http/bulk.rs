@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::write::parse_entry;
+use super::write::parse_entry_with;
 use super::{ApiError, AppState, Authorized, read_body, require_content_type};
 use crate::log::{AddError, Added};
 
@@ -108,7 +108,7 @@ pub(super) async fn bulk_append(
     )
     .await?;
     let lines = split_lines(&body, state.opts.max_bulk_entries)?;
-    let (mut results, entries, positions) = parse_bulk(&lines);
+    let (mut results, entries, positions) = parse_bulk(&lines, state.opts.sigstore_root());
     tracing::info!(token = %token_name, lines = lines.len(), valid = entries.len(), "bulk append");
     let outcomes = state.log.add_many(entries).await;
     if outcomes.iter().any(Result::is_ok) {
@@ -160,13 +160,16 @@ fn split_lines(body: &[u8], max: usize) -> Result<Vec<&[u8]>, ApiError> {
 
 /// Parses each line. Returns one result per line (errors filled in), the valid
 /// entries to add, and for each valid entry its line's position.
-fn parse_bulk(lines: &[&[u8]]) -> (Vec<BulkResult>, Vec<Entry>, Vec<usize>) {
+fn parse_bulk(
+    lines: &[&[u8]],
+    root: &bintrail_attest::TrustRoot,
+) -> (Vec<BulkResult>, Vec<Entry>, Vec<usize>) {
     let mut results = Vec::with_capacity(lines.len());
     let mut entries = Vec::with_capacity(lines.len());
     let mut positions = Vec::with_capacity(lines.len());
     let mut seen = HashSet::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
-        match parse_entry(line) {
+        match parse_entry_with(line, root) {
             Err(message) => {
                 let filename = filename_hint(line);
                 results.push(BulkResult::error(filename, message));
@@ -319,7 +322,8 @@ mod tests {
         let good = format!(r#"{{"filename":"a-1.0.tar.gz","checksum":"{SUM}"}}"#);
         let bad = r#"{"filename":"zz","checksum":"nope"}"#.to_owned();
         let lines: Vec<&[u8]> = vec![good.as_bytes(), bad.as_bytes(), good.as_bytes()];
-        let (results, entries, positions) = parse_bulk(&lines);
+        let (results, entries, positions) =
+            parse_bulk(&lines, crate::http::default_sigstore_root());
         assert_eq!(entries.len(), 1);
         assert_eq!(positions, vec![0]);
         assert_eq!(results[1].status, "error");
@@ -338,7 +342,7 @@ mod tests {
         ) {
             if let Ok(lines) = split_lines(&body, max) {
                 proptest::prop_assert!(lines.len() <= max);
-                let (results, entries, positions) = parse_bulk(&lines);
+                let (results, entries, positions) = parse_bulk(&lines, crate::http::default_sigstore_root());
                 // One result per line; each valid entry points at its line.
                 proptest::prop_assert_eq!(results.len(), lines.len());
                 proptest::prop_assert_eq!(entries.len(), positions.len());

@@ -55,6 +55,25 @@ pub struct HttpOptions {
     pub bulk_body_timeout: Duration,
     /// The `Retry-After` hint on 503s; about one checkpoint interval.
     pub retry_after: Duration,
+    /// The Sigstore trusted root attestations are verified against; `None` is the bundled
+    /// public-good root.
+    pub sigstore_root: Option<Arc<bintrail_attest::TrustRoot>>,
+}
+
+impl HttpOptions {
+    /// The Sigstore trusted root for attestations in adds.
+    pub fn sigstore_root(&self) -> &bintrail_attest::TrustRoot {
+        match &self.sigstore_root {
+            Some(root) => root,
+            None => default_sigstore_root(),
+        }
+    }
+}
+
+/// The bundled public-good trusted root, prepared once.
+fn default_sigstore_root() -> &'static bintrail_attest::TrustRoot {
+    static ROOT: std::sync::OnceLock<bintrail_attest::TrustRoot> = std::sync::OnceLock::new();
+    ROOT.get_or_init(bintrail_attest::TrustRoot::production)
 }
 
 impl Default for HttpOptions {
@@ -66,6 +85,7 @@ impl Default for HttpOptions {
             body_timeout: crate::config::DEFAULT_BODY_TIMEOUT,
             bulk_body_timeout: crate::config::DEFAULT_BULK_BODY_TIMEOUT,
             retry_after: Duration::from_secs(1),
+            sigstore_root: None,
         }
     }
 }

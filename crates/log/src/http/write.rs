@@ -28,8 +28,10 @@ struct EntryRequest {
     checksum: String,
     #[serde(default)]
     publisher: Option<PublisherRequest>,
-    /// A PEP 740 attestation or provenance object for the file: verified offline against the
-    /// bundled Sigstore public-good root, and its certificate's publisher is what is logged.
+    /// A PEP 740 attestation or provenance object (or a Sigstore bundle) for the file:
+    /// verified offline against the log's Sigstore trusted root (the bundled public-good one
+    /// unless `--sigstore-trusted-root` names another), and its certificate's publisher is
+    /// what is logged.
     #[serde(default)]
     attestation: Option<serde_json::Value>,
 }
@@ -43,7 +45,7 @@ struct PublisherRequest {
 
 impl EntryRequest {
     /// Validates the fields into a log entry; the error says which field is wrong.
-    fn into_entry(self) -> Result<Entry, String> {
+    fn into_entry(self, root: &bintrail_attest::TrustRoot) -> Result<Entry, String> {
         let filename = self
             .filename
             .parse()
@@ -66,6 +68,7 @@ impl EntryRequest {
                 &filename,
                 &checksum,
                 publisher,
+                root,
             )?),
         };
         Ok(Entry {
@@ -83,9 +86,8 @@ fn attested_publisher(
     filename: &bintrail_tlog::pypi::Filename,
     checksum: &bintrail_tlog::pypi::Checksum,
     claimed: Option<Publisher>,
+    root: &bintrail_attest::TrustRoot,
 ) -> Result<Publisher, String> {
-    static ROOT: std::sync::OnceLock<bintrail_attest::TrustRoot> = std::sync::OnceLock::new();
-    let root = ROOT.get_or_init(bintrail_attest::TrustRoot::production);
     let bytes = serde_json::to_vec(attestation).map_err(|e| format!("invalid attestation: {e}"))?;
     let verified = bintrail_attest::Evidence::from_json(&bytes)
         .map_err(bintrail_attest::AttestError::from)
@@ -100,11 +102,21 @@ fn attested_publisher(
     }
 }
 
-/// Parses one JSON entry; errors are messages for a 400 or a bulk error line.
-pub(super) fn parse_entry(json: &[u8]) -> Result<Entry, String> {
+/// Parses one JSON entry, verifying any attestation against `root`; errors are messages
+/// for a 400 or a bulk error line.
+pub(super) fn parse_entry_with(
+    json: &[u8],
+    root: &bintrail_attest::TrustRoot,
+) -> Result<Entry, String> {
     let request: EntryRequest =
         serde_json::from_slice(json).map_err(|e| format!("invalid JSON: {e}"))?;
-    request.into_entry()
+    request.into_entry(root)
+}
+
+/// [`parse_entry_with`] the bundled public-good root.
+#[cfg(test)]
+pub(super) fn parse_entry(json: &[u8]) -> Result<Entry, String> {
+    parse_entry_with(json, super::default_sigstore_root())
 }
 
 /// The 200 answer to `POST /add`: bt-log's `LogEntryResponse` (index, base64
@@ -193,7 +205,8 @@ async fn add_inner(
         state.opts.body_timeout,
     )
     .await?;
-    let entry = parse_entry(&body).map_err(ApiError::BadRequest)?;
+    let entry =
+        parse_entry_with(&body, state.opts.sigstore_root()).map_err(ApiError::BadRequest)?;
     let filename = entry.filename.to_string();
     match state.log.add(entry).await {
         Ok(added) => {
