@@ -746,4 +746,66 @@ fn the_log_itself_refuses_an_attestation_that_does_not_hold() {
         serde_json::json!({"filename": SDIST, "checksum": checksum(SDIST), "attestation": attestation}),
     );
     assert_eq!(status, 200, "{body}");
+
+    // Bulk lines take attestations too, each judged on its own.
+    let gitlab: serde_json::Value = serde_json::from_slice(&attestation_asset(&format!(
+        "{GITLAB_SDIST}.publish.attestation"
+    )))
+    .unwrap();
+    let lines = format!(
+        "{}\n{}\n",
+        serde_json::json!({"filename": GITLAB_SDIST, "checksum": checksum(GITLAB_SDIST), "attestation": gitlab}),
+        serde_json::json!({"filename": "demo-9.0.tar.gz", "checksum": checksum(SDIST), "attestation": attestation}),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let text = runtime.block_on(async {
+        common::client()
+            .post(format!("{}/admin/bulk/append", f.server.url))
+            .bearer_auth(f.server.token())
+            .header("content-type", "application/x-ndjson")
+            .body(lines)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let results: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "result")
+        .map(|v| v["result"].clone())
+        .collect();
+    assert_eq!(results.len(), 2, "{text}");
+    assert_eq!(results[0]["status"], "logged", "{text}");
+    assert_eq!(results[1]["status"], "error", "{text}");
+    assert!(
+        results[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid attestation: the attestation is for"),
+        "{text}"
+    );
+    // The bulk-logged file carries the GitLab pipeline's identity.
+    let file = f.dir.path().join(GITLAB_SDIST);
+    std::fs::write(&file, attestation_asset(GITLAB_SDIST)).unwrap();
+    let (lookup, state) = (f.server.url.clone(), f.arg("bulk-state"));
+    let out = bintrail(&[
+        "verify",
+        "--policy",
+        &f.arg("policy"),
+        "--log",
+        &lookup,
+        "--state",
+        &state,
+        "--json",
+        "--identity",
+        "https://gitlab.com=https://gitlab\\.com/facutuesca/gitlab-oidc-project//\\.gitlab-ci\\.yml@.*",
+        &file.display().to_string(),
+    ]);
+    assert_exit(&out, 0);
 }
