@@ -535,7 +535,14 @@ fn a_file_swapped_between_page_and_download_never_completes() {
         "{head}"
     );
     assert!(!stack.path("cache-stream").join("files").join(idna).exists());
-    let log = proxy.stderr_text();
+    // The proxy printed the line before aborting the body, but the thread that collects its stderr may not have
+    // read it yet: wait for it, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut log = proxy.stderr_text();
+    while !log.contains(r#""kind":"digest-mismatch""#) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        log = proxy.stderr_text();
+    }
     assert!(log.contains(r#""kind":"digest-mismatch""#), "{log}");
 }
 
