@@ -55,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_pending_entries: 1_000_000,
         add_timeout: Duration::from_secs(60),
     };
-    let log = Log::open(opts).await?;
+    let log = Log::<Entry>::open(opts).await?;
     let start = log.stats().sequenced_size;
 
     let started = Instant::now();

@@ -5,9 +5,9 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use bintrail_tlog::entry::EntryKind;
 use bintrail_tlog::hash::Hash;
 use bintrail_tlog::proof::TlogProof;
-use bintrail_tlog::pypi::Entry;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
@@ -15,7 +15,7 @@ use crate::error::{AddError, BatchError};
 use crate::pool::Outcome;
 use crate::prove::prove_inclusion;
 use crate::state::{Log, Published};
-use crate::storage::IndexRecord;
+use crate::storage::{IndexRecord, StoredEntry};
 
 /// The result of a successful add or lookup: the entry's index and a proof of inclusion in a
 /// published checkpoint.
@@ -49,17 +49,19 @@ impl Added {
 /// Where a settled add stands: committed at `(index, existing)`, or refused.
 type Settled = Result<(u64, bool), AddError>;
 
-impl Log {
+impl<E: EntryKind> Log<E> {
     /// Adds one entry. Resolves once the entry is durable and covered by a published
     /// checkpoint, with a proof against it.
     ///
-    /// The same filename, checksum and publisher as a logged entry returns that entry with a
-    /// fresh proof and `existing: true`, appending nothing. A different checksum or publisher
-    /// returns [`AddError::Conflict`] and appends nothing; among concurrent adds of one
-    /// filename the first pooled wins. See [`AddError`] for the other outcomes.
-    pub async fn add(&self, entry: Entry) -> Result<Added, AddError> {
+    /// An entry equal to a logged one (the same bytes) returns that entry with a fresh
+    /// proof and `existing: true`, appending nothing. Any other entry under a logged
+    /// identifier ([`EntryKind::identifier`]: for PyPI the same file, whatever the spelling,
+    /// with another checksum or publisher) returns [`AddError::Conflict`] and appends
+    /// nothing; among concurrent adds of one identifier the first pooled wins. See
+    /// [`AddError`] for the other outcomes.
+    pub async fn add(&self, entry: E) -> Result<Added, AddError> {
         let deadline = Instant::now() + self.shared.opts.add_timeout;
-        let result = self.add_one(entry, deadline).await;
+        let result = self.add_one(StoredEntry::of(&entry), deadline).await;
         self.count(&result);
         result
     }
@@ -68,14 +70,15 @@ impl Log {
     /// Entries are pooled together (waiting for room in the pool up to `add_timeout` rather
     /// than failing fast) so that they are sequenced in as few batches as the limits allow;
     /// once all are sequenced, it waits up to `add_timeout` more for a covering checkpoint.
-    pub async fn add_many(&self, entries: Vec<Entry>) -> Vec<Result<Added, AddError>> {
+    pub async fn add_many(&self, entries: Vec<E>) -> Vec<Result<Added, AddError>> {
         let deadline = Instant::now() + self.shared.opts.add_timeout;
+        let entries = entries.iter().map(StoredEntry::of).collect();
         let results = self.add_batch(entries, deadline).await;
         results.iter().for_each(|r| self.count(r));
         results
     }
 
-    async fn add_one(&self, entry: Entry, deadline: Instant) -> Result<Added, AddError> {
+    async fn add_one(&self, entry: StoredEntry, deadline: Instant) -> Result<Added, AddError> {
         // Straight to the pool: the sequencer looks the whole batch up in the index in one
         // go (a repeat is answered from there), which costs far less than a lookup on a
         // blocking thread per add.
@@ -96,7 +99,7 @@ impl Log {
 
     async fn add_batch(
         &self,
-        entries: Vec<Entry>,
+        entries: Vec<StoredEntry>,
         deadline: Instant,
     ) -> Vec<Result<Added, AddError>> {
         if !self.shared.pool.is_accepting() {
@@ -152,7 +155,7 @@ impl Log {
     async fn prove_settled(
         &self,
         published: &Published,
-        entries: Vec<Entry>,
+        entries: Vec<StoredEntry>,
         settled: Vec<Settled>,
     ) -> Vec<Result<Added, AddError>> {
         let size = published.checkpoint.size;
@@ -179,7 +182,7 @@ impl Log {
                 Ok((index, _)) if index >= size => Err(AddError::Pending { index }),
                 Ok((index, existing)) => Ok(Added {
                     index,
-                    entry: entry.to_bytes(),
+                    entry: entry.bytes,
                     checkpoint: published.note.clone(),
                     inclusion_proof: proofs.next().unwrap_or_default(),
                     existing,
@@ -216,9 +219,7 @@ fn settle(reply: Result<Outcome, oneshot::error::RecvError>) -> Settled {
 
 fn conflict(record: IndexRecord) -> AddError {
     AddError::Conflict {
-        filename: record.entry.filename,
         index: record.index,
-        checksum: record.entry.checksum,
-        publisher: record.entry.publisher,
+        logged: record.entry,
     }
 }

@@ -5,29 +5,25 @@
 use std::sync::Arc;
 
 use bintrail_tlog::checkpoint::CheckpointError;
-use bintrail_tlog::pypi::{Checksum, Filename, Publisher};
 use bintrail_tlog::tree::TreeError;
 
-use crate::storage::StorageError;
+use crate::storage::{StorageError, StoredEntry};
 
 /// Why an add did not return a proof.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AddError {
-    /// Returned when the filename, or an alias of it (the same
-    /// [`Filename::canonical`](bintrail_tlog::pypi::Filename::canonical) identifier), is
-    /// already logged with another checksum or publisher, or under another spelling (or lost
-    /// a race to such an add); nothing was appended. Fields describe the logged entry.
-    #[error("{filename} is already logged at index {index} with {checksum}")]
+    /// Returned when another entry is already logged under the entry's identifier
+    /// ([`EntryKind::identifier`](bintrail_tlog::entry::EntryKind::identifier); for PyPI
+    /// the same file with another checksum or publisher, or under another spelling), or
+    /// won a race to it; nothing was appended. Parse `logged.bytes` with the log's entry
+    /// kind for its fields.
+    #[error("{} is already logged at index {index}", logged.name)]
     Conflict {
-        /// The logged file's name (another spelling when the add named an alias).
-        filename: Filename,
         /// Where the existing entry is.
         index: u64,
-        /// The existing entry's checksum.
-        checksum: Checksum,
-        /// The existing entry's publisher.
-        publisher: Option<Publisher>,
+        /// The existing entry (its name is another spelling when the add named an alias).
+        logged: StoredEntry,
     },
     /// Returned when the entry is sequenced and durable at `index` but no checkpoint covering
     /// it was published within `add_timeout`; retrying the same add returns the proof later.

@@ -1,12 +1,13 @@
 //! The log handle's lifecycle and reads: [`Log::open`], the checkpoint, tiles, lookups,
 //! statistics and [`Log::shutdown`]. Adds are in `add.rs`; see `state.rs` for who owns what.
 
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bintrail_tlog::bundle::encode_entry_bundle;
+use bintrail_tlog::entry::EntryKind;
 use bintrail_tlog::hash::{HASH_SIZE, Hash};
-use bintrail_tlog::pypi::Filename;
 use bintrail_tlog::tile::{TILE_WIDTH, Tile, TileLevel};
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -21,13 +22,14 @@ use crate::publisher::run_publisher;
 use crate::recovery::{read_bundle, recover};
 use crate::sequencer::run_sequencer;
 pub use crate::state::{Log, LogOptions};
-use crate::state::{Published, Shared, blocking, lock_task};
+use crate::state::{Published, Shared, blocking, lock_task, parse_entry};
 use crate::stats::{Counters, LogStats};
 use crate::storage::{LocalStorage, Storage};
 use crate::tiles::TileCache;
 
-impl Log {
-    /// Opens (creating if absent) the log in `opts.data_dir` on the embedded [`LocalStorage`],
+impl<E: EntryKind> Log<E> {
+    /// Opens (creating if absent) the log of `E` entries in `opts.data_dir` on the embedded
+    /// [`LocalStorage`],
     /// without witnesses, runs crash recovery and spawns the sequencer and publisher tasks.
     /// Must be called within a Tokio runtime.
     pub async fn open(opts: LogOptions) -> Result<Log, LogError> {
@@ -44,11 +46,11 @@ impl Log {
         opts: LogOptions,
         storage: Arc<dyn Storage>,
         cosigner: C,
-    ) -> Result<Log, LogError> {
+    ) -> Result<Log<E>, LogError> {
         let cache = TileCache::new();
         let (signer, st) = (opts.signer.clone(), storage.clone());
         let (recovered, cache) = tokio::task::spawn_blocking(move || {
-            let r = recover(st.as_ref(), &cache, &signer);
+            let r = recover(st.as_ref(), &cache, &signer, parse_entry::<E>);
             (r, cache)
         })
         .await
@@ -64,6 +66,7 @@ impl Log {
         let shared = Arc::new(Shared {
             opts,
             storage,
+            parse: parse_entry::<E>,
             cache,
             sequenced: watch::Sender::new(recovered.committed.clone()),
             published: watch::Sender::new(published),
@@ -78,7 +81,10 @@ impl Log {
         let publisher = tokio::spawn(run_publisher(shared.clone(), cosigner));
         *lock_task(&shared.sequencer_task) = Some(sequencer);
         *lock_task(&shared.publisher_task) = Some(publisher);
-        Ok(Log { shared })
+        Ok(Log {
+            shared,
+            kind: PhantomData,
+        })
     }
 
     /// The latest published checkpoint note (served at `GET /checkpoint`).
@@ -141,17 +147,18 @@ impl Log {
         blocking(move || read_published_tile(&shared, &available, &want)).await?
     }
 
-    /// The logged entry for `filename` with a fresh proof against the latest published
-    /// checkpoint, or `None` if no published checkpoint covers an entry for it.
-    pub async fn lookup(&self, filename: &Filename) -> Result<Option<Added>, LogError> {
+    /// The logged entry named exactly `name` ([`EntryKind::name`]; for PyPI the filename)
+    /// with a fresh proof against the latest published checkpoint, or `None` if no
+    /// published checkpoint covers an entry of that name.
+    pub async fn lookup(&self, name: &str) -> Result<Option<Added>, LogError> {
         let published = self.shared.published.borrow().clone();
         let size = published.checkpoint.size;
-        let (shared, name) = (self.shared.clone(), filename.clone());
+        let (shared, name) = (self.shared.clone(), name.to_owned());
         // One blocking hop for both the index read and the proof.
         let found = blocking(move || -> Result<_, LogError> {
             let record = shared
                 .storage
-                .lookup(&[&name])?
+                .lookup(&[name.as_str()])?
                 .into_iter()
                 .next()
                 .flatten();
@@ -168,7 +175,7 @@ impl Log {
         .await??;
         Ok(found.map(|(record, inclusion_proof)| Added {
             index: record.index,
-            entry: record.entry.to_bytes(),
+            entry: record.entry.bytes,
             checkpoint: published.note,
             inclusion_proof,
             existing: true,

@@ -9,18 +9,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bintrail_tlog::pypi::Entry;
 use tokio::sync::{Notify, oneshot};
 
 use crate::error::{AddError, BatchError};
-use crate::storage::IndexRecord;
+use crate::storage::{IndexRecord, StoredEntry};
 
 /// What the sequencer decided for one pooled add.
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// The entry is committed at `index`; `existing` when this add appended nothing.
     Logged { index: u64, existing: bool },
-    /// Another entry holds the filename (logged before, or first in this batch).
+    /// Another entry holds the identifier (logged before, or first in this batch).
     Conflict(IndexRecord),
     /// The batch failed to commit.
     Failed(BatchError),
@@ -28,7 +27,7 @@ pub(crate) enum Outcome {
 
 /// One add waiting in the pool.
 pub(crate) struct PendingAdd {
-    pub(crate) entry: Entry,
+    pub(crate) entry: StoredEntry,
     pub(crate) reply: oneshot::Sender<Outcome>,
 }
 
@@ -77,7 +76,7 @@ impl Pool {
     /// [`AddError::Overloaded`] if they do not all fit. Returns one reply per entry.
     pub(crate) fn admit(
         &self,
-        entries: impl ExactSizeIterator<Item = Entry>,
+        entries: impl ExactSizeIterator<Item = StoredEntry>,
     ) -> Result<Vec<oneshot::Receiver<Outcome>>, AddError> {
         if !self.is_accepting() {
             return Err(AddError::ShuttingDown);
@@ -106,7 +105,7 @@ impl Pool {
     /// find no room by then get [`AddError::Overloaded`]. One result per entry, in order.
     pub(crate) async fn admit_waiting(
         &self,
-        entries: Vec<Entry>,
+        entries: Vec<StoredEntry>,
         deadline: Instant,
     ) -> Vec<Result<oneshot::Receiver<Outcome>, AddError>> {
         let mut out = Vec::with_capacity(entries.len());
@@ -122,7 +121,7 @@ impl Pool {
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 continue;
             }
-            let chunk: Vec<Entry> = rest.by_ref().take(room).collect();
+            let chunk: Vec<StoredEntry> = rest.by_ref().take(room).collect();
             let n = chunk.len();
             match self.admit(chunk.into_iter()) {
                 Ok(replies) => out.extend(replies.into_iter().map(Ok)),

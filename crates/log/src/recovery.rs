@@ -18,15 +18,14 @@ use bintrail_tlog::bundle::parse_entry_bundle;
 use bintrail_tlog::checkpoint::{Checkpoint, open_checkpoint, sign_checkpoint};
 use bintrail_tlog::hash::{empty_tree_hash, leaf_hash};
 use bintrail_tlog::note::{Signer, Verifier};
-use bintrail_tlog::pypi::LoggedEntry;
 use bintrail_tlog::tile::{TILE_WIDTH, Tile, TileLevel};
 use bintrail_tlog::tree::{HashReader, stored_hash_index};
 use bytes::Bytes;
 
 use crate::error::LogError;
 use crate::integrity::{CheckedTiles, Tree};
-use crate::state::Committed;
-use crate::storage::{CheckpointKind, RestoredRecord, Storage};
+use crate::state::{Committed, ParseEntry};
+use crate::storage::{CheckpointKind, IndexRecord, Storage};
 use crate::tiles::{TileCache, TreeReader};
 
 /// How many index rows recovery rebuilds per transaction.
@@ -44,6 +43,7 @@ pub(crate) fn recover(
     storage: &dyn Storage,
     cache: &TileCache,
     signer: &Signer,
+    parse: ParseEntry,
 ) -> Result<Recovered, LogError> {
     let verifier = signer.verifier();
     let Some(note) = storage.read_checkpoint(CheckpointKind::Sequenced)? else {
@@ -66,7 +66,7 @@ pub(crate) fn recover(
     }
     .check_newest()?;
     let reader = TreeReader::new(storage, cache, size);
-    repair_index(storage, &reader, size)?;
+    repair_index(storage, &reader, size, parse)?;
     let edge = read_edge(storage, size)?;
     let published = read_published(storage, &verifier, &checkpoint, &note)?;
     Ok(Recovered {
@@ -121,7 +121,12 @@ fn create_empty_log(storage: &dyn Storage, signer: &Signer) -> Result<Recovered,
 }
 
 /// Makes the index hold exactly the entries `0..size`.
-fn repair_index(storage: &dyn Storage, reader: &TreeReader<'_>, size: u64) -> Result<(), LogError> {
+fn repair_index(
+    storage: &dyn Storage,
+    reader: &TreeReader<'_>,
+    size: u64,
+    parse: ParseEntry,
+) -> Result<(), LogError> {
     let rows = storage.index_size()?;
     if rows > size {
         tracing::warn!(
@@ -141,7 +146,7 @@ fn repair_index(storage: &dyn Storage, reader: &TreeReader<'_>, size: u64) -> Re
     }
     let mut next = rows;
     while next < size {
-        let records = read_entries(storage, reader, next, size, REBUILD_CHUNK)?;
+        let records = read_entries(storage, reader, next, size, REBUILD_CHUNK, parse)?;
         next += records.len() as u64;
         storage.restore_index(&records)?;
     }
@@ -150,7 +155,7 @@ fn repair_index(storage: &dyn Storage, reader: &TreeReader<'_>, size: u64) -> Re
 
 /// Reads up to `max` entries starting at `start` from the entry bundles of the tree of
 /// `size`, checking each against its leaf hash in the tiles. Entries are read leniently
-/// ([`LoggedEntry::parse`]): the checkpoint commits them whatever rules were in force when
+/// (`parse`, the kind's [`EntryKind::read_logged`](bintrail_tlog::entry::EntryKind::read_logged)): the checkpoint commits them whatever rules were in force when
 /// they were added, so one that today's validator refuses must not stop recovery (issue 19,
 /// the known limit of H6).
 fn read_entries(
@@ -159,7 +164,8 @@ fn read_entries(
     start: u64,
     size: u64,
     max: usize,
-) -> Result<Vec<RestoredRecord>, LogError> {
+    parse: ParseEntry,
+) -> Result<Vec<IndexRecord>, LogError> {
     let mut records = Vec::new();
     let mut index = start;
     while index < size && records.len() < max {
@@ -180,9 +186,8 @@ fn read_entries(
                     detail: "entry bundle does not match the leaf hash in the tiles".into(),
                 });
             }
-            let entry =
-                LoggedEntry::parse(bytes).map_err(|e| corrupt(&format!("entry {at}"), e))?;
-            records.push(RestoredRecord { index: at, entry });
+            let entry = parse(bytes).map_err(|e| corrupt(&format!("entry {at}"), e))?;
+            records.push(IndexRecord { index: at, entry });
             index = at + 1;
         }
     }

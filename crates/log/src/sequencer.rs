@@ -19,7 +19,6 @@ use std::sync::atomic::Ordering;
 use bintrail_tlog::bundle::encode_entry_bundle;
 use bintrail_tlog::checkpoint::{Checkpoint, sign_checkpoint};
 use bintrail_tlog::hash::Hash;
-use bintrail_tlog::pypi::{CanonicalIdentifier, Entry, Filename};
 use bintrail_tlog::tile::{TILE_WIDTH, Tile, TileLevel, new_tiles, read_tile_data};
 use bintrail_tlog::tree::{stored_hash_count, stored_hashes, tree_hash};
 use bytes::Bytes;
@@ -29,7 +28,7 @@ use crate::error::{BatchError, LogError};
 use crate::pool::{Outcome, PendingAdd};
 use crate::recovery::recover;
 use crate::state::{Committed, Shared};
-use crate::storage::{CheckpointKind, IndexRecord};
+use crate::storage::{CheckpointKind, IndexRecord, StoredEntry};
 use crate::tiles::TreeReader;
 
 /// The sequencer task: runs until shutdown drains the pool.
@@ -66,7 +65,7 @@ pub(crate) async fn run_sequencer(shared: Arc<Shared>, committed: Committed) {
     }
 }
 
-/// How a filename in a batch is resolved.
+/// How an identifier in a batch is resolved.
 enum Resolution {
     /// Already in the index.
     Indexed(IndexRecord),
@@ -86,25 +85,26 @@ fn sequence_batch(
         return None;
     };
     let size = committed.checkpoint.size;
-    // For each add, which distinct canonical identifier of the batch it names (`group`), and
-    // for each the position of its first add (`firsts`, in arrival order). Aliases of one
-    // file (issue 19, H6) share a group: the first is appended, the others conflict with it.
+    // For each add, which distinct identifier of the batch it names (`group`), and for each
+    // the position of its first add (`firsts`, in arrival order). Aliases of one file
+    // (issue 19, H6) share a group: the first is appended, the others conflict with it.
     let mut group = Vec::with_capacity(batch.len());
     let mut firsts: Vec<usize> = Vec::new();
     {
-        let mut seen: HashMap<CanonicalIdentifier, usize> = HashMap::with_capacity(batch.len());
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
         for (i, add) in batch.iter().enumerate() {
-            let g = *seen
-                .entry(add.entry.filename.canonical())
-                .or_insert_with(|| {
-                    firsts.push(i);
-                    firsts.len() - 1
-                });
+            let g = *seen.entry(identifier(&add.entry)).or_insert_with(|| {
+                firsts.push(i);
+                firsts.len() - 1
+            });
             group.push(g);
         }
     }
-    let names: Vec<&Filename> = firsts.iter().map(|&i| &batch[i].entry.filename).collect();
-    let found = match shared.storage.lookup_for_append(&names) {
+    let identifiers: Vec<&str> = firsts
+        .iter()
+        .map(|&i| identifier(&batch[i].entry))
+        .collect();
+    let found = match shared.storage.lookup_for_append(&identifiers) {
         Ok(found) => found,
         Err(e) => {
             fail_all(batch, e.into());
@@ -142,7 +142,7 @@ fn sequence_batch(
     };
     for (i, (add, g)) in batch.into_iter().zip(group).enumerate() {
         let outcome = match &resolved[g] {
-            Resolution::Indexed(r) if r.entry == add.entry => Outcome::Logged {
+            Resolution::Indexed(r) if r.entry.bytes == add.entry.bytes => Outcome::Logged {
                 index: r.index,
                 existing: true,
             },
@@ -152,7 +152,7 @@ fn sequence_batch(
             }
             &Resolution::New { index, first } => {
                 let winner = &new_entries[(index - size) as usize];
-                if *winner == add.entry {
+                if winner.bytes == add.entry.bytes {
                     Outcome::Logged {
                         index,
                         existing: i != first,
@@ -170,12 +170,23 @@ fn sequence_batch(
     next
 }
 
+/// The identifier a pooled entry is deduplicated on. Every pooled entry has one: the pool
+/// is filled by `Log::add`, through [`StoredEntry::of`]; only rows read back from history
+/// may lack one.
+fn identifier(entry: &StoredEntry) -> &str {
+    entry.identifier.as_deref().unwrap_or_default()
+}
+
 /// Runs the commit sequence (module docs) for `entries`, appended after `old`.
-fn commit(shared: &Shared, old: &Committed, entries: &[Entry]) -> Result<Committed, LogError> {
+fn commit(
+    shared: &Shared,
+    old: &Committed,
+    entries: &[StoredEntry],
+) -> Result<Committed, LogError> {
     let storage = shared.storage.as_ref();
     let size = old.checkpoint.size;
     let new_size = size + entries.len() as u64;
-    let bytes: Vec<Vec<u8>> = entries.iter().map(Entry::to_bytes).collect();
+    let bytes: Vec<Vec<u8>> = entries.iter().map(|e| e.bytes.clone()).collect();
     let overlay_start = stored_hash_count(size);
     let mut overlay: Vec<Hash> = Vec::with_capacity(2 * bytes.len() + 64);
     for (i, data) in bytes.iter().enumerate() {
@@ -294,7 +305,12 @@ fn encode(entries: &[Vec<u8>]) -> Result<Vec<u8>, LogError> {
 /// Re-reads the committed tree from storage after a failure; publishes the result to the
 /// `sequenced` channel (a checkpoint write reported failed may in fact have persisted).
 fn recover_in_place(shared: &Shared) -> Option<Committed> {
-    match recover(shared.storage.as_ref(), &shared.cache, &shared.opts.signer) {
+    match recover(
+        shared.storage.as_ref(),
+        &shared.cache,
+        &shared.opts.signer,
+        shared.parse,
+    ) {
         Ok(recovered) => {
             shared.sequenced.send_replace(recovered.committed.clone());
             Some(recovered.committed)

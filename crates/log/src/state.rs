@@ -6,12 +6,15 @@
 //! channels (the sequenced and the published checkpoint, each replaced whole) and through
 //! storage, only ever below the published size.
 
+use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bintrail_tlog::checkpoint::Checkpoint;
+use bintrail_tlog::entry::EntryKind;
 use bintrail_tlog::note::Signer;
+use bintrail_tlog::pypi::Entry;
 use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -20,7 +23,7 @@ use crate::error::LogError;
 use crate::integrity::CheckedTiles;
 use crate::pool::Pool;
 use crate::stats::Counters;
-use crate::storage::Storage;
+use crate::storage::{Storage, StoredEntry};
 use crate::tiles::TileCache;
 
 /// How a log is run. All fields are required; the HTTP layer supplies the documented defaults.
@@ -42,13 +45,39 @@ pub struct LogOptions {
     pub add_timeout: Duration,
 }
 
-/// A handle to an open log; cheap to clone, all clones share one log.
+/// A handle to an open log of entries of kind `E` (PyPI's `pypi-transparency/v1` unless
+/// named); cheap to clone, all clones share one log.
+///
+/// Only the handle knows the kind: it turns each added `E` into a [`StoredEntry`], and
+/// gives recovery the parser that turns logged bytes back into one. The pool, the
+/// sequencer and storage see opaque bytes and keys.
 ///
 /// Its methods live by concept: opening, reads and shutdown in `log.rs`, the add pipeline
 /// in `add.rs`.
-#[derive(Clone)]
-pub struct Log {
+pub struct Log<E = Entry> {
     pub(crate) shared: Arc<Shared>,
+    pub(crate) kind: PhantomData<fn() -> E>,
+}
+
+impl<E> Clone for Log<E> {
+    fn clone(&self) -> Log<E> {
+        Log {
+            shared: self.shared.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+/// Why logged bytes did not parse as the log's entry kind (the kind's own error, boxed).
+pub(crate) type EntryParseError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Turns logged bytes back into their stored form, as the log's entry kind reads its
+/// history ([`StoredEntry::read_logged`]).
+pub(crate) type ParseEntry = fn(&[u8]) -> Result<StoredEntry, EntryParseError>;
+
+/// The [`ParseEntry`] of kind `E`.
+pub(crate) fn parse_entry<E: EntryKind>(bytes: &[u8]) -> Result<StoredEntry, EntryParseError> {
+    StoredEntry::read_logged::<E>(bytes).map_err(Into::into)
 }
 
 /// A committed tree as the sequencer tracks it.
@@ -74,6 +103,8 @@ pub(crate) struct Published {
 pub(crate) struct Shared {
     pub(crate) opts: LogOptions,
     pub(crate) storage: Arc<dyn Storage>,
+    /// Parses logged entries of the log's kind (recovery rebuilds index rows with it).
+    pub(crate) parse: ParseEntry,
     pub(crate) cache: TileCache,
     /// The latest committed (sequenced) tree; written by the sequencer only.
     pub(crate) sequenced: watch::Sender<Committed>,

@@ -109,8 +109,14 @@ impl Storage for Faulty {
     fn write_tiles(&self, tiles: &[(Tile, Vec<u8>)]) -> Result<(), StorageError> {
         self.write(Step::WriteTiles, |s| s.write_tiles(tiles))
     }
-    fn lookup(&self, filenames: &[&Filename]) -> Result<Vec<Option<IndexRecord>>, StorageError> {
-        self.inner()?.lookup(filenames)
+    fn lookup(&self, names: &[&str]) -> Result<Vec<Option<IndexRecord>>, StorageError> {
+        self.inner()?.lookup(names)
+    }
+    fn lookup_for_append(
+        &self,
+        identifiers: &[&str],
+    ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
+        self.inner()?.lookup_for_append(identifiers)
     }
     fn index_size(&self) -> Result<u64, StorageError> {
         self.inner()?.index_size()
@@ -174,7 +180,7 @@ impl History {
         }
         for (e, added) in &self.acked {
             let found = log
-                .lookup(&e.filename)
+                .lookup(e.filename.as_str())
                 .await
                 .unwrap()
                 .unwrap_or_else(|| panic!("lost {}", e.filename));
@@ -195,7 +201,9 @@ impl History {
 async fn open_faulty(dir: &std::path::Path, storage: Arc<Faulty>) -> Log {
     let mut opts = options(dir);
     opts.add_timeout = Duration::from_millis(500);
-    Log::open_with(opts, storage, NoWitness).await.unwrap()
+    Log::<Entry>::open_with(opts, storage, NoWitness)
+        .await
+        .unwrap()
 }
 
 /// Fills the log past a full tile so later batches touch full and partial tiles.
@@ -247,7 +255,7 @@ async fn fault_then_carry_on(step: Step, mode: Mode) {
     drop(log);
     drop(storage);
 
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     history.check(&log).await;
     log.shutdown().await;
 }
@@ -274,7 +282,7 @@ async fn fault_then_crash(step: Step, mode: Mode) {
     );
 
     // "Restart": a new process opens the same directory.
-    let restarted = Log::open(options(dir.path())).await.unwrap();
+    let restarted = Log::<Entry>::open(options(dir.path())).await.unwrap();
     history.check(&restarted).await;
     let committed = matches!(
         (step, mode),
@@ -324,7 +332,7 @@ fault_tests! {
 #[tokio::test]
 async fn index_rows_lost_below_the_checkpoint_are_rebuilt_and_rows_beyond_it_dropped() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     let mut history = History::default();
     fill(&log, &mut history, 0, 700).await;
     log.shutdown().await;
@@ -334,7 +342,7 @@ async fn index_rows_lost_below_the_checkpoint_are_rebuilt_and_rows_beyond_it_dro
     db.execute("DELETE FROM entries WHERE idx >= 123", [])
         .unwrap();
     drop(db);
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     history.check(&log).await;
     assert!(matches!(
         log.add(entry(500, 2)).await,
@@ -346,14 +354,14 @@ async fn index_rows_lost_below_the_checkpoint_are_rebuilt_and_rows_beyond_it_dro
     // A row beyond the checkpoint (a batch that never committed) is dropped on open.
     let db = rusqlite::Connection::open(dir.path().join("index.sqlite")).unwrap();
     db.execute(
-        "INSERT INTO entries (idx, filename, checksum) VALUES (700, 'ghost-1.0.tar.gz', zeroblob(32))",
+        "INSERT INTO entries (idx, name, identifier, digest, entry) VALUES (700, 'ghost-1.0.tar.gz', 'sdist ghost 1.0', zeroblob(32), x'')",
         [],
     )
     .unwrap();
     drop(db);
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     let ghost: Filename = "ghost-1.0.tar.gz".parse().unwrap();
-    assert!(log.lookup(&ghost).await.unwrap().is_none());
+    assert!(log.lookup(ghost.as_str()).await.unwrap().is_none());
     let mut e = entry(1, 9);
     e.filename = ghost;
     assert_eq!(log.add(e).await.unwrap().index, 700);
@@ -364,7 +372,7 @@ async fn index_rows_lost_below_the_checkpoint_are_rebuilt_and_rows_beyond_it_dro
 #[tokio::test]
 async fn a_corrupted_tile_is_detected_on_open() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     fill(&log, &mut History::default(), 0, 10).await;
     log.shutdown().await;
     drop(log);
@@ -372,7 +380,7 @@ async fn a_corrupted_tile_is_detected_on_open() {
     let mut data = std::fs::read(&path).unwrap();
     data[300] ^= 1;
     std::fs::write(&path, data).unwrap();
-    match Log::open(options(dir.path())).await {
+    match Log::<Entry>::open(options(dir.path())).await {
         Err(bintrail_log::LogError::Corrupt { .. }) => {}
         Err(e) => panic!("want Corrupt, got {e}"),
         Ok(_) => panic!("opened a log whose tiles do not match its checkpoint"),

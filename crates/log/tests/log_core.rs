@@ -8,6 +8,7 @@ use std::time::Instant;
 use bintrail_log::{AddError, Log};
 use bintrail_tlog::hash::leaf_hash;
 use bintrail_tlog::proof::TlogProof;
+use bintrail_tlog::pypi::Entry;
 use bintrail_tlog::tile::{Tile, TileLevel};
 use bintrail_tlog::tree::{verify_record, verify_tree};
 use common::{entry, entry_with_publisher, open, options, verify};
@@ -15,7 +16,7 @@ use common::{entry, entry_with_publisher, open, options, verify};
 #[tokio::test]
 async fn add_returns_a_proof_that_tlog_verifies() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     for i in 0..5 {
         let e = entry(i, 1);
         let added = log.add(e.clone()).await.unwrap();
@@ -33,7 +34,7 @@ async fn add_returns_a_proof_that_tlog_verifies() {
 #[tokio::test]
 async fn empty_log_publishes_a_size_zero_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     let cp = open(&log.checkpoint());
     assert_eq!(cp.size, 0);
     assert_eq!(cp.origin, common::ORIGIN);
@@ -47,7 +48,7 @@ async fn empty_log_publishes_a_size_zero_checkpoint() {
 #[tokio::test]
 async fn same_add_twice_returns_the_existing_entry_and_appends_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     let e = entry_with_publisher(
         3,
         "https://github.com/o/r/.github/workflows/release.yml@refs/tags/v1",
@@ -65,7 +66,7 @@ async fn same_add_twice_returns_the_existing_entry_and_appends_nothing() {
 #[tokio::test]
 async fn conflicting_add_is_refused_and_leaves_the_size_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     let e = entry(9, 1);
     log.add(entry(8, 1)).await.unwrap();
     log.add(e.clone()).await.unwrap();
@@ -74,15 +75,11 @@ async fn conflicting_add_is_refused_and_leaves_the_size_unchanged() {
     let other_publisher = entry_with_publisher(9, "someone-else");
     for bad in [other_checksum, other_publisher] {
         match log.add(bad).await {
-            Err(AddError::Conflict {
-                index,
-                checksum,
-                publisher,
-                ..
-            }) => {
+            Err(AddError::Conflict { index, logged }) => {
                 assert_eq!(index, 1);
-                assert_eq!(checksum, e.checksum);
-                assert_eq!(publisher, None);
+                let logged = Entry::parse(&logged.bytes).unwrap();
+                assert_eq!(logged.checksum, e.checksum);
+                assert_eq!(logged.publisher, None);
             }
             other => panic!("want Conflict, got {other:?}"),
         }
@@ -97,7 +94,7 @@ async fn conflicting_add_is_refused_and_leaves_the_size_unchanged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_conflicting_adds_log_exactly_one_entry_per_filename() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     let mut tasks = Vec::new();
     for file in 0..20u64 {
         for salt in 0..10u8 {
@@ -119,9 +116,10 @@ async fn concurrent_conflicting_adds_log_exactly_one_entry_per_filename() {
                     "two winners for file {file}"
                 );
             }
-            Err(AddError::Conflict {
-                index, checksum, ..
-            }) => conflicts.push((file, index, checksum)),
+            Err(AddError::Conflict { index, logged }) => {
+                let checksum = Entry::parse(&logged.bytes).unwrap().checksum;
+                conflicts.push((file, index, checksum))
+            }
             Err(e) => panic!("unexpected error {e}"),
         }
     }
@@ -139,7 +137,7 @@ async fn concurrent_conflicting_adds_log_exactly_one_entry_per_filename() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_identical_adds_coalesce_into_one_entry() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let log = log.clone();
@@ -158,7 +156,7 @@ async fn concurrent_identical_adds_coalesce_into_one_entry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_many_sequences_100_000_entries_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     let entries: Vec<_> = (0..100_000).map(|i| entry(i, 5)).collect();
     let started = Instant::now();
     let results = log.add_many(entries.clone()).await;
@@ -214,7 +212,7 @@ async fn add_many_sequences_100_000_entries_in_order() {
 #[tokio::test]
 async fn reopen_keeps_entries_uniqueness_and_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     let entries: Vec<_> = (0..300).map(|i| entry(i, 3)).collect();
     log.add_many(entries.clone())
         .await
@@ -228,7 +226,7 @@ async fn reopen_keeps_entries_uniqueness_and_checkpoint() {
     ));
     drop(log);
 
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     assert_eq!(
         log.checkpoint(),
         checkpoint,
@@ -241,10 +239,14 @@ async fn reopen_keeps_entries_uniqueness_and_checkpoint() {
         log.add(entry(42, 4)).await,
         Err(AddError::Conflict { index: 42, .. })
     ));
-    let looked_up = log.lookup(&entries[42].filename).await.unwrap().unwrap();
+    let looked_up = log
+        .lookup(entries[42].filename.as_str())
+        .await
+        .unwrap()
+        .unwrap();
     verify(&looked_up, &entries[42]);
     assert!(
-        log.lookup(&entry(5000, 0).filename)
+        log.lookup(entry(5000, 0).filename.as_str())
             .await
             .unwrap()
             .is_none()
@@ -257,7 +259,7 @@ async fn reopen_keeps_entries_uniqueness_and_checkpoint() {
 #[tokio::test]
 async fn full_tiles_never_change_after_more_appends() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     log.add_many((0..600).map(|i| entry(i, 1)).collect())
         .await
         .into_iter()
@@ -359,15 +361,15 @@ async fn full_tiles_never_change_after_more_appends() {
 #[tokio::test]
 async fn two_logs_cannot_open_one_data_dir() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(options(dir.path())).await.unwrap();
-    assert!(Log::open(options(dir.path())).await.is_err());
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
+    assert!(Log::<Entry>::open(options(dir.path())).await.is_err());
     log.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_data_dir_of_another_log_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(options(dir.path())).await.unwrap();
+    let log = Log::<Entry>::open(options(dir.path())).await.unwrap();
     log.add(entry(1, 1)).await.unwrap();
     log.shutdown().await;
     drop(log);
@@ -378,7 +380,7 @@ async fn a_data_dir_of_another_log_key_is_refused() {
         [9; 32],
     )
     .unwrap();
-    match Log::open(opts).await {
+    match Log::<Entry>::open(opts).await {
         Err(bintrail_log::LogError::BadCheckpoint { .. }) => {}
         Err(e) => panic!("want BadCheckpoint, got {e}"),
         Ok(_) => panic!("opened a data dir signed by another key"),
@@ -392,7 +394,7 @@ async fn overloaded_pool_fails_fast() {
     opts.max_pending_entries = 2;
     opts.checkpoint_interval = std::time::Duration::from_secs(3600);
     opts.max_batch_entries = 100;
-    let log = Log::open(opts).await.unwrap();
+    let log = Log::<Entry>::open(opts).await.unwrap();
     let a = tokio::spawn({
         let log = log.clone();
         async move { log.add(entry(1, 1)).await }

@@ -11,13 +11,13 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bintrail_log::storage::{CheckpointKind, IndexRecord, Storage, StorageError};
+use bintrail_log::storage::{CheckpointKind, IndexRecord, Storage, StorageError, StoredEntry};
 use bintrail_log::{AddError, Log, NoWitness};
-use bintrail_tlog::pypi::Filename;
+use bintrail_tlog::pypi::Entry;
 use bintrail_tlog::tile::{Tile, TileLevel};
 use common::{entry, open, options, verify};
 
-/// Everything in memory: checkpoints, tiles by path, and the index by filename.
+/// Everything in memory: checkpoints, tiles by path, and the index by name and identifier.
 #[derive(Default)]
 struct MemoryStorage {
     state: Mutex<State>,
@@ -29,6 +29,7 @@ struct State {
     tiles: HashMap<Tile, Vec<u8>>,
     index: BTreeMap<u64, IndexRecord>,
     by_name: HashMap<String, u64>,
+    by_identifier: HashMap<String, u64>,
     /// Full tiles written so far: writing one twice would break "never rewritten".
     full: HashMap<Tile, Vec<u8>>,
 }
@@ -75,14 +76,22 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn lookup(&self, filenames: &[&Filename]) -> Result<Vec<Option<IndexRecord>>, StorageError> {
+    fn lookup(&self, names: &[&str]) -> Result<Vec<Option<IndexRecord>>, StorageError> {
         let state = self.lock();
-        Ok(filenames
+        Ok(names
             .iter()
-            .map(|name| {
-                let index = state.by_name.get(name.as_str())?;
-                state.index.get(index).cloned()
-            })
+            .map(|name| state.index.get(state.by_name.get(*name)?).cloned())
+            .collect())
+    }
+
+    fn lookup_for_append(
+        &self,
+        identifiers: &[&str],
+    ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
+        let state = self.lock();
+        Ok(identifiers
+            .iter()
+            .map(|id| state.index.get(state.by_identifier.get(*id)?).cloned())
             .collect())
     }
 
@@ -100,22 +109,26 @@ impl Storage for MemoryStorage {
                     got: record.index,
                 });
             }
-            if state.by_name.contains_key(record.entry.filename.as_str())
-                || records
-                    .iter()
-                    .filter(|r| r.entry.filename == record.entry.filename)
-                    .count()
-                    > 1
+            let (name, id) = (&record.entry.name, &record.entry.identifier);
+            let twice = |same: &dyn Fn(&IndexRecord) -> bool| {
+                records.iter().filter(|r| same(r)).count() > 1
+            };
+            if state.by_name.contains_key(name)
+                || id
+                    .as_ref()
+                    .is_some_and(|id| state.by_identifier.contains_key(id))
+                || twice(&|r| &r.entry.name == name)
+                || (id.is_some() && twice(&|r| &r.entry.identifier == id))
             {
-                return Err(StorageError::Duplicate {
-                    filename: record.entry.filename.to_string(),
-                });
+                return Err(StorageError::Duplicate { name: name.clone() });
             }
         }
         for record in records {
-            state
-                .by_name
-                .insert(record.entry.filename.to_string(), record.index);
+            let e = &record.entry;
+            state.by_name.insert(e.name.clone(), record.index);
+            if let Some(id) = &e.identifier {
+                state.by_identifier.insert(id.clone(), record.index);
+            }
             state.index.insert(record.index, record.clone());
         }
         Ok(())
@@ -125,7 +138,10 @@ impl Storage for MemoryStorage {
         let mut state = self.lock();
         let dropped = state.index.split_off(&size);
         for record in dropped.values() {
-            state.by_name.remove(record.entry.filename.as_str());
+            state.by_name.remove(&record.entry.name);
+            if let Some(id) = &record.entry.identifier {
+                state.by_identifier.remove(id);
+            }
         }
         Ok(())
     }
@@ -134,7 +150,7 @@ impl Storage for MemoryStorage {
 async fn open_memory(storage: &Arc<MemoryStorage>) -> Log {
     let dir = std::path::Path::new("/nonexistent/memory-storage-is-not-on-disk");
     let storage: Arc<dyn Storage> = storage.clone();
-    Log::open_with(options(dir), storage, NoWitness)
+    Log::<Entry>::open_with(options(dir), storage, NoWitness)
         .await
         .unwrap()
 }
@@ -179,7 +195,7 @@ async fn reopening_recovers_from_the_in_memory_backend() {
     // open, as recovery promises for every backend.
     let stray = IndexRecord {
         index: 10,
-        entry: entry(99, 1),
+        entry: StoredEntry::of(&entry(99, 1)),
     };
     storage.append_index(&[stray]).unwrap();
     let log = open_memory(&storage).await;

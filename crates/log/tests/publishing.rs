@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use bintrail_log::storage::LocalStorage;
 use bintrail_log::{AddError, CosignError, CosignRequest, Cosigner, Log};
 use bintrail_tlog::checkpoint::Checkpoint;
+use bintrail_tlog::pypi::Entry;
 use bintrail_tlog::tree::verify_tree;
 use bytes::Bytes;
 use common::{entry, open, options, verify};
@@ -62,7 +63,7 @@ async fn open_with(dir: &std::path::Path, witness: FlakyWitness, timeout: Durati
     let mut opts = options(dir);
     opts.add_timeout = timeout;
     let storage = LocalStorage::open(dir).unwrap();
-    Log::open_with(opts, Arc::new(storage), witness)
+    Log::<Entry>::open_with(opts, Arc::new(storage), witness)
         .await
         .unwrap()
 }
@@ -98,7 +99,12 @@ async fn failing_cosigner_makes_adds_pending_while_sequencing_continues() {
         "nothing beyond the published checkpoint is shown"
     );
     assert_eq!(open(&log.checkpoint()).size, 1);
-    assert!(log.lookup(&entry(2, 1).filename).await.unwrap().is_none());
+    assert!(
+        log.lookup(entry(2, 1).filename.as_str())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(stats.publish_failures >= 1);
 
     witness.down.store(false, Ordering::SeqCst);
@@ -159,7 +165,7 @@ async fn a_tampered_cosigned_note_is_not_published() {
     let mut opts = options(dir.path());
     opts.add_timeout = Duration::from_millis(200);
     let storage = LocalStorage::open(dir.path()).unwrap();
-    let log = Log::open_with(opts, Arc::new(storage), Tampering)
+    let log = Log::<Entry>::open_with(opts, Arc::new(storage), Tampering)
         .await
         .unwrap();
     assert_eq!(

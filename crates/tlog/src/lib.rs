@@ -9,12 +9,13 @@
 //! - [`tree`]: stored-hash indexing, tree hashes, inclusion and consistency proofs.
 //! - [`tile`]: C2SP tlog-tiles coordinates, paths, and authenticated reads through tiles.
 //! - [`bundle`]: C2SP tlog-tiles entry bundles.
+//! - [`entry`]: the entry-kind trait each ecosystem's entries implement.
 //! - [`note`]: C2SP signed notes, Ed25519 signers and verifier keys.
 //! - [`checkpoint`]: C2SP tlog-checkpoint bodies.
 //! - [`cosignature`]: C2SP tlog-cosignature `cosignature/v1`.
 //! - [`proof`]: C2SP tlog-proof (`c2sp.org/tlog-proof@v1`).
 //! - [`policy`]: C2SP tlog-policy files and quorum decisions.
-//! - [`pypi`]: the `pypi-transparency/v1` log entry.
+//! - [`pypi`]: the `pypi-transparency/v1` log entry, the one [`entry::EntryKind`] today.
 //! - [`witness`]: C2SP tlog-witness request and answer formats.
 //! - [`map`]: the verifiable index's map, a sparse Merkle tree with (non-)inclusion proofs.
 
@@ -26,6 +27,7 @@
 pub mod bundle;
 pub mod checkpoint;
 pub mod cosignature;
+pub mod entry;
 pub mod hash;
 pub mod map;
 pub mod note;

@@ -212,21 +212,21 @@ fn filename_hint(line: &[u8]) -> String {
 
 fn fill_bulk_error(slot: &mut BulkResult, err: AddError, retry: std::time::Duration) {
     let filename = slot.filename.clone();
-    match &err {
-        AddError::Pending { index } => {
-            slot.index = Some(*index);
-            slot.status = "pending";
-        }
-        AddError::Conflict {
-            index, checksum, ..
-        } => {
-            slot.index = Some(*index);
-            slot.status = "error";
-            slot.checksum = Some(checksum.to_string());
-        }
-        _ => slot.status = "error",
+    if let AddError::Pending { index } = &err {
+        slot.index = Some(*index);
+        slot.status = "pending";
+    } else {
+        slot.status = "error";
     }
-    slot.error = Some(ApiError::from_add(err, &filename, retry).to_string());
+    let api = ApiError::from_add(err, &filename, retry);
+    if let ApiError::Conflict {
+        index, checksum, ..
+    } = &api
+    {
+        slot.index = Some(*index);
+        slot.checksum = Some(checksum.to_string());
+    }
+    slot.error = Some(api.to_string());
 }
 
 /// Streams the response: the checkpoint record, one result record per line, and

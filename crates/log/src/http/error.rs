@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bintrail_tlog::pypi::{Checksum, Publisher};
+use bintrail_tlog::pypi::{Checksum, Entry, Publisher};
 use serde_json::json;
 
 use crate::log::AddError;
@@ -167,17 +167,19 @@ impl ApiError {
     /// hint for 503s (about one checkpoint interval).
     pub fn from_add(err: AddError, filename: &str, retry_after: Duration) -> ApiError {
         match err {
-            AddError::Conflict {
-                filename: logged,
-                index,
-                checksum,
-                publisher,
-            } => ApiError::Conflict {
-                filename: filename.to_owned(),
-                logged: logged.to_string(),
-                index,
-                checksum,
-                publisher: publisher.map(Box::new),
+            // The core keeps entries opaque; this API speaks PyPI entries, so the logged
+            // one is read back as one (it was logged by this API, so it parses).
+            AddError::Conflict { index, logged } => match Entry::parse(&logged.bytes) {
+                Ok(entry) => ApiError::Conflict {
+                    filename: filename.to_owned(),
+                    logged: entry.filename.to_string(),
+                    index,
+                    checksum: entry.checksum,
+                    publisher: entry.publisher.map(Box::new),
+                },
+                Err(e) => ApiError::Internal(format!(
+                    "the entry logged at index {index} does not parse: {e}"
+                )),
             },
             AddError::Pending { index } => ApiError::Unavailable {
                 message: format!(
@@ -276,19 +278,23 @@ mod tests {
         Checksum::from_digest([0xab; 32])
     }
 
+    fn conflict(filename: &str, index: u64) -> AddError {
+        let logged = Entry {
+            checksum: checksum(),
+            filename: filename.parse().expect("filename"),
+            publisher: None,
+        };
+        AddError::Conflict {
+            index,
+            logged: crate::storage::StoredEntry::of(&logged),
+        }
+    }
+
     #[test]
     fn add_errors_map_to_their_statuses() {
         let retry = Duration::from_millis(1500);
         let cases = [
-            (
-                AddError::Conflict {
-                    filename: "f-1.0.tar.gz".parse().expect("filename"),
-                    index: 3,
-                    checksum: checksum(),
-                    publisher: None,
-                },
-                StatusCode::CONFLICT,
-            ),
+            (conflict("f-1.0.tar.gz", 3), StatusCode::CONFLICT),
             (
                 AddError::Pending { index: 9 },
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -331,12 +337,7 @@ mod tests {
     #[test]
     fn conflict_body_names_the_existing_entry() {
         let err = ApiError::from_add(
-            AddError::Conflict {
-                filename: "a-1.0.tar.gz".parse().expect("filename"),
-                index: 3,
-                checksum: checksum(),
-                publisher: None,
-            },
+            conflict("a-1.0.tar.gz", 3),
             "a-1.0.tar.gz",
             Duration::from_secs(1),
         );

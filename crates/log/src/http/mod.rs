@@ -274,7 +274,7 @@ mod tests {
         let signer = generate_signer("test.example/log", KeyType::Ed25519, &mut rng).unwrap();
         let tokens = dir.path().join("tokens");
         let token = add_token(&tokens, "test", &mut rng).unwrap();
-        let log = Log::open(LogOptions {
+        let log = Log::<bintrail_tlog::pypi::Entry>::open(LogOptions {
             data_dir: dir.path().join("data"),
             signer: signer.clone(),
             checkpoint_interval: Duration::from_millis(50),

@@ -80,7 +80,7 @@ pub(super) async fn lookup(
         .map_err(|e| ApiError::BadRequest(format!("invalid filename {filename:?}: {e}")))?;
     let found = state
         .log
-        .lookup(&parsed)
+        .lookup(parsed.as_str())
         .await
         .map_err(|e| ApiError::Internal(format!("lookup {filename}: {e}")))?;
     let added = found.ok_or_else(|| ApiError::NotFound(format!("{filename} is not logged")))?;

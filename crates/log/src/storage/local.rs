@@ -12,7 +12,6 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use bintrail_tlog::pypi::Filename;
 use bintrail_tlog::tile::Tile;
 
 use super::files::{
@@ -20,7 +19,7 @@ use super::files::{
     write_files_durably,
 };
 use super::sqlite::SqliteIndex;
-use super::{CheckpointKind, IndexRecord, RestoredRecord, Storage, StorageError};
+use super::{CheckpointKind, IndexRecord, Storage, StorageError};
 
 /// Tiles larger than this are read on a blocking thread even when cached (a hash tile is
 /// 8 KiB; an entry bundle of 256 typical entries about 30 KiB).
@@ -101,15 +100,15 @@ impl Storage for LocalStorage {
         write_files_durably(&self.root, &files)
     }
 
-    fn lookup(&self, filenames: &[&Filename]) -> Result<Vec<Option<IndexRecord>>, StorageError> {
-        self.index.lookup(filenames)
+    fn lookup(&self, names: &[&str]) -> Result<Vec<Option<IndexRecord>>, StorageError> {
+        self.index.lookup(names)
     }
 
     fn lookup_for_append(
         &self,
-        filenames: &[&Filename],
+        identifiers: &[&str],
     ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
-        self.index.lookup_in_writer(filenames)
+        self.index.lookup_in_writer(identifiers)
     }
 
     fn index_size(&self) -> Result<u64, StorageError> {
@@ -120,7 +119,7 @@ impl Storage for LocalStorage {
         self.index.append(records)
     }
 
-    fn restore_index(&self, records: &[RestoredRecord]) -> Result<(), StorageError> {
+    fn restore_index(&self, records: &[IndexRecord]) -> Result<(), StorageError> {
         self.index.restore(records)
     }
 

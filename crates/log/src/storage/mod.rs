@@ -2,17 +2,34 @@
 //!
 //! A backend keeps three things: the tiles and entry bundles (immutable once covered by a
 //! committed checkpoint), the two checkpoint notes (the latest one the log signed, and the
-//! latest one it published), and the uniqueness index (filename -> index and entry). The
-//! sequencer calls these methods from blocking threads, one batch at a time; readers (proof
-//! building, tile serving, lookups) call the read methods concurrently with it.
+//! latest one it published), and the uniqueness index (one row per logged entry: its leaf
+//! index, name, identifier, digest and bytes). The sequencer calls these methods from
+//! blocking threads, one batch at a time; readers (proof building, tile serving, lookups)
+//! call the read methods concurrently with it.
+//!
+//! Entries are opaque here: a backend stores a [`StoredEntry`]'s bytes and keys as given and
+//! never parses them. What an entry is (PyPI today) is the
+//! [`EntryKind`](bintrail_tlog::entry::EntryKind) the log was opened with.
+//!
+//! # The commit point
+//!
+//! A batch is committed when [`Storage::write_checkpoint`] of
+//! [`CheckpointKind::Sequenced`] returns `Ok`: from then on the batch is part of the log
+//! forever. The sequencer writes, in this order, (1) the batch's tiles and entry bundles
+//! ([`Storage::write_tiles`]), (2) its index rows ([`Storage::append_index`]), (3) the
+//! sequenced checkpoint, the commit point. So a backend may rely on: tiles and bundles
+//! are written before any checkpoint covers them; index rows at or beyond the sequenced
+//! size belong to a batch that may never commit (recovery truncates them); index rows
+//! below it that a crash lost are rebuilt by recovery from the entry bundles.
 //!
 //! Every write either completes durably and returns `Ok`, or returns an error; an error
-//! means "unknown": the write may or may not have reached the disk. The sequencer copes with
+//! means "unknown": the write may or may not have reached storage. The sequencer copes with
 //! both by re-running recovery after any failed write (see `crate::recovery`), which is why
 //! the trait has no transactions spanning calls.
 //!
 //! [`LocalStorage`] is the embedded default: files under the data directory laid out like
-//! the tlog-tiles URLs, and a SQLite database for the index.
+//! the tlog-tiles URLs, and a SQLite database for the index. `tests/memory_storage.rs`
+//! runs the whole log on a second, in-memory backend.
 
 mod files;
 mod local;
@@ -20,7 +37,7 @@ mod sqlite;
 
 pub use local::LocalStorage;
 
-use bintrail_tlog::pypi::{Entry, Filename, LoggedEntry};
+use bintrail_tlog::entry::EntryKind;
 use bintrail_tlog::tile::Tile;
 
 /// Which of the two checkpoint notes a backend keeps.
@@ -34,24 +51,54 @@ pub enum CheckpointKind {
     Published,
 }
 
+/// An entry as the log stores it: its bytes, opaque to the log and to storage, and the keys
+/// of its index row. Built from any entry kind with [`StoredEntry::of`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// The exact logged bytes (the leaf is their RFC 6962 leaf hash).
+    pub bytes: Vec<u8>,
+    /// The name clients look the entry up by ([`EntryKind::name`]); unique in the index.
+    pub name: String,
+    /// The uniqueness key ([`EntryKind::identifier`]); unique in the index. Always set for
+    /// an added entry; `None` only for history that today's rules cannot key: an entry
+    /// logged under older, looser rules, or an alias logged before aliases were refused
+    /// (see [`Storage::restore_index`]).
+    pub identifier: Option<String>,
+    /// The artifact's digest ([`EntryKind::digest`]).
+    pub digest: Vec<u8>,
+}
+
+impl StoredEntry {
+    /// The stored form of `entry`.
+    pub fn of<E: EntryKind>(entry: &E) -> StoredEntry {
+        StoredEntry {
+            bytes: entry.to_bytes(),
+            name: entry.name().to_owned(),
+            identifier: Some(entry.identifier()),
+            digest: entry.digest().to_vec(),
+        }
+    }
+
+    /// The stored form of `bytes` a log already holds, read as kind `E` reads its history
+    /// ([`EntryKind::read_logged`]: leniently, perhaps without an identifier).
+    pub fn read_logged<E: EntryKind>(bytes: &[u8]) -> Result<StoredEntry, E::Error> {
+        let keys = E::read_logged(bytes)?;
+        Ok(StoredEntry {
+            bytes: bytes.to_vec(),
+            name: keys.name,
+            identifier: keys.identifier,
+            digest: keys.digest,
+        })
+    }
+}
+
 /// One row of the uniqueness index: the entry logged at `index`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexRecord {
     /// The leaf index of the entry in the log.
     pub index: u64,
-    /// The logged entry (its filename is the key of the index).
-    pub entry: Entry,
-}
-
-/// A row crash recovery rebuilds from a committed entry bundle: the entry as logged,
-/// read with [`LoggedEntry::parse`], so an entry added under older, looser rules (a
-/// filename with stacked extensions, an alias of an earlier entry) is indexed too.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestoredRecord {
-    /// The leaf index of the entry in the log.
-    pub index: u64,
-    /// The logged entry.
-    pub entry: LoggedEntry,
+    /// The logged entry and its keys.
+    pub entry: StoredEntry,
 }
 
 /// A storage backend for one log.
@@ -82,61 +129,51 @@ pub trait Storage: Send + Sync + 'static {
     /// the sequenced checkpoint, so a torn write only ever hits data no checkpoint covers.
     fn write_tiles(&self, tiles: &[(Tile, Vec<u8>)]) -> Result<(), StorageError>;
 
-    /// Looks up exact filenames in the index (as `GET /lookup` names them); the result has
-    /// one slot per input, in order.
-    fn lookup(&self, filenames: &[&Filename]) -> Result<Vec<Option<IndexRecord>>, StorageError>;
+    /// Looks up entries by exact name ([`StoredEntry::name`], as `GET /lookup` names them);
+    /// the result has one slot per input, in order.
+    fn lookup(&self, names: &[&str]) -> Result<Vec<Option<IndexRecord>>, StorageError>;
 
-    /// The sequencer's lookup, just before it appends the missing names: for each filename,
-    /// the row logged under the same canonical identifier
-    /// ([`Filename::canonical`]), whose filename may be another spelling (an alias). A
-    /// backend may answer through its writer, whose cache then already holds the pages the
-    /// append is about to change. The default looks up exact names, which is right only
-    /// for a backend that never holds two spellings of one identifier.
+    /// The sequencer's lookup, just before it appends the entries not found: for each
+    /// identifier ([`StoredEntry::identifier`]), the row logged under it, whose name may be
+    /// another spelling (an alias). One slot per input, in order. A backend may answer
+    /// through its writer, whose cache then already holds the pages the append is about to
+    /// change. Rows without an identifier are never found here.
     fn lookup_for_append(
         &self,
-        filenames: &[&Filename],
-    ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
-        self.lookup(filenames)
-    }
+        identifiers: &[&str],
+    ) -> Result<Vec<Option<IndexRecord>>, StorageError>;
 
     /// Returns the number of rows in the index. Rows always hold the indexes `0..n` with no
     /// gaps, because [`Storage::append_index`] and [`Storage::truncate_index`] keep it so.
     fn index_size(&self) -> Result<u64, StorageError>;
 
     /// Appends rows, whose indexes must continue `0..index_size()` without gaps, in one
-    /// atomic step. Returns [`StorageError::Duplicate`] if a filename is already indexed
-    /// (nothing is appended then). May be lost in a crash even after `Ok` (the embedded
+    /// atomic step. Returns [`StorageError::Duplicate`] if a name or an identifier is already
+    /// indexed (nothing is appended then). May be lost in a crash even after `Ok` (the embedded
     /// backend runs SQLite with `synchronous=NORMAL`); recovery rebuilds lost rows from the
     /// entry bundles, which is why the index is written before the commit point.
     fn append_index(&self, records: &[IndexRecord]) -> Result<(), StorageError>;
 
     /// Appends rows rebuilt by crash recovery from entries that signed checkpoints already
-    /// commit, continuing `0..index_size()` without gaps, in one atomic step. Unlike
-    /// [`Storage::append_index`] these are history, not requests: an entry whose filename
-    /// no longer parses, or whose canonical identifier an earlier row already holds
-    /// (logged before aliases were refused), is kept with no identifier, as a version-0
-    /// index is migrated. The default takes only entries valid today and returns
-    /// [`StorageError::Corrupt`] for any other, which is right only for a backend that has
-    /// never held entries logged under older rules.
-    fn restore_index(&self, records: &[RestoredRecord]) -> Result<(), StorageError> {
-        let strict = records
-            .iter()
-            .map(|r| {
-                r.entry
-                    .strict()
-                    .map(|entry| IndexRecord {
-                        index: r.index,
-                        entry,
-                    })
-                    .map_err(|e| StorageError::Corrupt {
-                        what: format!("entry {}", r.index),
-                        detail: format!(
-                            "this backend cannot index an entry logged under older rules: {e}"
-                        ),
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.append_index(&strict)
+    /// commit (read with [`StoredEntry::read_logged`]), continuing `0..index_size()` without
+    /// gaps, in one atomic step. Unlike [`Storage::append_index`] these are history, not
+    /// requests: an entry without an identifier (logged under older rules), or whose
+    /// identifier an earlier row already holds (an alias logged before aliases were
+    /// refused), is kept with no identifier, as a version-0 index is migrated. The default
+    /// takes only rows with an identifier, through [`Storage::append_index`], and returns
+    /// [`StorageError::Corrupt`] for any other: right only for a backend that has never
+    /// held entries logged under older rules.
+    fn restore_index(&self, records: &[IndexRecord]) -> Result<(), StorageError> {
+        if let Some(r) = records.iter().find(|r| r.entry.identifier.is_none()) {
+            return Err(StorageError::Corrupt {
+                what: format!("entry {}", r.index),
+                detail: format!(
+                    "this backend cannot index {} without an identifier (logged under older rules)",
+                    r.entry.name
+                ),
+            });
+        }
+        self.append_index(records)
     }
 
     /// Deletes every row with an index `>= size`.
@@ -168,11 +205,11 @@ pub enum StorageError {
         /// What is wrong with it.
         detail: String,
     },
-    /// Returned by [`Storage::append_index`] when a filename is already indexed.
-    #[error("filename {filename} is already in the index")]
+    /// Returned by [`Storage::append_index`] when a name or identifier is already indexed.
+    #[error("{name} is already in the index")]
     Duplicate {
-        /// The filename that was already present.
-        filename: String,
+        /// The name of the entry whose name or identifier was already present.
+        name: String,
     },
     /// Returned by [`Storage::append_index`] when the rows do not continue the index.
     #[error("index rows must continue at {expected}, got {got}")]

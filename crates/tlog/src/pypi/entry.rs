@@ -1,5 +1,6 @@
 //! The `pypi-transparency/v1` entry and its encoding.
 
+use crate::entry::{EntryKind, LoggedKeys};
 use crate::hash::{Hash, leaf_hash};
 
 use super::checksum::CHECKSUM_PREFIX;
@@ -139,6 +140,49 @@ impl Entry {
     }
 }
 
+/// PyPI files as a log [`EntryKind`]: named by filename, unique on the
+/// [`Filename::canonical`] identifier (so aliases of one file meet), grouped by the PEP 503
+/// project name, with the file's SHA-256 as digest.
+impl EntryKind for Entry {
+    const KIND: &'static str = ENTRY_HEADER;
+    type Error = EntryError;
+
+    fn parse(bytes: &[u8]) -> Result<Entry, EntryError> {
+        Entry::parse(bytes)
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        Entry::to_bytes(self)
+    }
+
+    fn name(&self) -> &str {
+        self.filename.as_str()
+    }
+
+    fn identifier(&self) -> String {
+        self.filename.canonical().to_string()
+    }
+
+    fn project(&self) -> String {
+        self.filename.project_name()
+    }
+
+    fn digest(&self) -> &[u8] {
+        self.checksum.digest()
+    }
+
+    /// Leniently, with [`super::LoggedEntry`]: a filename logged before today's rules keeps
+    /// no identifier when it no longer parses.
+    fn read_logged(bytes: &[u8]) -> Result<LoggedKeys, EntryError> {
+        let logged = super::LoggedEntry::parse(bytes)?;
+        Ok(LoggedKeys {
+            identifier: logged.canonical().map(|c| c.to_string()),
+            digest: logged.checksum.digest().to_vec(),
+            name: logged.filename,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +278,33 @@ mod tests {
         assert_eq!(
             e.leaf_hash().0,
             <[u8; 32]>::from(sha2::Sha256::digest(&prefixed))
+        );
+    }
+
+    #[test]
+    fn entry_kind_keys_aliases_together() {
+        let a = Entry::parse(entry_text("Alias-1.00.zip").as_bytes()).unwrap();
+        let b = Entry::parse(entry_text("alias-1.0.tar.gz").as_bytes()).unwrap();
+        assert_eq!(EntryKind::identifier(&a), EntryKind::identifier(&b));
+        assert_eq!(EntryKind::identifier(&a), "sdist alias 1.0");
+        assert_eq!(EntryKind::name(&a), "Alias-1.00.zip");
+        assert_eq!(EntryKind::project(&a), "alias");
+        assert_eq!(EntryKind::digest(&a), a.checksum.digest());
+        assert_eq!(<Entry as EntryKind>::KIND, "pypi-transparency/v1");
+        assert!(<Entry as EntryKind>::validate(b"pypi-transparency/v1\nsha256:ab\nx").is_err());
+        let old =
+            <Entry as EntryKind>::read_logged(entry_text("x-1.0.tar.gz.zip").as_bytes()).unwrap();
+        assert_eq!(
+            (old.name.as_str(), old.identifier),
+            ("x-1.0.tar.gz.zip", None)
+        );
+        let keys =
+            <Entry as EntryKind>::read_logged(entry_text("Alias-1.00.zip").as_bytes()).unwrap();
+        assert_eq!(keys.identifier.as_deref(), Some("sdist alias 1.0"));
+        let bytes = entry_text("Alias-1.00.zip").into_bytes();
+        assert_eq!(
+            EntryKind::to_bytes(&<Entry as EntryKind>::parse(&bytes).unwrap()),
+            bytes
         );
     }
 

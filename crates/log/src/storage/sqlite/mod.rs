@@ -1,36 +1,36 @@
-//! The uniqueness index in SQLite: filename -> (leaf index, checksum, publisher), unique
-//! on each file's canonical identifier.
+//! The uniqueness index in SQLite: one row per logged entry, unique on its name and on its
+//! identifier, holding its digest and its bytes.
 //!
 //! The leaf index is the table's rowid, so appending is an append to the B-tree and
-//! truncating beyond a size is a range delete. The canonical identifier
-//! ([`Filename::canonical`]) has a UNIQUE index, which is what makes "one digest per file,
-//! whatever alias names it" hold even if the sequencer had a bug (issue 19, H6); the
-//! filename keeps its own UNIQUE index for exact lookups.
+//! truncating beyond a size is a range delete. The identifier (for PyPI the canonical
+//! identifier, `Filename::canonical`) has a UNIQUE index, which is what makes "one digest
+//! per file, whatever alias names it" hold even if the sequencer had a bug (issue 19, H6);
+//! the name keeps its own UNIQUE index for exact lookups. The index never parses an entry:
+//! the bytes are stored whole and returned as stored.
 //!
-//! Schema versions (`PRAGMA user_version`): 0 was unique on the filename only; 1 adds the
-//! canonical identifier. A version-0 index is rebuilt from its rows on open, in one
-//! transaction. Rows logged before version 1 that alias an earlier row (two digests for
-//! one identifier) keep a NULL identifier: the log starts, and says so at every start.
+//! Schema versions and their migration are in `migrate.rs`. Rows logged before version 1
+//! that alias an earlier row (two digests for one identifier) keep a NULL identifier: the
+//! log starts, and says so at every start.
 //!
 //! WAL mode with `synchronous=NORMAL`: a commit is durable against a process crash at once
 //! and against power loss after the next checkpoint of the WAL. That is enough because the
 //! entry bundles, fsynced before the index is written, can rebuild any lost rows.
 
-use std::collections::HashMap;
+mod migrate;
+
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bintrail_tlog::pypi::{Checksum, Entry, Filename, Publisher};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{IndexRecord, RestoredRecord, StorageError};
+use super::{IndexRecord, StorageError, StoredEntry};
 
 /// How many read connections lookups spread over. WAL readers never block the writer.
 const READERS: usize = 4;
 
 /// Page cache of the writer, which the sequencer also looks batches up through: the upper
-/// levels of the filename index (about 1% of it) stay cached up to tens of millions of rows.
+/// levels of the name and identifier indexes (about 1% of them) stay cached up to tens of millions of rows.
 const WRITER_CACHE_KIB: u32 = 64 * 1024;
 /// Page cache of each reader (lookups for `GET /lookup`).
 const READER_CACHE_KIB: u32 = 4 * 1024;
@@ -59,8 +59,8 @@ impl SqliteIndex {
                  "
             ))
             .map_err(db_error)?;
-        migrate(&mut writer)?;
-        writer.execute_batch(SCHEMA_V1).map_err(db_error)?;
+        migrate::migrate(&mut writer)?;
+        writer.execute_batch(migrate::SCHEMA).map_err(db_error)?;
         report_aliases(&writer)?;
         let readers = (0..READERS)
             .map(|_| {
@@ -80,22 +80,19 @@ impl SqliteIndex {
         })
     }
 
-    /// Looks up exact filenames.
-    pub(crate) fn lookup(
-        &self,
-        filenames: &[&Filename],
-    ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
+    /// Looks up exact names.
+    pub(crate) fn lookup(&self, names: &[&str]) -> Result<Vec<Option<IndexRecord>>, StorageError> {
         let slot = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        lookup_with(&lock(&self.readers[slot]), filenames, Key::Filename)
+        lookup_with(&lock(&self.readers[slot]), names, Key::Name)
     }
 
-    /// Looks up the rows logged under each filename's canonical identifier, through the
-    /// writer connection (for the sequencer).
+    /// Looks up the rows logged under each identifier, through the writer connection (for
+    /// the sequencer).
     pub(crate) fn lookup_in_writer(
         &self,
-        filenames: &[&Filename],
+        identifiers: &[&str],
     ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
-        lookup_with(&lock(&self.writer), filenames, Key::Canonical)
+        lookup_with(&lock(&self.writer), identifiers, Key::Identifier)
     }
 
     pub(crate) fn size(&self) -> Result<u64, StorageError> {
@@ -126,7 +123,7 @@ impl SqliteIndex {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO entries (idx, filename, canonical, checksum, issuer, subject) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO entries (idx, name, identifier, digest, entry) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(db_error)?;
             for (offset, rec) in records.iter().enumerate() {
@@ -138,29 +135,23 @@ impl SqliteIndex {
                     });
                 }
             }
-            // Inserted in filename order: the filename index then takes the batch as one
-            // ordered pass over its pages instead of random probes (the rows still get
-            // their own consecutive indexes).
+            // Inserted in name order: the name index then takes the batch as one ordered
+            // pass over its pages instead of random probes (the rows still get their own
+            // consecutive indexes).
             let mut sorted: Vec<&IndexRecord> = records.iter().collect();
-            sorted.sort_unstable_by_key(|r| r.entry.filename.as_str());
+            sorted.sort_unstable_by_key(|r| r.entry.name.as_str());
             for rec in sorted {
                 let e = &rec.entry;
-                let (issuer, subject) = match &e.publisher {
-                    Some(p) => (Some(p.issuer.as_str()), Some(p.subject.as_str())),
-                    None => (None, None),
-                };
-                let sum: &[u8] = e.checksum.digest();
                 stmt.execute(params![
                     rec.index as i64,
-                    e.filename.as_str(),
-                    e.filename.canonical().as_str(),
-                    sum,
-                    issuer,
-                    subject
+                    e.name,
+                    e.identifier,
+                    e.digest,
+                    e.bytes
                 ])
                 .map_err(|err| match err.sqlite_error_code() {
                     Some(rusqlite::ErrorCode::ConstraintViolation) => StorageError::Duplicate {
-                        filename: e.filename.to_string(),
+                        name: e.name.clone(),
                     },
                     _ => db_error(err),
                 })?;
@@ -171,9 +162,9 @@ impl SqliteIndex {
 
     /// Appends rows recovery rebuilt from committed entry bundles (see
     /// [`Storage::restore_index`](super::Storage::restore_index)): like a version-0
-    /// migration, a row whose filename no longer parses, or whose identifier an earlier row
-    /// holds, is kept with a NULL identifier and named in the log.
-    pub(crate) fn restore(&self, records: &[RestoredRecord]) -> Result<(), StorageError> {
+    /// migration, a row without an identifier, or whose identifier an earlier row holds, is
+    /// kept with a NULL identifier and named in the log.
+    pub(crate) fn restore(&self, records: &[IndexRecord]) -> Result<(), StorageError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction().map_err(db_error)?;
         let mut next: i64 = tx
@@ -183,11 +174,11 @@ impl SqliteIndex {
             .map_err(db_error)?;
         {
             let mut taken = tx
-                .prepare_cached("SELECT filename FROM entries WHERE canonical = ?1")
+                .prepare_cached("SELECT name FROM entries WHERE identifier = ?1")
                 .map_err(db_error)?;
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO entries (idx, filename, canonical, checksum, issuer, subject) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO entries (idx, name, identifier, digest, entry) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(db_error)?;
             for rec in records {
@@ -198,35 +189,30 @@ impl SqliteIndex {
                     });
                 }
                 let e = &rec.entry;
-                let canonical = match e.canonical() {
+                let identifier = match &e.identifier {
                     None => {
-                        tracing::warn!(index = rec.index, filename = %e.filename, "a logged filename is no longer accepted; it keeps no canonical identifier");
+                        tracing::warn!(index = rec.index, name = %e.name, "a logged entry is no longer accepted; it keeps no identifier");
                         None
                     }
-                    Some(c) => {
+                    Some(id) => {
                         let first: Option<String> = taken
-                            .query_row(params![c.as_str()], |r| r.get(0))
+                            .query_row(params![id], |r| r.get(0))
                             .optional()
                             .map_err(db_error)?;
                         match first {
                             Some(first) => {
-                                tracing::warn!(index = rec.index, filename = %e.filename, alias_of = %first, identifier = %c, "the log holds two entries for one canonical identifier (logged before aliases were refused)");
+                                tracing::warn!(index = rec.index, name = %e.name, alias_of = %first, identifier = %id, "the log holds two entries for one identifier (logged before aliases were refused)");
                                 None
                             }
-                            None => Some(c.to_string()),
+                            None => Some(id.as_str()),
                         }
                     }
                 };
-                let (issuer, subject) = match &e.publisher {
-                    Some(p) => (Some(p.issuer.as_str()), Some(p.subject.as_str())),
-                    None => (None, None),
-                };
-                let sum: &[u8] = e.checksum.digest();
                 insert
-                    .execute(params![next, e.filename, canonical, sum, issuer, subject])
+                    .execute(params![next, e.name, identifier, e.digest, e.bytes])
                     .map_err(|err| match err.sqlite_error_code() {
                         Some(rusqlite::ErrorCode::ConstraintViolation) => StorageError::Duplicate {
-                            filename: e.filename.clone(),
+                            name: e.name.clone(),
                         },
                         _ => db_error(err),
                     })?;
@@ -247,39 +233,32 @@ impl SqliteIndex {
 /// What [`lookup_with`] matches on.
 #[derive(Clone, Copy)]
 enum Key {
-    Filename,
-    Canonical,
+    Name,
+    Identifier,
 }
 
-/// Looks names up in one read transaction: a statement outside a transaction takes and
+/// Looks keys up in one read transaction: a statement outside a transaction takes and
 /// drops SQLite's shared lock and revalidates its page cache every time, which cost more
-/// than the lookups themselves. A found row carries its own filename, which for
-/// [`Key::Canonical`] may be another spelling of the one looked up.
+/// than the lookups themselves. A found row carries its own name, which for
+/// [`Key::Identifier`] may be another spelling of the same artifact.
 fn lookup_with(
     conn: &Connection,
-    filenames: &[&Filename],
+    keys: &[&str],
     key: Key,
 ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
     let tx = conn.unchecked_transaction().map_err(db_error)?;
-    let keys: Vec<String> = filenames
-        .iter()
-        .map(|f| match key {
-            Key::Filename => f.as_str().to_owned(),
-            Key::Canonical => f.canonical().to_string(),
-        })
-        .collect();
     // In key order: consecutive probes then share the index pages near each other.
-    let mut order: Vec<usize> = (0..filenames.len()).collect();
-    order.sort_unstable_by_key(|&i| keys[i].as_str());
-    let mut found: Vec<Option<IndexRecord>> = vec![None; filenames.len()];
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_unstable_by_key(|&i| keys[i]);
+    let mut found: Vec<Option<IndexRecord>> = vec![None; keys.len()];
     {
         let mut stmt = tx
             .prepare_cached(match key {
-                Key::Filename => {
-                    "SELECT idx, checksum, issuer, subject, filename FROM entries WHERE filename = ?1"
+                Key::Name => {
+                    "SELECT idx, name, identifier, digest, entry FROM entries WHERE name = ?1"
                 }
-                Key::Canonical => {
-                    "SELECT idx, checksum, issuer, subject, filename FROM entries WHERE canonical = ?1"
+                Key::Identifier => {
+                    "SELECT idx, name, identifier, digest, entry FROM entries WHERE identifier = ?1"
                 }
             })
             .map_err(db_error)?;
@@ -288,25 +267,29 @@ fn lookup_with(
                 .query_row(params![keys[i]], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
-                        r.get::<_, Vec<u8>>(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                        r.get::<_, Vec<u8>>(4)?,
                     ))
                 })
                 .optional()
                 .map_err(db_error)?;
             found[i] = row
-                .map(|(idx, sum, issuer, subject, name)| {
-                    let name = if name == filenames[i].as_str() {
-                        filenames[i].clone()
-                    } else {
-                        name.parse().map_err(|e| StorageError::Corrupt {
-                            what: format!("index row {idx}"),
-                            detail: format!("filename {name:?}: {e}"),
-                        })?
-                    };
-                    to_record(&name, idx, sum, issuer, subject)
+                .map(|(idx, name, identifier, digest, bytes)| {
+                    let index = u64::try_from(idx).map_err(|_| StorageError::Corrupt {
+                        what: format!("index row for {name}"),
+                        detail: format!("negative index {idx}"),
+                    })?;
+                    Ok::<_, StorageError>(IndexRecord {
+                        index,
+                        entry: StoredEntry {
+                            bytes,
+                            name,
+                            identifier,
+                            digest,
+                        },
+                    })
                 })
                 .transpose()?;
         }
@@ -316,93 +299,11 @@ fn lookup_with(
     Ok(found)
 }
 
-/// The current schema (version 1); a no-op on an index already at it.
-const SCHEMA_V1: &str = "
-    CREATE TABLE IF NOT EXISTS entries (
-        idx       INTEGER PRIMARY KEY,
-        filename  TEXT NOT NULL UNIQUE,
-        canonical TEXT UNIQUE,
-        checksum  BLOB NOT NULL,
-        issuer    TEXT,
-        subject   TEXT
-    );
-    PRAGMA user_version = 1;";
-
-/// Rebuilds a version-0 index (unique on the filename only) at version 1, in one
-/// transaction: each row gets its file's canonical identifier, except a row aliasing an
-/// earlier one, which keeps NULL (and is named in the log). A new database is left alone.
-fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(db_error)?;
-    let has_entries: bool = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries')",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(db_error)?;
-    if version >= 1 || !has_entries {
-        return Ok(());
-    }
-    let tx = conn.transaction().map_err(db_error)?;
-    tx.execute_batch("ALTER TABLE entries RENAME TO entries_v0;")
-        .map_err(db_error)?;
-    tx.execute_batch(SCHEMA_V1).map_err(db_error)?;
-    let mut seen: HashMap<String, String> = HashMap::new();
-    let mut rows = 0u64;
-    {
-        let mut read = tx
-            .prepare("SELECT idx, filename, checksum, issuer, subject FROM entries_v0 ORDER BY idx")
-            .map_err(db_error)?;
-        let mut write = tx
-            .prepare("INSERT INTO entries (idx, filename, canonical, checksum, issuer, subject) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-            .map_err(db_error)?;
-        let mut cursor = read.query([]).map_err(db_error)?;
-        while let Some(row) = cursor.next().map_err(db_error)? {
-            let idx: i64 = row.get(0).map_err(db_error)?;
-            let filename: String = row.get(1).map_err(db_error)?;
-            let canonical = match filename.parse::<Filename>() {
-                Ok(f) => Some(f.canonical().to_string()),
-                Err(e) => {
-                    tracing::warn!(index = idx, %filename, error = %e, "a logged filename is no longer accepted; it keeps no canonical identifier");
-                    None
-                }
-            };
-            let canonical = canonical.filter(|c| match seen.get(c) {
-                Some(first) => {
-                    tracing::warn!(index = idx, %filename, alias_of = %first, identifier = %c, "the log holds two entries for one canonical identifier (logged before aliases were refused)");
-                    false
-                }
-                None => {
-                    seen.insert(c.clone(), filename.clone());
-                    true
-                }
-            });
-            let checksum: Vec<u8> = row.get(2).map_err(db_error)?;
-            let issuer: Option<String> = row.get(3).map_err(db_error)?;
-            let subject: Option<String> = row.get(4).map_err(db_error)?;
-            write
-                .execute(params![idx, filename, canonical, checksum, issuer, subject])
-                .map_err(db_error)?;
-            rows += 1;
-        }
-    }
-    tx.execute_batch("DROP TABLE entries_v0;")
-        .map_err(db_error)?;
-    tx.commit().map_err(db_error)?;
-    tracing::info!(
-        rows,
-        "rebuilt the uniqueness index on canonical identifiers (schema version 1)"
-    );
-    Ok(())
-}
-
 /// Says at every start how many logged entries alias an earlier one.
 fn report_aliases(conn: &Connection) -> Result<(), StorageError> {
     let aliases: i64 = conn
         .query_row(
-            "SELECT count(*) FROM entries WHERE canonical IS NULL",
+            "SELECT count(*) FROM entries WHERE identifier IS NULL",
             [],
             |r| r.get(0),
         )
@@ -414,38 +315,6 @@ fn report_aliases(conn: &Connection) -> Result<(), StorageError> {
         );
     }
     Ok(())
-}
-
-fn to_record(
-    name: &Filename,
-    idx: i64,
-    sum: Vec<u8>,
-    issuer: Option<String>,
-    subject: Option<String>,
-) -> Result<IndexRecord, StorageError> {
-    let corrupt = |detail: String| StorageError::Corrupt {
-        what: format!("index row for {name}"),
-        detail,
-    };
-    let digest: [u8; 32] = sum
-        .try_into()
-        .map_err(|s: Vec<u8>| corrupt(format!("checksum has {} bytes", s.len())))?;
-    let publisher = match (issuer, subject) {
-        (Some(issuer), Some(subject)) => Some(Publisher { issuer, subject }),
-        (None, None) => None,
-        _ => {
-            return Err(corrupt(
-                "publisher has an issuer or a subject but not both".into(),
-            ));
-        }
-    };
-    let index = u64::try_from(idx).map_err(|_| corrupt(format!("negative index {idx}")))?;
-    let entry = Entry {
-        checksum: Checksum::from_digest(digest),
-        filename: name.clone(),
-        publisher,
-    };
-    Ok(IndexRecord { index, entry })
 }
 
 /// Locks a connection. A panic while holding it cannot leave SQLite half-updated (an open
@@ -460,10 +329,16 @@ fn db_error(e: rusqlite::Error) -> StorageError {
 
 #[cfg(test)]
 mod tests {
+    use bintrail_tlog::pypi::{Checksum, Entry, Filename, Publisher};
+
     use super::*;
 
     fn name(s: &str) -> Filename {
         s.parse().expect("filename")
+    }
+
+    fn id(s: &str) -> String {
+        name(s).canonical().to_string()
     }
 
     /// Issue 19, H6: a version-0 index that already holds two digests for one canonical
@@ -496,39 +371,99 @@ mod tests {
         let index = SqliteIndex::open(&path).expect("a v0 index with aliases opens");
         assert_eq!(index.size().expect("size"), 4);
         let by_alias = index
-            .lookup_in_writer(&[
-                &name("ALIAS-1.0.tar.gz"),
-                &name("Other-2.0-py3-none-any.whl"),
-            ])
+            .lookup_in_writer(&[&id("ALIAS-1.0.tar.gz"), &id("Other-2.0-py3-none-any.whl")])
             .expect("lookup");
         let first = by_alias[0]
             .as_ref()
             .expect("the alias finds the first entry");
         assert_eq!(
-            (first.index, first.entry.filename.as_str()),
+            (first.index, first.entry.name.as_str()),
             (0, "alias-1.0.tar.gz")
         );
+        let logged = Entry {
+            checksum: Checksum::from_digest([1; 32]),
+            filename: name("alias-1.0.tar.gz"),
+            publisher: None,
+        };
+        assert_eq!(first.entry.bytes, logged.to_bytes(), "the bytes as logged");
         assert_eq!(by_alias[1].as_ref().map(|r| r.index), Some(2));
-        let exact = index.lookup(&[&name("Alias-1.00.zip")]).expect("lookup");
-        assert_eq!(
-            exact[0].as_ref().map(|r| r.index),
-            Some(1),
-            "exact lookups still find it"
-        );
+        let exact = index.lookup(&["Alias-1.00.zip"]).expect("lookup");
+        let alias = exact[0].as_ref().expect("exact lookups still find it");
+        assert_eq!((alias.index, alias.entry.identifier.as_deref()), (1, None));
         drop(index);
         // Reopening is a no-op, and new rows are unique on the identifier.
         let index = SqliteIndex::open(&path).expect("reopen");
+        let alias = Entry {
+            checksum: Checksum::from_digest([9; 32]),
+            filename: name("other-2.0-PY3-none-any.whl"),
+            publisher: None,
+        };
         let alias = IndexRecord {
             index: 4,
-            entry: Entry {
-                checksum: Checksum::from_digest([9; 32]),
-                filename: name("other-2.0-PY3-none-any.whl"),
-                publisher: None,
-            },
+            entry: StoredEntry::of(&alias),
         };
         assert!(matches!(
             index.append(&[alias]),
             Err(StorageError::Duplicate { .. })
         ));
+    }
+
+    /// A version-1 index (PyPI columns, canonical identifiers) opens at version 2 with
+    /// every row's bytes exactly as logged, its identifiers kept (NULL stays NULL).
+    #[test]
+    fn version_1_index_is_rebuilt_with_entries_as_logged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("index.sqlite");
+        let with_publisher = Entry {
+            checksum: Checksum::from_digest([7; 32]),
+            filename: name("Pkg-2.0-py3-none-any.whl"),
+            publisher: Some(
+                Publisher::new("https://token.actions.githubusercontent.com", "repo:o/r")
+                    .expect("publisher"),
+            ),
+        };
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE entries (idx INTEGER PRIMARY KEY, filename TEXT NOT NULL UNIQUE,
+                     canonical TEXT UNIQUE, checksum BLOB NOT NULL, issuer TEXT, subject TEXT);
+                 PRAGMA user_version = 1;",
+            )
+            .expect("v1 schema");
+            let p = with_publisher.publisher.as_ref().expect("publisher");
+            conn.execute(
+                "INSERT INTO entries VALUES (0, ?1, ?2, ?3, ?4, ?5)",
+                params![
+                    with_publisher.filename.as_str(),
+                    with_publisher.filename.canonical().as_str(),
+                    with_publisher.checksum.digest().to_vec(),
+                    p.issuer,
+                    p.subject
+                ],
+            )
+            .expect("v1 row");
+            conn.execute(
+                "INSERT INTO entries VALUES (1, 'pkg-2.00-py3-none-any.whl', NULL, ?1, NULL, NULL)",
+                params![vec![8u8; 32]],
+            )
+            .expect("v1 alias row");
+        }
+        let index = SqliteIndex::open(&path).expect("a v1 index opens");
+        let version: i64 = lock(&index.writer)
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, 2);
+        let found = index
+            .lookup_in_writer(&[&id("pkg-2.0-py3-none-any.whl")])
+            .expect("lookup");
+        let row = found[0].as_ref().expect("found by identifier");
+        assert_eq!(row.entry, StoredEntry::of(&with_publisher));
+        let alias = index
+            .lookup(&["pkg-2.00-py3-none-any.whl"])
+            .expect("lookup");
+        assert_eq!(
+            alias[0].as_ref().map(|r| r.entry.identifier.clone()),
+            Some(None)
+        );
     }
 }
