@@ -59,3 +59,19 @@ if [ ! -f "$ATTESTATIONS/.complete-v1" ]; then
     pypi_attestations-0.0.31/test/assets
   touch "$ATTESTATIONS/.complete-v1"
 fi
+
+# PostgreSQL from Debian, for the object-storage + PostgreSQL backend (crates/cli/tests/cloud*.rs). The tests start
+# their own throwaway clusters (initdb/pg_ctl from /usr/lib/postgresql/15/bin, on ephemeral ports, as the postgres
+# user when run as root) so they can stop and restart them; the cluster the package creates is not used.
+$SUDO apt-get install -y -qq postgresql >/dev/null
+
+# Garage, an S3-compatible object store operators run in production, as the test server for the object-storage
+# backend. It is AGPL and only ever run as a separate test process, never linked into bintrail. Built once per
+# machine from crates.io into /opt/garage (about 11-15 minutes on 2 cores; the build directory is deleted after).
+GARAGE_VERSION=2.5.0
+if ! /opt/garage/bin/garage --version 2>/dev/null | grep -q "v$GARAGE_VERSION"; then
+  GARAGE_TARGET=$(mktemp -d /tmp/garage-build.XXXXXX)
+  CARGO_TARGET_DIR="$GARAGE_TARGET" CARGO_INCREMENTAL=0 \
+    cargo install --quiet --locked garage --version "$GARAGE_VERSION" --root /opt/garage
+  rm -rf "$GARAGE_TARGET"
+fi

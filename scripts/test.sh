@@ -16,6 +16,8 @@ command -v python3 >/dev/null || missing+=("python3 (builds test wheels)")
 [ -x /opt/bintrail-test-venv/bin/uv ] || missing+=("pip 26 and uv in /opt/bintrail-test-venv (installers for the proxy tests)")
 [ -f "${BINTRAIL_PYPI_FIXTURES:-/var/cache/bintrail-tests/pypi}/.complete-v1" ] || missing+=("pinned PyPI distributions in ${BINTRAIL_PYPI_FIXTURES:-/var/cache/bintrail-tests/pypi}")
 [ -f "${BINTRAIL_PYPI_FIXTURES:-/var/cache/bintrail-tests/pypi}/attestations/.complete-v1" ] || missing+=("pypi-attestations 0.0.31 test assets in ${BINTRAIL_PYPI_FIXTURES:-/var/cache/bintrail-tests/pypi}/attestations")
+[ -x /usr/lib/postgresql/15/bin/initdb ] && [ -x /usr/lib/postgresql/15/bin/pg_ctl ] || missing+=("PostgreSQL 15 server (Debian package postgresql: initdb, pg_ctl)")
+[ -x /opt/garage/bin/garage ] || missing+=("Garage 2.5.0 (/opt/garage/bin/garage, the S3-compatible test server)")
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: missing test prerequisites: ${missing[*]}" >&2
   echo "scripts/test.sh: run scripts/setup.sh first (it installs them on Debian bookworm)." >&2

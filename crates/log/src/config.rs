@@ -19,6 +19,10 @@
 //! bulk-body-timeout = "5m"
 //! tls-cert = "/etc/bintrail/cert.pem"
 //! tls-key = "/etc/bintrail/key.pem"
+//! # Object storage and PostgreSQL instead of the data directory (keys and tokens stay there):
+//! storage = "s3://bucket/prefix"
+//! s3-endpoint = "https://s3.example.org"
+//! database = "postgres://bintrail@db.example.org/bintrail"
 //! ```
 
 use std::net::SocketAddr;
@@ -26,6 +30,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+
+use crate::storage::{CloudOptions, DEFAULT_LEASE, S3Location};
 
 /// Default data directory, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "./bintrail-data";
@@ -45,6 +51,9 @@ pub fn default_origin(public_key: &[u8; 32]) -> String {
 }
 /// Default time between sequenced batches and published checkpoints.
 pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// Default bound on one object-store request (retries included): a batch whose store is
+/// down fails within it with a 503, instead of holding its adds.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default bound on how long an add waits for a checkpoint that covers it.
 pub const DEFAULT_ADD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of entries sequenced in one batch.
@@ -147,6 +156,15 @@ pub struct Settings {
     /// A Sigstore `trusted_root.json` to verify attestations in adds against (e.g.
     /// staging's). Default: the public-good root bundled in `bintrail-attest`.
     pub sigstore_trusted_root: Option<PathBuf>,
+    /// `s3://BUCKET[/PREFIX]`: keep tiles, entry bundles and checkpoints in an
+    /// S3-compatible bucket (with `database`). Default: the data directory.
+    pub storage: Option<String>,
+    /// The S3 endpoint of a non-AWS store, like `http://127.0.0.1:3900`. Default: the
+    /// `AWS_ENDPOINT` environment variable, else AWS.
+    pub s3_endpoint: Option<String>,
+    /// `postgres://...`: keep the tree state, the uniqueness index and the sequencing
+    /// lease in PostgreSQL (with `storage`). Default: the data directory.
+    pub database: Option<String>,
 }
 
 impl Settings {
@@ -205,6 +223,9 @@ impl Settings {
             tls_key: top.tls_key.or(self.tls_key),
             policy: top.policy.or(self.policy),
             sigstore_trusted_root: top.sigstore_trusted_root.or(self.sigstore_trusted_root),
+            storage: top.storage.or(self.storage),
+            s3_endpoint: top.s3_endpoint.or(self.s3_endpoint),
+            database: top.database.or(self.database),
         }
     }
 }
@@ -253,6 +274,9 @@ pub struct ServeConfig {
     pub policy: Option<PathBuf>,
     /// See [`Settings::sigstore_trusted_root`].
     pub sigstore_trusted_root: Option<PathBuf>,
+    /// Object storage and PostgreSQL instead of the data directory; `None` for the
+    /// embedded default (files and SQLite under `data`).
+    pub cloud: Option<CloudOptions>,
 }
 
 impl ServeConfig {
@@ -276,6 +300,36 @@ impl ServeConfig {
         if let Some(origin) = &s.origin {
             check_origin(origin)?;
         }
+        let cloud = match (s.storage, s.database) {
+            (None, None) => {
+                if s.s3_endpoint.is_some() {
+                    return Err(invalid("s3-endpoint", "needs storage and database"));
+                }
+                None
+            }
+            (Some(_), None) => return Err(invalid("database", "required with storage")),
+            (None, Some(_)) => return Err(invalid("storage", "required with database")),
+            (Some(storage), Some(database)) => {
+                let storage: S3Location =
+                    storage.parse().map_err(|e: crate::storage::StorageError| {
+                        invalid("storage", &e.to_string())
+                    })?;
+                if !(database.starts_with("postgres://") || database.starts_with("postgresql://")) {
+                    return Err(invalid(
+                        "database",
+                        "must be a postgres:// or postgresql:// URL",
+                    ));
+                }
+                Some(CloudOptions {
+                    storage,
+                    s3_endpoint: s.s3_endpoint,
+                    database,
+                    lease: DEFAULT_LEASE,
+                    request_timeout: DEFAULT_STORE_TIMEOUT,
+                    aws: vec![],
+                })
+            }
+        };
         Ok(ServeConfig {
             data: s.data.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
@@ -313,6 +367,7 @@ impl ServeConfig {
             tls,
             policy: s.policy,
             sigstore_trusted_root: s.sigstore_trusted_root,
+            cloud,
         })
     }
 }

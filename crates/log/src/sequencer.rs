@@ -80,9 +80,16 @@ fn sequence_batch(
     state: Option<Committed>,
     batch: Vec<PendingAdd>,
 ) -> Option<Committed> {
-    let Some(committed) = state.or_else(|| recover_in_place(shared)) else {
-        fail_all(batch, LogError::Unavailable);
-        return None;
+    let committed = match state {
+        Some(committed) => committed,
+        None => match recover_in_place(shared) {
+            Ok(committed) => committed,
+            Err(e) => {
+                // The adds learn why (a full disk, an unreachable database or store).
+                fail_all(batch, e);
+                return None;
+            }
+        },
     };
     let size = committed.checkpoint.size;
     // For each add, which distinct identifier of the batch it names (`group`), and for each
@@ -136,7 +143,7 @@ fn sequence_batch(
                     .counters
                     .batch_failures
                     .fetch_add(1, Ordering::Relaxed);
-                (recover_in_place(shared), Some(BatchError::new(e)))
+                (recover_in_place(shared).ok(), Some(BatchError::new(e)))
             }
         }
     };
@@ -304,7 +311,7 @@ fn encode(entries: &[Vec<u8>]) -> Result<Vec<u8>, LogError> {
 
 /// Re-reads the committed tree from storage after a failure; publishes the result to the
 /// `sequenced` channel (a checkpoint write reported failed may in fact have persisted).
-fn recover_in_place(shared: &Shared) -> Option<Committed> {
+fn recover_in_place(shared: &Shared) -> Result<Committed, LogError> {
     match recover(
         shared.storage.as_ref(),
         &shared.cache,
@@ -313,11 +320,11 @@ fn recover_in_place(shared: &Shared) -> Option<Committed> {
     ) {
         Ok(recovered) => {
             shared.sequenced.send_replace(recovered.committed.clone());
-            Some(recovered.committed)
+            Ok(recovered.committed)
         }
         Err(e) => {
             tracing::error!(error = %e, "recovery failed; adds fail until storage recovers");
-            None
+            Err(e)
         }
     }
 }

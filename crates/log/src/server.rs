@@ -38,7 +38,7 @@ use crate::cosign::{Cosigner, NoWitness};
 use crate::http::{self, HttpOptions};
 use crate::log::{Log, LogError, LogOptions};
 use crate::outbound::{self, SendBudget, Waiting};
-use crate::storage::LocalStorage;
+use crate::storage::{CloudStorage, LocalStorage, Storage};
 use bintrail_tlog::note::Verifier;
 use bytes::Bytes;
 
@@ -397,6 +397,8 @@ pub struct Server {
     log: Log,
     prepared: Prepared,
     limits: ConnectionLimits,
+    /// The object-storage backend, whose lease is given up after the log shut down.
+    cloud: Option<Arc<CloudStorage>>,
 }
 
 /// Errors starting a server.
@@ -492,11 +494,24 @@ impl Server {
             path: config.data.clone(),
             source,
         };
-        let dir = config.data.clone();
-        let storage = tokio::task::spawn_blocking(move || LocalStorage::open(&dir))
-            .await
-            .map_err(|_| log_error(LogError::Closed))?
-            .map_err(|e| log_error(LogError::from(e)))?;
+        let (storage, cloud): (Arc<dyn Storage>, _) = match &config.cloud {
+            Some(opts) => {
+                let cloud = Arc::new(
+                    CloudStorage::open(opts)
+                        .await
+                        .map_err(|e| log_error(LogError::from(e)))?,
+                );
+                (cloud.clone(), Some(cloud))
+            }
+            None => {
+                let dir = config.data.clone();
+                let local = tokio::task::spawn_blocking(move || LocalStorage::open(&dir))
+                    .await
+                    .map_err(|_| log_error(LogError::Closed))?
+                    .map_err(|e| log_error(LogError::from(e)))?;
+                (Arc::new(local), None)
+            }
+        };
         let options = LogOptions {
             data_dir: config.data.clone(),
             signer: prepared.signer.clone(),
@@ -506,7 +521,7 @@ impl Server {
             add_timeout: config.add_timeout,
         };
         let extra_metrics = cosigner.metrics();
-        let log = Log::open_with(options, Arc::new(storage), cosigner)
+        let log = Log::open_with(options, storage, cosigner)
             .await
             .map_err(log_error)?;
         let policy = Bytes::from(policy_text(&prepared.signer.verifier()));
@@ -541,6 +556,7 @@ impl Server {
             log,
             prepared,
             limits,
+            cloud,
         })
     }
 
@@ -570,6 +586,7 @@ impl Server {
             tls,
             log,
             limits,
+            cloud,
             ..
         } = self;
         let drain = limits.drain_timeout;
@@ -584,6 +601,11 @@ impl Server {
         // a slow disk cannot keep the process from exiting.
         if tokio::time::timeout(drain, log.shutdown()).await.is_err() {
             tracing::warn!(timeout = ?drain, "the log did not finish shutting down in time");
+        }
+        if let Some(cloud) = cloud
+            && let Err(err) = cloud.release().await
+        {
+            tracing::warn!(%err, "could not give the sequencing lease up; it runs out by itself");
         }
         match tokio::time::timeout(drain, serving).await {
             Ok(Ok(())) => {}

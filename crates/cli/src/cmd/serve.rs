@@ -78,6 +78,20 @@ pub struct Args {
     /// with adds against [default: the bundled Sigstore public-good root].
     #[arg(long, value_name = "FILE")]
     sigstore_trusted_root: Option<PathBuf>,
+    /// Keep tiles, entry bundles and checkpoints in an S3-compatible bucket,
+    /// s3://BUCKET[/PREFIX] (needs --database; credentials and region from AWS_*)
+    /// [default: the data directory].
+    #[arg(long, value_name = "URL")]
+    storage: Option<String>,
+    /// The S3 endpoint of a non-AWS store, like http://127.0.0.1:3900 [default:
+    /// AWS_ENDPOINT, else AWS].
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// Keep the tree state, uniqueness index and sequencing lease in PostgreSQL,
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DB (needs --storage). Several frontends on
+    /// one bucket and database take turns sequencing [default: the data directory].
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
     /// Diagnostics on stderr: `text` (coloured only on a terminal) or `json` (one
     /// object per line).
     #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Text)]
@@ -104,6 +118,9 @@ impl Args {
             tls_key: self.tls_key,
             policy: self.policy,
             sigstore_trusted_root: self.sigstore_trusted_root,
+            storage: self.storage,
+            s3_endpoint: self.s3_endpoint,
+            database: self.database,
         };
         (self.config, flags)
     }

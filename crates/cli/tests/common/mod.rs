@@ -10,6 +10,7 @@
 pub mod index;
 pub mod pypi;
 pub mod raw;
+pub mod servers;
 pub mod witnesses;
 
 use std::io::{BufRead, BufReader};
@@ -55,7 +56,13 @@ impl LogServer {
     /// Like [`LogServer::start_in`], but a server that exits before listening
     /// is an `Err` with its exit status and stderr, not a panic.
     pub fn try_start_in(data: &Path, extra: &[&str]) -> Result<LogServer, (ExitStatus, String)> {
-        LogServer::try_start_wrapped(&[], data, extra)
+        LogServer::try_start_wrapped(&[], data, extra, &[])
+    }
+
+    /// Like [`LogServer::start_in`], with extra environment variables.
+    pub fn start_in_env(data: &Path, extra: &[&str], env: &[(String, String)]) -> LogServer {
+        LogServer::try_start_wrapped(&[], data, extra, env)
+            .unwrap_or_else(|(status, stderr)| panic!("bintrail serve exited ({status}): {stderr}"))
     }
 
     /// Like [`LogServer::start`], but run through `wrapper` (a command and its
@@ -63,7 +70,7 @@ impl LogServer {
     pub fn start_wrapped(wrapper: &[&str], extra: &[&str]) -> LogServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
-        let mut server = LogServer::try_start_wrapped(wrapper, &data, extra).unwrap_or_else(
+        let mut server = LogServer::try_start_wrapped(wrapper, &data, extra, &[]).unwrap_or_else(
             |(status, stderr)| panic!("bintrail serve exited ({status}): {stderr}"),
         );
         server._dir = Some(dir);
@@ -74,6 +81,7 @@ impl LogServer {
         wrapper: &[&str],
         data: &Path,
         extra: &[&str],
+        env: &[(String, String)],
     ) -> Result<LogServer, (ExitStatus, String)> {
         let mut args: Vec<String> = vec![
             "serve".into(),
@@ -96,6 +104,7 @@ impl LogServer {
         };
         let mut child = command
             .args(&args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

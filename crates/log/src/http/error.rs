@@ -66,6 +66,18 @@ const STORAGE_FAILED: &str =
 const OUT_OF_DESCRIPTORS: &str =
     "the log has too many open files (connections or storage); retry the same add later";
 
+/// The 503 for an add that failed because the log's object store or database did not
+/// answer, or this frontend does not hold the sequencing lease.
+const BACKEND_UNAVAILABLE: &str = "the log's storage is unavailable (object store, database or sequencing lease); retry the same add later";
+
+/// Whether a batch failed because a backend was unreachable rather than full or broken.
+fn unreachable_backend(error: &crate::BatchError) -> bool {
+    matches!(
+        error.error(),
+        crate::LogError::Storage(crate::storage::StorageError::Unavailable(_))
+    )
+}
+
 /// Whether a storage failure's detail is EMFILE or ENFILE. The detail is the text the
 /// sequencer passed on (its errors reach adds as text), with `std::io::Error`'s
 /// `(os error N)` suffix; SQLite reports the same condition as "unable to open".
@@ -203,7 +215,15 @@ impl ApiError {
                 // it goes to the operator's log, the client gets what to do.
                 let detail = error.to_string();
                 storage_episode::failed(&detail);
-                if out_of_descriptors(&detail) {
+                if unreachable_backend(&error) {
+                    // An object store, database or sequencing lease that is not there
+                    // now: the add may be retried as it is.
+                    ApiError::Unavailable {
+                        message: BACKEND_UNAVAILABLE.to_owned(),
+                        retry_after,
+                        index: None,
+                    }
+                } else if out_of_descriptors(&detail) {
                     // Finding H5: EMFILE/ENFILE is the process's limit, not a full disk.
                     ApiError::Unavailable {
                         message: OUT_OF_DESCRIPTORS.to_owned(),
@@ -304,6 +324,12 @@ mod tests {
             (
                 AddError::from(crate::LogError::Unavailable),
                 StatusCode::INSUFFICIENT_STORAGE,
+            ),
+            (
+                AddError::from(crate::LogError::Storage(
+                    crate::storage::StorageError::Unavailable("PostgreSQL: closed".into()),
+                )),
+                StatusCode::SERVICE_UNAVAILABLE,
             ),
         ];
         for (err, status) in cases {

@@ -31,10 +31,12 @@
 //! the tlog-tiles URLs, and a SQLite database for the index. `tests/memory_storage.rs`
 //! runs the whole log on a second, in-memory backend.
 
+mod cloud;
 mod files;
 mod local;
 mod sqlite;
 
+pub use cloud::{CloudOptions, CloudStorage, DEFAULT_LEASE, S3Location, TAKEOVER_GRACE};
 pub use local::LocalStorage;
 
 use bintrail_tlog::entry::EntryKind;

@@ -1,0 +1,583 @@
+//! Issue 15: the log on object storage (a real Garage) and PostgreSQL (a real server), with
+//! frontends that take the sequencing lease from each other.
+//!
+//! - the real binary on `--storage s3://... --database postgres://...`: adds, proofs,
+//!   lookups and conflicts; the bucket holds the tlog-tiles layout with the spec's cache
+//!   headers and can be served as a static website; a SIGKILLed frontend is replaced by
+//!   another that takes the lease within seconds and keeps every acknowledged add and the
+//!   uniqueness guarantee;
+//! - fencing, in-process: a backend whose lease was taken over can neither append to the
+//!   index nor move either checkpoint, checked by the database;
+//! - a frontend paused (SIGSTOP) past its lease while another takes over publishes nothing
+//!   after it is resumed.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bintrail_log::storage::{
+    CheckpointKind, CloudOptions, CloudStorage, IndexRecord, S3Location, Storage,
+};
+use bintrail_tlog::checkpoint::open_checkpoint;
+use bintrail_tlog::note::Verifier;
+use bintrail_tlog::proof::TlogProof;
+use common::servers::{Garage, Postgres};
+use common::{LogServer, checksum, client, wheel};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// How long a frontend may take to take the lease over from a dead one: the 3 s lease,
+/// the 1.5 s takeover grace, and a slow machine.
+const TAKEOVER: Duration = Duration::from_secs(30);
+
+/// Flags and environment of a frontend on `garage` and `pg`, with the key and tokens of
+/// `keys` (another frontend's data directory, so all frontends are the same log).
+fn frontend_args(garage: &Garage, pg: &Postgres, keys: Option<&Path>) -> Vec<String> {
+    let mut args = vec![
+        "--storage".to_owned(),
+        format!("s3://{}/log", garage.bucket),
+        "--s3-endpoint".to_owned(),
+        garage.endpoint(),
+        "--database".to_owned(),
+        pg.url(),
+    ];
+    if let Some(keys) = keys {
+        args.extend([
+            "--private-key".to_owned(),
+            keys.join("log.key").display().to_string(),
+            "--tokens".to_owned(),
+            keys.join("tokens").display().to_string(),
+        ]);
+    }
+    args
+}
+
+fn start_frontend(data: &Path, args: &[String], garage: &Garage) -> LogServer {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    LogServer::start_in_env(data, &args, &garage.env())
+}
+
+fn kill(server: &LogServer, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal}");
+}
+
+async fn add(server: &LogServer, token: &str, name: &str, sum: &str) -> (StatusCode, Value) {
+    let response = client()
+        .post(server.at("/add"))
+        .bearer_auth(token)
+        .json(&json!({"filename": name, "checksum": sum}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// GET `key` from the bucket through Garage's static website endpoint, as a CDN would.
+async fn from_bucket(garage: &Garage, key: &str) -> reqwest::Response {
+    client()
+        .get(format!("http://127.0.0.1:{}/{key}", garage.web_port))
+        .header("Host", format!("{}.web.garage.localhost", garage.bucket))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// Opens `note` with the log's key and returns (size, root).
+fn open(note: &[u8], vkey: &str) -> (u64, bintrail_tlog::hash::Hash) {
+    let verifier: Verifier = vkey.parse().expect("vkey");
+    let (cp, _) = open_checkpoint(note, &verifier).expect("checkpoint verifies");
+    (cp.size, cp.root_hash)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_and_postgres_log_end_to_end_with_takeover() {
+    let pg = Postgres::start();
+    let garage = Garage::start();
+    garage.cli(&["bucket", "website", "--allow", &garage.bucket]);
+    let dir = tempfile::tempdir().unwrap();
+    let a_data = dir.path().join("a");
+    let a = start_frontend(&a_data, &frontend_args(&garage, &pg, None), &garage);
+    let (token, vkey) = (a.token(), a.vkey());
+
+    // 300 adds, 20 at a time: one full tile and bundle (256) and a partial one.
+    let mut acked: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    for chunk in 0..15 {
+        let adds = (0..20).map(|i| {
+            let name = wheel(&format!("cloud{}", chunk * 20 + i), "1.0");
+            let sum = checksum(&name);
+            let (a, token) = (&a, &token);
+            async move {
+                let (status, body) = add(a, token, &name, &sum).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                (name, body["index"].as_u64().unwrap(), sum)
+            }
+        });
+        for (name, index, sum) in futures::future::join_all(adds).await {
+            acked.insert(name, (index, sum));
+        }
+    }
+    let mut indexes: Vec<u64> = acked.values().map(|v| v.0).collect();
+    indexes.sort();
+    assert_eq!(
+        indexes,
+        (0..300).collect::<Vec<_>>(),
+        "no index twice, none skipped"
+    );
+
+    // The published checkpoint: the same bytes from the frontend and from the bucket.
+    let served = client().get(a.at("/checkpoint")).send().await.unwrap();
+    let note = served.bytes().await.unwrap();
+    let (size, _) = open(&note, &vkey);
+    assert_eq!(size, 300);
+    let object = from_bucket(&garage, "log/checkpoint").await;
+    assert_eq!(object.status(), StatusCode::OK);
+    assert_eq!(header(&object, "content-type"), "text/plain; charset=utf-8");
+    assert_eq!(header(&object, "cache-control"), "no-cache");
+    assert_eq!(object.bytes().await.unwrap(), note);
+
+    // Tiles and bundles at their tlog-tiles paths, immutable ones cacheable for a year.
+    for (key, width, cache) in [
+        (
+            "log/tile/0/000",
+            8192,
+            "public, max-age=31536000, immutable",
+        ),
+        ("log/tile/0/001.p/44", 44 * 32, "no-cache"),
+        ("log/tile/1/000.p/1", 32, "no-cache"),
+    ] {
+        let object = from_bucket(&garage, key).await;
+        assert_eq!(object.status(), StatusCode::OK, "{key}");
+        assert_eq!(header(&object, "content-type"), "application/octet-stream");
+        assert_eq!(header(&object, "cache-control"), cache, "{key}");
+        let from_bucket = object.bytes().await.unwrap();
+        assert_eq!(from_bucket.len(), width, "{key}");
+        let path = key.strip_prefix("log").unwrap();
+        let from_log = client().get(a.at(path)).send().await.unwrap();
+        assert_eq!(from_log.bytes().await.unwrap(), from_bucket, "{key}");
+    }
+    let bundle = from_bucket(&garage, "log/tile/entries/000").await;
+    assert_eq!(
+        header(&bundle, "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert!(bundle.bytes().await.unwrap().len() > 256 * 40);
+
+    // The uniqueness index lives in PostgreSQL, one row per entry.
+    assert_eq!(pg.psql("SELECT count(*) FROM bintrail_entries"), "300");
+    let (first, (first_index, _)) = acked.iter().next().unwrap();
+    let (status, body) = add(&a, &token, first, &checksum("another file")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["index"].as_u64(), Some(*first_index));
+
+    // SIGKILL the sequencing frontend; a second one on the same bucket and database takes
+    // the lease over and has everything.
+    kill(&a, "-KILL");
+    let started = Instant::now();
+    let b = start_frontend(
+        &dir.path().join("b"),
+        &frontend_args(&garage, &pg, Some(&a_data)),
+        &garage,
+    );
+    assert_eq!(b.vkey(), vkey, "the same log");
+    let name = wheel("after-takeover", "1.0");
+    let (status, body) = add(&b, &token, &name, &checksum(&name)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["index"].as_u64(), Some(300));
+    assert!(
+        started.elapsed() < TAKEOVER,
+        "took {:?} to take over",
+        started.elapsed()
+    );
+    for (name, (index, sum)) in acked.iter().step_by(7) {
+        let r = client()
+            .get(b.at(&format!("/lookup/pypi/{name}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{name}");
+        let proof = TlogProof::parse(&r.bytes().await.unwrap()).expect("a tlog-proof");
+        assert_eq!(proof.index, *index, "{name}");
+        let (status, body) = add(&b, &token, name, sum).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["index"].as_u64(), Some(*index));
+        assert_eq!(body["existing"], true);
+    }
+    let (status, body) = add(&b, &token, first, &checksum("yet another")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "across frontends: {body}");
+
+    // The new checkpoint extends the old one (proved from the bucket's tiles).
+    let note_b = client()
+        .get(b.at("/checkpoint"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let (size_b, root_b) = open(&note_b, &vkey);
+    assert_eq!(size_b, 301);
+    let reader =
+        bintrail_client::log::LogReader::new(&b.url, bintrail_client::fetch::Timeouts::default())
+            .unwrap();
+    let proof = reader.prove_tree(size_b, root_b, 300, None).await.unwrap();
+    let (_, root_a) = open(&note, &vkey);
+    bintrail_tlog::tree::verify_tree(&proof, size_b, root_b, 300, root_a)
+        .expect("the new checkpoint is consistent with the old");
+}
+
+fn cloud_options(garage: &Garage, pg: &Postgres) -> CloudOptions {
+    CloudOptions {
+        storage: S3Location {
+            bucket: garage.bucket.clone(),
+            prefix: "fenced".into(),
+        },
+        s3_endpoint: Some(garage.endpoint()),
+        database: pg.url(),
+        lease: Duration::from_secs(3),
+        request_timeout: Duration::from_secs(5),
+        aws: garage.env(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_lost_its_lease_cannot_write() {
+    let pg = Postgres::start();
+    let garage = Garage::start();
+    let opts = cloud_options(&garage, &pg);
+    let old = Arc::new(CloudStorage::open(&opts).await.unwrap());
+    let old_fence = old.fence().expect("holds the lease");
+    let signer = bintrail_tlog::note::Signer::generate(
+        "example.org/fenced",
+        bintrail_tlog::note::KeyType::Ed25519,
+        rand::random(),
+    )
+    .unwrap();
+    let empty = bintrail_tlog::checkpoint::sign_checkpoint(
+        &bintrail_tlog::checkpoint::Checkpoint {
+            origin: "example.org/fenced".into(),
+            size: 0,
+            root_hash: bintrail_tlog::hash::empty_tree_hash(),
+            extensions: vec![],
+        },
+        &signer,
+    )
+    .unwrap()
+    .to_bytes();
+    let o = old.clone();
+    let e = empty.clone();
+    tokio::task::spawn_blocking(move || {
+        assert_eq!(o.read_checkpoint(CheckpointKind::Sequenced).unwrap(), None);
+        o.write_checkpoint(CheckpointKind::Sequenced, &e).unwrap();
+    })
+    .await
+    .unwrap();
+
+    // The lease runs out in the database (as if the old holder had been paused), and a
+    // second backend takes it with a higher fencing token.
+    pg.psql("UPDATE bintrail_log SET lease_expires = clock_timestamp() - interval '1 second'");
+    let new = CloudStorage::open(&opts).await.unwrap();
+    assert!(new.fence().unwrap() > old_fence);
+
+    // The old one still believes it holds the lease (its local deadline has not passed),
+    // so only the database stands between it and the log: every write is refused.
+    let record = IndexRecord {
+        index: 0,
+        entry: bintrail_tlog::pypi::Entry::parse(
+            format!(
+                "pypi-transparency/v1\n{}\n{}",
+                checksum("stale"),
+                wheel("stale", "1.0")
+            )
+            .as_bytes(),
+        )
+        .unwrap(),
+    };
+    let o = old.clone();
+    tokio::task::spawn_blocking(move || {
+        let err = o.append_index(&[record]).unwrap_err().to_string();
+        assert!(err.contains("lost the sequencing lease"), "{err}");
+        let err = o
+            .write_checkpoint(CheckpointKind::Sequenced, &empty)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lost the sequencing lease"), "{err}");
+        let err = o
+            .write_checkpoint(CheckpointKind::Published, &empty)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lost the sequencing lease"), "{err}");
+        let err = o.truncate_index(0).unwrap_err().to_string();
+        assert!(err.contains("lost the sequencing lease"), "{err}");
+    })
+    .await
+    .unwrap();
+    assert_eq!(pg.psql("SELECT count(*) FROM bintrail_entries"), "0");
+    assert_eq!(
+        pg.psql("SELECT coalesce(published_size::text, 'none') FROM bintrail_log"),
+        "none"
+    );
+}
+
+/// Adds `name` with its own checksum, retrying 503s until `deadline`; the final answer.
+async fn add_until_ok(server: &LogServer, token: &str, name: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, body) = add(server, token, name, &checksum(name)).await;
+        if status == StatusCode::OK {
+            return body;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(Instant::now() < deadline, "{name} still refused: {body}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn checkpoint_of(server: &LogServer, vkey: &str) -> (u64, bintrail_tlog::hash::Hash) {
+    let note = client()
+        .get(server.at("/checkpoint"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    open(&note, vkey)
+}
+
+/// Checks that the tree `server` serves at (size, root) extends (old_size, old_root).
+async fn assert_extends(
+    server: &LogServer,
+    (size, root): (u64, bintrail_tlog::hash::Hash),
+    (old_size, old_root): (u64, bintrail_tlog::hash::Hash),
+) {
+    let reader = bintrail_client::log::LogReader::new(
+        &server.url,
+        bintrail_client::fetch::Timeouts::default(),
+    )
+    .unwrap();
+    let proof = reader.prove_tree(size, root, old_size, None).await.unwrap();
+    bintrail_tlog::tree::verify_tree(&proof, size, root, old_size, old_root)
+        .unwrap_or_else(|e| panic!("{size} does not extend {old_size}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_sequencer_publishes_nothing_after_a_takeover() {
+    let pg = Postgres::start();
+    let garage = Garage::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a_data = dir.path().join("a");
+    let a = start_frontend(&a_data, &frontend_args(&garage, &pg, None), &garage);
+    let (token, vkey) = (a.token(), a.vkey());
+    for i in 0..5 {
+        add_until_ok(&a, &token, &wheel(&format!("before{i}"), "1.0"), TAKEOVER).await;
+    }
+    let before = checkpoint_of(&a, &vkey).await;
+    assert_eq!(before.0, 5);
+
+    // Pause A past its lease; B takes over and appends.
+    kill(&a, "-STOP");
+    let b = start_frontend(
+        &dir.path().join("b"),
+        &frontend_args(&garage, &pg, Some(&a_data)),
+        &garage,
+    );
+    for i in 0..5 {
+        let body = add_until_ok(&b, &token, &wheel(&format!("during{i}"), "1.0"), TAKEOVER).await;
+        assert!(body["index"].as_u64().unwrap() >= 5, "{body}");
+    }
+    let with_b = checkpoint_of(&b, &vkey).await;
+    assert_eq!(with_b.0, 10);
+    let db_state = pg.psql("SELECT sequenced_size, published_size, fence FROM bintrail_log");
+
+    // An add waits in A's accept queue; A resumes believing it sequences.
+    let stale = {
+        let url = a.at("/add");
+        let token = token.clone();
+        let name = wheel("stale", "1.0");
+        tokio::spawn(async move {
+            let r = client()
+                .post(url)
+                .bearer_auth(&token)
+                .json(&json!({"filename": name, "checksum": checksum(&name)}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kill(&a, "-CONT");
+    let (status, body) = stale.await.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("unavailable"),
+        "{body}"
+    );
+    // A wrote nothing the database accepted: the tree state is B's.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        pg.psql("SELECT sequenced_size, published_size, fence FROM bintrail_log"),
+        db_state
+    );
+    assert_eq!(pg.psql("SELECT count(*) FROM bintrail_entries"), "10");
+    let object = from_bucket_s3_checkpoint(&b).await;
+    assert_eq!(open(&object, &vkey), with_b);
+    // A's readers see an older checkpoint of the same tree, never another tree.
+    assert_extends(&b, with_b, checkpoint_of(&a, &vkey).await).await;
+
+    // B dies; A takes the lease again, re-reads the tree B extended, and appends after it.
+    kill(&b, "-KILL");
+    let body = add_until_ok(&a, &token, &wheel("after", "1.0"), TAKEOVER).await;
+    assert_eq!(body["index"].as_u64(), Some(10), "{body}");
+    let after = checkpoint_of(&a, &vkey).await;
+    assert_eq!(after.0, 11);
+    assert_extends(&a, after, with_b).await;
+    for i in 0..5 {
+        let name = wheel(&format!("during{i}"), "1.0");
+        let (status, body) = add(&a, &token, &name, &checksum("other")).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{name}: {body}");
+    }
+}
+
+/// The published checkpoint note a frontend serves.
+async fn from_bucket_s3_checkpoint(server: &LogServer) -> Vec<u8> {
+    client()
+        .get(server.at("/checkpoint"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_and_database_outages_answer_503_and_lose_nothing() {
+    let pg = Postgres::start();
+    let mut garage = Garage::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = start_frontend(
+        &dir.path().join("a"),
+        &frontend_args(&garage, &pg, None),
+        &garage,
+    );
+    let (token, vkey) = (a.token(), a.vkey());
+    let mut acked = BTreeMap::new();
+    for i in 0..10 {
+        let name = wheel(&format!("up{i}"), "1.0");
+        let body = add_until_ok(&a, &token, &name, TAKEOVER).await;
+        acked.insert(name, body["index"].as_u64().unwrap());
+    }
+
+    // The object store goes away: adds get a JSON 503 within the request timeout.
+    garage.stop();
+    let started = Instant::now();
+    let name = wheel("store-down", "1.0");
+    let (status, body) = add(&a, &token, &name, &checksum(&name)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("storage is unavailable"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    garage.start_again();
+    let body = add_until_ok(&a, &token, &name, TAKEOVER).await;
+    acked.insert(name, body["index"].as_u64().unwrap());
+
+    // The database restarts under load: adds keep coming from four tasks meanwhile.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for t in 0..4 {
+        let (url, token, stop) = (a.at("/add"), token.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let mut ok = Vec::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let name = wheel(&format!("load{t}x{n}"), "1.0");
+                n += 1;
+                let r = client()
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({"filename": name, "checksum": checksum(&name)}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status();
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                match status {
+                    StatusCode::OK => ok.push((name, body["index"].as_u64().unwrap())),
+                    StatusCode::SERVICE_UNAVAILABLE => {
+                        assert!(body["error"].is_string(), "{body}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    other => panic!("{name}: {other} {body}"),
+                }
+            }
+            ok
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pg.stop();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pg.start_again();
+    // Recovered: an add goes through again.
+    let name = wheel("db-back", "1.0");
+    let body = add_until_ok(&a, &token, &name, TAKEOVER).await;
+    acked.insert(name, body["index"].as_u64().unwrap());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for task in load {
+        acked.extend(task.await.unwrap());
+    }
+
+    // Nothing acknowledged is lost, no index is given twice, the tree is one tree.
+    let mut seen = std::collections::HashSet::new();
+    for index in acked.values() {
+        assert!(seen.insert(*index), "index {index} given twice");
+    }
+    let (size, root) = checkpoint_of(&a, &vkey).await;
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM bintrail_entries"),
+        size.to_string()
+    );
+    for (name, index) in &acked {
+        let r = client()
+            .get(a.at(&format!("/lookup/pypi/{name}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{name}");
+        let proof = TlogProof::parse(&r.bytes().await.unwrap()).expect("a tlog-proof");
+        assert_eq!(proof.index, *index, "{name}");
+    }
+    assert_extends(
+        &a,
+        (size, root),
+        (0, bintrail_tlog::hash::empty_tree_hash()),
+    )
+    .await;
+}

@@ -1,0 +1,433 @@
+//! [`CloudStorage`]: the log in an S3-compatible bucket (tiles, entry bundles, the published
+//! checkpoint: `objects.rs`) and PostgreSQL (the tree state, the uniqueness index and the
+//! sequencing lease: `db.rs`), for several frontends sharing one log.
+//!
+//! **The commit point** is the compare-and-swap of the sequenced checkpoint in PostgreSQL
+//! (`UPDATE bintrail_log SET sequenced_note ...` in a transaction that first checks this
+//! frontend's fencing token and lease). The order of a batch is the same as on local files:
+//! tiles and bundles to the bucket, index rows (one transaction), then the commit point.
+//!
+//! **Exactly one sequencer.** Only the holder of the lease writes. [`CloudStorage::open`]
+//! waits until the lease is free (expired or released), takes it with a new fencing token,
+//! and a background task renews it every third of its length. Every database write checks
+//! the token inside its transaction, so a frontend that lost the lease (paused past it,
+//! partitioned from the database) can change neither the index nor a checkpoint. Objects
+//! cannot be fenced by every store (Garage ignores conditional puts), so tile writes are
+//! preceded by a fenced check that the database's tree is still the one this frontend
+//! recovered or committed, and by a local check that the lease has time left; a new holder
+//! waits [`TAKEOVER_GRACE`] before its first write, so writes the old holder had in flight
+//! land first and are overwritten. What remains is a process paused between that local
+//! check and the write itself: DESIGN.md states it.
+//!
+//! A frontend whose lease changed hands (lost, then taken again) refuses every write until
+//! the sequencer re-ran recovery (which reads the sequenced checkpoint), so it never writes
+//! on top of a tree another frontend has since extended.
+
+mod db;
+mod objects;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bintrail_tlog::checkpoint::Checkpoint;
+use bintrail_tlog::note::Note;
+use bintrail_tlog::pypi::{Entry, Filename};
+use bintrail_tlog::tile::Tile;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::runtime::Handle;
+
+use self::db::{Db, Row2};
+use self::objects::Objects;
+pub use self::objects::S3Location;
+use super::{CheckpointKind, IndexRecord, Storage, StorageError};
+
+/// How long the sequencing lease lasts by default: a dead sequencer is replaced within
+/// about this long.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(3);
+/// How long a new lease holder waits before writing, so that object writes its
+/// predecessor had in flight land first (and are then overwritten).
+pub const TAKEOVER_GRACE: Duration = Duration::from_millis(1500);
+/// Object writes in flight at once per batch.
+const PUT_CONCURRENCY: usize = 16;
+
+/// Where a [`CloudStorage`] keeps the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudOptions {
+    /// The bucket and prefix (`s3://BUCKET[/PREFIX]`).
+    pub storage: S3Location,
+    /// The S3 endpoint for non-AWS stores (`--s3-endpoint`); `None` uses `AWS_ENDPOINT` or AWS.
+    pub s3_endpoint: Option<String>,
+    /// The PostgreSQL connection URL (`postgres://user:password@host:port/db`).
+    pub database: String,
+    /// How long the sequencing lease lasts ([`DEFAULT_LEASE`]).
+    pub lease: Duration,
+    /// Bound on one object-store request, retries included.
+    pub request_timeout: Duration,
+    /// S3 settings by their `AWS_*` environment names (like `AWS_ACCESS_KEY_ID`), applied
+    /// over the process environment: for programs that embed the log. Empty for `serve`.
+    pub aws: Vec<(String, String)>,
+}
+
+/// The lease as this frontend knows it.
+struct Lease {
+    /// The fencing token this frontend holds; 0 while it holds none.
+    fence: AtomicI64,
+    /// When the lease runs out by the local clock (measured from before the renewal was sent,
+    /// so never later than the database's expiry).
+    deadline: Mutex<Instant>,
+    /// The fence and sequenced size of the tree the sequencer last read or committed;
+    /// writes are refused unless the database still holds exactly that.
+    synced: Mutex<Option<(i64, u64)>>,
+}
+
+/// Tiles and checkpoints in S3, tree state and index in PostgreSQL; see the module docs.
+pub struct CloudStorage {
+    objects: Objects,
+    db: Arc<Db>,
+    lease: Arc<Lease>,
+    lease_length: Duration,
+    holder: String,
+    rt: Handle,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl CloudStorage {
+    /// Connects to the bucket and the database, creates the schema if absent, and waits
+    /// (logging who holds it) until this frontend holds the sequencing lease.
+    pub async fn open(opts: &CloudOptions) -> Result<CloudStorage, StorageError> {
+        let objects = Objects::new(
+            &opts.storage,
+            opts.s3_endpoint.as_deref(),
+            &opts.aws,
+            opts.request_timeout,
+        )?;
+        let db = Arc::new(Db::open(&opts.database).await?);
+        let holder = format!(
+            "pid {} on {} ({:08x})",
+            std::process::id(),
+            hostname(),
+            rand::random::<u32>()
+        );
+        let lease = Arc::new(Lease {
+            fence: AtomicI64::new(0),
+            deadline: Mutex::new(Instant::now()),
+            synced: Mutex::new(None),
+        });
+        acquire(&db, &lease, &holder, opts.lease).await?;
+        // Readers of the bucket see the published checkpoint even if the last holder died
+        // between publishing it in the database and writing the object.
+        if let Some(note) = db.read_checkpoint(CheckpointKind::Published).await? {
+            objects.put_checkpoint(Bytes::from(note)).await?;
+        }
+        let renewer = tokio::spawn(renew_forever(
+            db.clone(),
+            lease.clone(),
+            holder.clone(),
+            opts.lease,
+        ));
+        Ok(CloudStorage {
+            objects,
+            db,
+            lease,
+            lease_length: opts.lease,
+            holder,
+            rt: Handle::current(),
+            renewer,
+        })
+    }
+
+    /// The fencing token this frontend holds, or `None` while it holds no lease.
+    pub fn fence(&self) -> Option<i64> {
+        Some(self.lease.fence.load(Ordering::SeqCst)).filter(|f| *f > 0)
+    }
+
+    /// This frontend's name in the lease table.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// Gives the lease up (call after the log shut down), so another frontend takes over
+    /// at once instead of after the lease runs out.
+    pub async fn release(&self) -> Result<(), StorageError> {
+        self.renewer.abort();
+        let fence = self.lease.fence.swap(0, Ordering::SeqCst);
+        if fence > 0 {
+            self.db.release(fence).await?;
+        }
+        Ok(())
+    }
+
+    fn block_on<T>(&self, f: impl Future<Output = T>) -> T {
+        self.rt.block_on(f)
+    }
+
+    /// The fence to write under, if this frontend holds the lease with time left and has
+    /// read the tree since it took it.
+    fn writable(&self) -> Result<(i64, u64), StorageError> {
+        let fence = self.lease.fence.load(Ordering::SeqCst);
+        if fence == 0 {
+            return Err(StorageError::Unavailable(
+                "this frontend does not hold the sequencing lease".into(),
+            ));
+        }
+        let left = lock(&self.lease.deadline).saturating_duration_since(Instant::now());
+        if left < self.lease_length / 3 {
+            return Err(StorageError::Unavailable(format!(
+                "the sequencing lease runs out in {left:?}; not writing"
+            )));
+        }
+        match *lock(&self.lease.synced) {
+            Some((f, size)) if f == fence => Ok((fence, size)),
+            _ => Err(StorageError::Unavailable(
+                "the sequencing lease changed hands; re-reading the tree first".into(),
+            )),
+        }
+    }
+}
+
+impl Drop for CloudStorage {
+    fn drop(&mut self) {
+        self.renewer.abort();
+    }
+}
+
+impl Storage for CloudStorage {
+    fn read_checkpoint(&self, kind: CheckpointKind) -> Result<Option<Vec<u8>>, StorageError> {
+        let fence = self.lease.fence.load(Ordering::SeqCst);
+        let note = self.block_on(self.db.read_checkpoint(kind))?;
+        if kind == CheckpointKind::Sequenced {
+            // Recovery starts here: from now on this frontend writes on top of this tree.
+            let size = match &note {
+                Some(note) => note_size(note)?,
+                None => 0,
+            };
+            *lock(&self.lease.synced) = Some((fence, size));
+        }
+        Ok(note)
+    }
+
+    fn write_checkpoint(&self, kind: CheckpointKind, note: &[u8]) -> Result<(), StorageError> {
+        let (fence, _) = self.writable()?;
+        let size = note_size(note)?;
+        self.block_on(self.db.write_checkpoint(fence, kind, note, size))?;
+        match kind {
+            CheckpointKind::Sequenced => {
+                *lock(&self.lease.synced) = Some((fence, size));
+                Ok(())
+            }
+            CheckpointKind::Published => {
+                self.writable()?;
+                self.block_on(self.objects.put_checkpoint(Bytes::copy_from_slice(note)))
+            }
+        }
+    }
+
+    fn read_tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, StorageError> {
+        self.block_on(self.objects.get_tile(tile))
+    }
+
+    fn write_tiles(&self, tiles: &[(Tile, Vec<u8>)]) -> Result<(), StorageError> {
+        let (fence, size) = self.writable()?;
+        self.block_on(async {
+            self.db.ensure_tree(fence, size).await?;
+            self.writable()?;
+            let results: Vec<Result<(Tile, Bytes, bool), StorageError>> =
+                futures::stream::iter(tiles.iter().map(|(tile, data)| {
+                    let data = Bytes::copy_from_slice(data);
+                    async move {
+                        let written = self.objects.put_tile(tile, data.clone()).await?;
+                        Ok((*tile, data, written))
+                    }
+                }))
+                .buffer_unordered(PUT_CONCURRENCY)
+                .collect()
+                .await;
+            let mut refused = Vec::new();
+            for r in results {
+                let (tile, data, written) = r?;
+                if !written {
+                    refused.push((tile, data));
+                }
+            }
+            if !refused.is_empty() {
+                // Full tiles left by a batch that never committed: ours to replace, if the
+                // database still says so.
+                self.db.ensure_tree(fence, size).await?;
+                for (tile, data) in refused {
+                    self.writable()?;
+                    self.objects.overwrite_tile(&tile, data).await?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn lookup(&self, filenames: &[&Filename]) -> Result<Vec<Option<IndexRecord>>, StorageError> {
+        let names: Vec<String> = filenames.iter().map(|f| f.as_str().to_owned()).collect();
+        let rows = self.block_on(self.db.lookup_names(&names))?;
+        in_order(&names, rows)
+    }
+
+    fn lookup_for_append(
+        &self,
+        filenames: &[&Filename],
+    ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
+        let keys: Vec<String> = filenames
+            .iter()
+            .map(|f| f.canonical().as_str().to_owned())
+            .collect();
+        let rows = self.block_on(self.db.lookup_keys(&keys))?;
+        in_order(&keys, rows)
+    }
+
+    fn index_size(&self) -> Result<u64, StorageError> {
+        self.block_on(self.db.index_size())
+    }
+
+    fn append_index(&self, records: &[IndexRecord]) -> Result<(), StorageError> {
+        let (fence, _) = self.writable()?;
+        let rows = records
+            .iter()
+            .map(|r| {
+                let index = i64::try_from(r.index).map_err(|_| StorageError::Gap {
+                    expected: 0,
+                    got: r.index,
+                })?;
+                Ok((
+                    index,
+                    r.entry.filename.canonical().as_str().to_owned(),
+                    r.entry.filename.as_str().to_owned(),
+                    r.entry.to_bytes(),
+                ))
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        self.block_on(self.db.append(fence, rows))
+    }
+
+    fn truncate_index(&self, size: u64) -> Result<(), StorageError> {
+        let (fence, _) = self.writable()?;
+        self.block_on(self.db.truncate(fence, size))
+    }
+}
+
+/// Matches rows (keyed by name or identifier) to the requested keys, in order.
+fn in_order(
+    keys: &[String],
+    rows: Vec<(String, Row2)>,
+) -> Result<Vec<Option<IndexRecord>>, StorageError> {
+    let mut found: std::collections::HashMap<String, Row2> = rows.into_iter().collect();
+    keys.iter()
+        .map(|k| {
+            found
+                .remove(k)
+                .map(|row| {
+                    let entry = Entry::parse(&row.entry).map_err(|e| StorageError::Corrupt {
+                        what: format!("index row {}", row.index),
+                        detail: e.to_string(),
+                    })?;
+                    Ok(IndexRecord {
+                        index: row.index,
+                        entry,
+                    })
+                })
+                .transpose()
+        })
+        .collect()
+}
+
+/// The tree size a signed checkpoint note states.
+fn note_size(note: &[u8]) -> Result<u64, StorageError> {
+    let corrupt = |detail: String| StorageError::Corrupt {
+        what: "checkpoint".into(),
+        detail,
+    };
+    let parsed = Note::parse(note).map_err(|e| corrupt(e.to_string()))?;
+    let checkpoint: Checkpoint = parsed.text.parse().map_err(|e| corrupt(format!("{e}")))?;
+    Ok(checkpoint.size)
+}
+
+/// Waits until the lease is this frontend's.
+async fn acquire(
+    db: &Db,
+    lease: &Lease,
+    holder: &str,
+    length: Duration,
+) -> Result<(), StorageError> {
+    let mut said = false;
+    loop {
+        let sent = Instant::now();
+        match db.try_acquire(holder, length).await {
+            Ok(Ok(fence)) => {
+                if fence > 1 {
+                    // Let object writes of the previous holder land before ours.
+                    tokio::time::sleep(TAKEOVER_GRACE).await;
+                }
+                *lock(&lease.deadline) = sent + length;
+                lease.fence.store(fence, Ordering::SeqCst);
+                tracing::info!(fence, "holding the sequencing lease");
+                return Ok(());
+            }
+            Ok(Err((current, left))) => {
+                if !said {
+                    tracing::info!(holder = %current, seconds_left = left, "waiting for the sequencing lease");
+                    said = true;
+                }
+                let wait = Duration::from_secs_f64(left.clamp(0.05, length.as_secs_f64()));
+                tokio::time::sleep(wait.min(length / 3)).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reach the database for the sequencing lease; retrying");
+                tokio::time::sleep(length / 3).await;
+            }
+        }
+    }
+}
+
+/// Renews the lease every third of its length; when it is lost (taken over, or expired
+/// while the database was unreachable), drops it and waits to take it again.
+async fn renew_forever(db: Arc<Db>, lease: Arc<Lease>, holder: String, length: Duration) {
+    loop {
+        tokio::time::sleep(length / 3).await;
+        let fence = lease.fence.load(Ordering::SeqCst);
+        if fence == 0 {
+            return;
+        }
+        let sent = Instant::now();
+        match db.renew(fence, length).await {
+            Ok(true) => *lock(&lease.deadline) = sent + length,
+            Ok(false) => {
+                tracing::error!(
+                    fence,
+                    "lost the sequencing lease; writes stop until it is taken again"
+                );
+                lease.fence.store(0, Ordering::SeqCst);
+                if acquire(&db, &lease, &holder, length).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let expired = Instant::now() >= *lock(&lease.deadline);
+                tracing::warn!(error = %e, expired, "renewing the sequencing lease failed");
+                if expired {
+                    lease.fence.store(0, Ordering::SeqCst);
+                    if acquire(&db, &lease, &holder, length).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown host".into())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Plain values; a panic while holding one leaves a valid value behind.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
