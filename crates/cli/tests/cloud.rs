@@ -220,6 +220,35 @@ async fn s3_and_postgres_log_end_to_end_with_takeover() {
     let (status, body) = add(&b, &token, first, &checksum("yet another")).await;
     assert_eq!(status, StatusCode::CONFLICT, "across frontends: {body}");
 
+    // B says it sequences, on its health endpoint and in its metrics.
+    let health = client()
+        .get(b.at("/healthz/sequencer"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(health.text().await.unwrap(), "sequencing\n");
+    let metrics = client()
+        .get(b.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\nbintrail_storage_sequencer 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bintrail_storage_lease_taken_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bintrail_storage_call_seconds_count{backend=\"database\"}"),
+        "{metrics}"
+    );
+
     // The new checkpoint extends the old one (proved from the bucket's tiles).
     let note_b = client()
         .get(b.at("/checkpoint"))
@@ -429,6 +458,21 @@ async fn a_paused_sequencer_publishes_nothing_after_a_takeover() {
         body["error"].as_str().unwrap().contains("unavailable"),
         "{body}"
     );
+    // A knows it is not the sequencer.
+    let deadline = Instant::now() + TAKEOVER;
+    loop {
+        let health = client()
+            .get(a.at("/healthz/sequencer"))
+            .send()
+            .await
+            .unwrap();
+        if health.status() == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(health.text().await.unwrap(), "standby\n");
+            break;
+        }
+        assert!(Instant::now() < deadline, "A still claims to sequence");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // A wrote nothing the database accepted: the tree state is B's.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(

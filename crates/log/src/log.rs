@@ -182,6 +182,12 @@ impl<E: EntryKind> Log<E> {
         }))
     }
 
+    /// Whether this process can sequence now: always on the embedded storage; with
+    /// [`crate::storage::CloudStorage`], while it holds the sequencing lease.
+    pub fn can_sequence(&self) -> bool {
+        self.shared.storage.can_sequence()
+    }
+
     /// A snapshot of the counters and gauges.
     pub fn stats(&self) -> LogStats {
         let mut stats = LogStats::default();

@@ -28,6 +28,17 @@ pub trait ExtraMetrics: Send + Sync + 'static {
     fn render(&self, out: &mut String);
 }
 
+/// Several [`ExtraMetrics`] rendered one after the other (the witnesses' and the storage's).
+pub struct AllMetrics(pub Vec<Arc<dyn ExtraMetrics>>);
+
+impl ExtraMetrics for AllMetrics {
+    fn render(&self, out: &mut String) {
+        for m in &self.0 {
+            m.render(out);
+        }
+    }
+}
+
 /// The routes responses are counted under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Route {

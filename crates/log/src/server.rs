@@ -520,7 +520,16 @@ impl Server {
             max_pending_entries: config.max_pending_entries,
             add_timeout: config.add_timeout,
         };
-        let extra_metrics = cosigner.metrics();
+        let extra_metrics = match (cosigner.metrics(), &cloud) {
+            (Some(witnesses), Some(cloud)) => {
+                Some(
+                    Arc::new(crate::metrics::AllMetrics(vec![witnesses, cloud.metrics()]))
+                        as Arc<dyn crate::metrics::ExtraMetrics>,
+                )
+            }
+            (None, Some(cloud)) => Some(cloud.metrics()),
+            (witnesses, None) => witnesses,
+        };
         let log = Log::open_with(options, storage, cosigner)
             .await
             .map_err(log_error)?;

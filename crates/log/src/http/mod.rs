@@ -10,6 +10,7 @@
 //! | `GET /.well-known/bt/tlog-key` | - | the draft PEP's key JSON (`signature_algorithm`, `public_key`), cacheable |
 //! | `GET /policy` | - | the log's C2SP tlog-policy (its key, witnesses, quorum), `text/plain` |
 //! | `GET /healthz` | - | `ok` |
+//! | `GET /healthz/sequencer` | - | `sequencing` (200) while this frontend can sequence, `standby` (503) while another holds the lease |
 //! | `GET /metrics` | - | Prometheus text |
 //!
 //! Request and response shapes of `/add` and the bulk endpoint follow the Go log
@@ -141,6 +142,7 @@ pub fn router_with_metrics(
         .route("/policy", get(read::policy))
         .route("/.well-known/bt/tlog-key", get(read::tlog_key))
         .route("/healthz", get(read::healthz))
+        .route("/healthz/sequencer", get(read::healthz_sequencer))
         .route("/metrics", get(read::metrics))
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -158,7 +160,9 @@ async fn count_responses(State(state): State<AppState>, req: Request, next: Next
         "/add" => Route::Add,
         "/admin/bulk/append" => Route::BulkAppend,
         "/checkpoint" => Route::Checkpoint,
-        "/healthz" | "/metrics" | "/policy" | "/.well-known/bt/tlog-key" => Route::Ops,
+        "/healthz" | "/healthz/sequencer" | "/metrics" | "/policy" | "/.well-known/bt/tlog-key" => {
+            Route::Ops
+        }
         p if p.starts_with("/tile/") => Route::Tile,
         p if p.starts_with("/lookup/") => Route::Lookup,
         _ => Route::Other,

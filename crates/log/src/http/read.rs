@@ -104,6 +104,19 @@ pub(super) async fn healthz() -> Response {
     with_headers("ok\n", TEXT, NO_CACHE)
 }
 
+/// `GET /healthz/sequencer`: whether this frontend can sequence (holds the lease, or runs
+/// on the embedded storage): 200 `sequencing`, else 503 `standby`, for load balancers that
+/// send writes to the sequencer.
+pub(super) async fn healthz_sequencer(State(state): State<AppState>) -> Response {
+    if state.log.can_sequence() {
+        with_headers("sequencing\n", TEXT, NO_CACHE)
+    } else {
+        let mut r = with_headers("standby\n", TEXT, NO_CACHE);
+        *r.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+        r
+    }
+}
+
 /// `GET /`: a small HTML page for a person who opens the log in a browser: its
 /// origin, key, tree size, checkpoint age, witness policy, and where to go next.
 pub(super) async fn home(State(state): State<AppState>) -> Response {

@@ -180,6 +180,12 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Deletes every row with an index `>= size`.
     fn truncate_index(&self, size: u64) -> Result<(), StorageError>;
+
+    /// Whether this process may write now. A backend shared by several processes (one
+    /// sequencing lease) says whether this one holds it; the default is always.
+    fn can_sequence(&self) -> bool {
+        true
+    }
 }
 
 /// Errors from a storage backend.

@@ -24,6 +24,7 @@
 //! on top of a tree another frontend has since extended.
 
 mod db;
+mod metrics;
 mod objects;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -39,9 +40,11 @@ use futures::StreamExt;
 use tokio::runtime::Handle;
 
 use self::db::{Db, Row2};
+use self::metrics::{Backend, CloudMetrics, Latencies};
 use self::objects::Objects;
 pub use self::objects::S3Location;
 use super::{CheckpointKind, IndexRecord, Storage, StorageError};
+use crate::metrics::ExtraMetrics;
 
 /// How long the sequencing lease lasts by default: a dead sequencer is replaced within
 /// about this long.
@@ -77,6 +80,10 @@ struct Lease {
     /// When the lease runs out by the local clock (measured from before the renewal was sent,
     /// so never later than the database's expiry).
     deadline: Mutex<Instant>,
+    /// When this frontend took the lease it holds.
+    since: Mutex<Instant>,
+    /// How many times this frontend took the lease.
+    taken: std::sync::atomic::AtomicU64,
     /// The fence and sequenced size of the tree the sequencer last read or committed;
     /// writes are refused unless the database still holds exactly that.
     synced: Mutex<Option<(i64, u64)>>,
@@ -91,6 +98,7 @@ pub struct CloudStorage {
     holder: String,
     rt: Handle,
     renewer: tokio::task::JoinHandle<()>,
+    latencies: Arc<Latencies>,
 }
 
 impl CloudStorage {
@@ -113,6 +121,8 @@ impl CloudStorage {
         let lease = Arc::new(Lease {
             fence: AtomicI64::new(0),
             deadline: Mutex::new(Instant::now()),
+            since: Mutex::new(Instant::now()),
+            taken: std::sync::atomic::AtomicU64::new(0),
             synced: Mutex::new(None),
         });
         acquire(&db, &lease, &holder, opts.lease).await?;
@@ -135,6 +145,7 @@ impl CloudStorage {
             holder,
             rt: Handle::current(),
             renewer,
+            latencies: Arc::new(Latencies::default()),
         })
     }
 
@@ -159,8 +170,25 @@ impl CloudStorage {
         Ok(())
     }
 
-    fn block_on<T>(&self, f: impl Future<Output = T>) -> T {
-        self.rt.block_on(f)
+    /// The series this backend adds to `GET /metrics`.
+    pub fn metrics(&self) -> Arc<dyn ExtraMetrics> {
+        Arc::new(CloudMetrics {
+            lease: self.lease.clone(),
+            latencies: self.latencies.clone(),
+        })
+    }
+
+    /// Runs `f` to completion from a blocking thread, timing it as a call to `backend`.
+    fn block_on<T, E>(
+        &self,
+        backend: Backend,
+        f: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let started = Instant::now();
+        let result = self.rt.block_on(f);
+        self.latencies
+            .record(backend, started.elapsed(), result.is_err());
+        result
     }
 
     /// The fence to write under, if this frontend holds the lease with time left and has
@@ -196,7 +224,7 @@ impl Drop for CloudStorage {
 impl Storage for CloudStorage {
     fn read_checkpoint(&self, kind: CheckpointKind) -> Result<Option<Vec<u8>>, StorageError> {
         let fence = self.lease.fence.load(Ordering::SeqCst);
-        let note = self.block_on(self.db.read_checkpoint(kind))?;
+        let note = self.block_on(Backend::Database, self.db.read_checkpoint(kind))?;
         if kind == CheckpointKind::Sequenced {
             // Recovery starts here: from now on this frontend writes on top of this tree.
             let size = match &note {
@@ -211,7 +239,10 @@ impl Storage for CloudStorage {
     fn write_checkpoint(&self, kind: CheckpointKind, note: &[u8]) -> Result<(), StorageError> {
         let (fence, _) = self.writable()?;
         let size = note_size(note)?;
-        self.block_on(self.db.write_checkpoint(fence, kind, note, size))?;
+        self.block_on(
+            Backend::Database,
+            self.db.write_checkpoint(fence, kind, note, size),
+        )?;
         match kind {
             CheckpointKind::Sequenced => {
                 *lock(&self.lease.synced) = Some((fence, size));
@@ -219,18 +250,21 @@ impl Storage for CloudStorage {
             }
             CheckpointKind::Published => {
                 self.writable()?;
-                self.block_on(self.objects.put_checkpoint(Bytes::copy_from_slice(note)))
+                self.block_on(
+                    Backend::Objects,
+                    self.objects.put_checkpoint(Bytes::copy_from_slice(note)),
+                )
             }
         }
     }
 
     fn read_tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, StorageError> {
-        self.block_on(self.objects.get_tile(tile))
+        self.block_on(Backend::Objects, self.objects.get_tile(tile))
     }
 
     fn write_tiles(&self, tiles: &[(Tile, Vec<u8>)]) -> Result<(), StorageError> {
         let (fence, size) = self.writable()?;
-        self.block_on(async {
+        self.block_on(Backend::Objects, async {
             self.db.ensure_tree(fence, size).await?;
             self.writable()?;
             let results: Vec<Result<(Tile, Bytes, bool), StorageError>> =
@@ -266,7 +300,7 @@ impl Storage for CloudStorage {
 
     fn lookup(&self, filenames: &[&Filename]) -> Result<Vec<Option<IndexRecord>>, StorageError> {
         let names: Vec<String> = filenames.iter().map(|f| f.as_str().to_owned()).collect();
-        let rows = self.block_on(self.db.lookup_names(&names))?;
+        let rows = self.block_on(Backend::Database, self.db.lookup_names(&names))?;
         in_order(&names, rows)
     }
 
@@ -278,12 +312,12 @@ impl Storage for CloudStorage {
             .iter()
             .map(|f| f.canonical().as_str().to_owned())
             .collect();
-        let rows = self.block_on(self.db.lookup_keys(&keys))?;
+        let rows = self.block_on(Backend::Database, self.db.lookup_keys(&keys))?;
         in_order(&keys, rows)
     }
 
     fn index_size(&self) -> Result<u64, StorageError> {
-        self.block_on(self.db.index_size())
+        self.block_on(Backend::Database, self.db.index_size())
     }
 
     fn append_index(&self, records: &[IndexRecord]) -> Result<(), StorageError> {
@@ -303,12 +337,16 @@ impl Storage for CloudStorage {
                 ))
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
-        self.block_on(self.db.append(fence, rows))
+        self.block_on(Backend::Database, self.db.append(fence, rows))
+    }
+
+    fn can_sequence(&self) -> bool {
+        self.fence().is_some()
     }
 
     fn truncate_index(&self, size: u64) -> Result<(), StorageError> {
         let (fence, _) = self.writable()?;
-        self.block_on(self.db.truncate(fence, size))
+        self.block_on(Backend::Database, self.db.truncate(fence, size))
     }
 }
 
@@ -365,6 +403,8 @@ async fn acquire(
                     tokio::time::sleep(TAKEOVER_GRACE).await;
                 }
                 *lock(&lease.deadline) = sent + length;
+                *lock(&lease.since) = Instant::now();
+                lease.taken.fetch_add(1, Ordering::Relaxed);
                 lease.fence.store(fence, Ordering::SeqCst);
                 tracing::info!(fence, "holding the sequencing lease");
                 return Ok(());
