@@ -8,8 +8,9 @@
 //!   `published_note`/`published_size`, and the lease: `fence` (the fencing token, raised by
 //!   every new holder), `holder` and `lease_expires` (database time).
 //! - `bintrail_entries`: `idx` (primary key, the leaf index), `key` (the canonical identifier,
-//!   `UNIQUE`: the database itself refuses a second digest for one file), `name` (the exact
-//!   filename, `UNIQUE`, for lookups) and `entry` (the logged entry's bytes).
+//!   `UNIQUE`: the database itself refuses a second digest for one file; NULL only for
+//!   history logged under older rules), `name` (the exact filename, `UNIQUE`, for lookups),
+//!   `digest` (the artifact's digest) and `entry` (the logged entry's bytes).
 //!
 //! Every write runs in a transaction that first locks the `bintrail_log` row and checks that
 //! the caller's fencing token is the current one and its lease has not expired
@@ -46,8 +47,9 @@ CREATE TABLE IF NOT EXISTS bintrail_log (
 INSERT INTO bintrail_log (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
 CREATE TABLE IF NOT EXISTS bintrail_entries (
     idx bigint PRIMARY KEY CHECK (idx >= 0),
-    key text NOT NULL UNIQUE,
+    key text UNIQUE,
     name text NOT NULL UNIQUE,
+    digest bytea NOT NULL,
     entry bytea NOT NULL
 );
 ";
@@ -56,8 +58,11 @@ CREATE TABLE IF NOT EXISTS bintrail_entries (
 /// [`OP_TIMEOUT`]; a failed or timed-out attempt drops the connection, so the next call
 /// starts from a fresh one.
 macro_rules! transaction {
-    ($db:expr, $tx:ident => $body:block) => {{
-        let mut slot = $db.writer.lock().await;
+    ($db:expr, $tx:ident => $body:block) => {
+        transaction!($db, writer, $tx => $body)
+    };
+    ($db:expr, $slot:ident, $tx:ident => $body:block) => {{
+        let mut slot = $db.$slot.lock().await;
         let result = match connected(&$db.url, &mut slot).await {
             Err(e) => Err(e),
             Ok(client) => tokio::time::timeout(OP_TIMEOUT, async {
@@ -82,11 +87,13 @@ pub(crate) struct Row2 {
     pub(crate) entry: Vec<u8>,
 }
 
-/// Connections to the log's database: one for the sequencer's transactions, one shared by
-/// concurrent reads. Each reconnects on its next use after the server went away.
+/// Connections to the log's database: one for the sequencer's transactions, one for the
+/// lease (so a renewal never queues behind a batch), one shared by concurrent reads. Each
+/// reconnects on its next use after the server went away.
 pub(crate) struct Db {
     url: String,
     writer: Mutex<Option<Client>>,
+    lease: Mutex<Option<Client>>,
     reader: Mutex<Option<Arc<Client>>>,
 }
 
@@ -96,6 +103,7 @@ impl Db {
         let db = Db {
             url: url.to_owned(),
             writer: Mutex::new(None),
+            lease: Mutex::new(None),
             reader: Mutex::new(None),
         };
         transaction!(db, tx => {
@@ -138,7 +146,7 @@ impl Db {
         lease: Duration,
     ) -> Result<Result<i64, (String, f64)>, StorageError> {
         let secs = lease.as_secs_f64();
-        transaction!(self, tx => {
+        transaction!(self, lease, tx => {
             let row = tx
                 .query_one(
                     "SELECT coalesce(holder, ''),
@@ -171,7 +179,7 @@ impl Db {
     /// already have been told it was free).
     pub(crate) async fn renew(&self, fence: i64, lease: Duration) -> Result<bool, StorageError> {
         let secs = lease.as_secs_f64();
-        let rows = transaction!(self, tx => {
+        let rows = transaction!(self, lease, tx => {
             tx.execute(
                 "UPDATE bintrail_log
                  SET lease_expires = clock_timestamp() + make_interval(secs => $2)
@@ -186,7 +194,7 @@ impl Db {
 
     /// Gives the lease up (on shutdown), so another frontend takes over at once.
     pub(crate) async fn release(&self, fence: i64) -> Result<(), StorageError> {
-        transaction!(self, tx => {
+        transaction!(self, lease, tx => {
             tx.execute(
                 "UPDATE bintrail_log SET lease_expires = NULL, holder = NULL
                  WHERE id = 1 AND fence = $1",
@@ -345,13 +353,14 @@ impl Db {
     pub(crate) async fn append(
         &self,
         fence: i64,
-        rows: Vec<(i64, String, String, Vec<u8>)>,
+        rows: Vec<(i64, Option<String>, String, Vec<u8>, Vec<u8>)>,
     ) -> Result<(), StorageError> {
         let Some(first) = rows.first().map(|r| r.0) else {
             return Ok(());
         };
-        let (mut idx, mut keys, mut names, mut entries) = (vec![], vec![], vec![], vec![]);
-        for (i, (index, key, name, entry)) in rows.into_iter().enumerate() {
+        let (mut idx, mut keys, mut names, mut digests, mut entries) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for (i, (index, key, name, digest, entry)) in rows.into_iter().enumerate() {
             let expected = first + i as i64;
             if index != expected {
                 return Err(StorageError::Gap {
@@ -362,6 +371,7 @@ impl Db {
             idx.push(index);
             keys.push(key);
             names.push(name);
+            digests.push(digest);
             entries.push(entry);
         }
         transaction!(self, tx => {
@@ -381,9 +391,9 @@ impl Db {
                     });
                 }
                 tx.execute(
-                    "INSERT INTO bintrail_entries (idx, key, name, entry)
-                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[])",
-                    &[&idx, &keys, &names, &entries],
+                    "INSERT INTO bintrail_entries (idx, key, name, digest, entry)
+                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::bytea[])",
+                    &[&idx, &keys, &names, &digests, &entries],
                 )
                 .await
                 .map_err(|e| {
@@ -432,6 +442,15 @@ async fn connect(url: &str) -> Result<Client, StorageError> {
             tracing::warn!(error = %e, "database connection ended");
         }
     });
+    // A frontend paused inside a transaction (SIGSTOP, a long GC-like stall) must not hold
+    // the state row's lock for ever: the server ends such a session, and a takeover then
+    // goes ahead. Lock waits and statements are bounded for the same reason.
+    bounded(client.batch_execute(
+        "SET idle_in_transaction_session_timeout = 2000;
+         SET lock_timeout = 5000;
+         SET statement_timeout = 10000;",
+    ))
+    .await?;
     Ok(client)
 }
 

@@ -331,8 +331,9 @@ impl Storage for CloudStorage {
                 })?;
                 Ok((
                     index,
-                    r.entry.filename.canonical().as_str().to_owned(),
+                    Some(r.entry.filename.canonical().as_str().to_owned()),
                     r.entry.filename.as_str().to_owned(),
+                    r.entry.checksum.digest().to_vec(),
                     r.entry.to_bytes(),
                 ))
             })

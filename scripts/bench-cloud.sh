@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Benchmarks the log on object storage and PostgreSQL (issue 15) next to the embedded default, in one run,
+# and prints a markdown table for BENCHMARKS.md.
+#
+# Starts a throwaway PostgreSQL 15 cluster and a single-node Garage 2.5.0 (both from scripts/setup.sh) on
+# ephemeral loopback ports, then for each of: the embedded default (--data), one frontend on S3 + PostgreSQL,
+# and two frontends on S3 + PostgreSQL (the second a standby until the first dies, so the load goes to the
+# sequencing one): closed-loop adds (bintrail loadgen --scenario add) and tile reads (--scenario tiles).
+#
+# Usage: scripts/bench-cloud.sh
+# Environment (all optional):
+#   BENCH_SECONDS      length of each measured run        (default 10)
+#   BENCH_CONCURRENCY  adds in flight                     (default 256)
+#   BENCH_BIN          the bintrail binary                (default: a release build made here)
+# Needs: jq, curl, runuser (when run as root). Every process it starts is stopped on exit (trap).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+SECS="${BENCH_SECONDS:-10}"
+CONC="${BENCH_CONCURRENCY:-256}"
+PG_BIN=/usr/lib/postgresql/15/bin
+GARAGE=/opt/garage/bin/garage
+for need in "$PG_BIN/initdb" "$GARAGE"; do
+  [ -x "$need" ] || { echo "bench-cloud.sh: $need is missing: run scripts/setup.sh" >&2; exit 1; }
+done
+if [ -z "${BENCH_BIN:-}" ]; then
+  echo "bench-cloud.sh: building release" >&2
+  cargo build --release -q -p bintrail
+  BIN="$PWD/target/release/bintrail"
+else
+  BIN="$BENCH_BIN"
+fi
+
+WORK="$(mktemp -d -t bintrail-bench-cloud.XXXXXX)"
+PIDS=()
+AS_PG=()
+if [ "$(id -u)" -eq 0 ]; then AS_PG=(runuser -u postgres --); chown postgres:postgres "$WORK"; fi
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+ulimit -n "$(ulimit -Hn)"
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# PostgreSQL: default durability (fsync on), loopback only.
+PGPORT="$(port)"
+"${AS_PG[@]}" "$PG_BIN/initdb" -U bintrail --auth=trust -E UTF8 -D "$WORK/pg" >/dev/null
+"${AS_PG[@]}" "$PG_BIN/pg_ctl" -w -D "$WORK/pg" -l "$WORK/pg.log" \
+  -o "-p $PGPORT -k $WORK -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+DB="postgres://bintrail@127.0.0.1:$PGPORT/postgres"
+
+# Garage: one node, one bucket, one key.
+S3PORT="$(port)"; RPCPORT="$(port)"
+mkdir -p "$WORK/garage"
+cat >"$WORK/garage/garage.toml" <<EOF
+metadata_dir = "$WORK/garage/meta"
+data_dir = "$WORK/garage/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$RPCPORT"
+rpc_public_addr = "127.0.0.1:$RPCPORT"
+rpc_secret = "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$S3PORT"
+root_domain = ".s3.garage.localhost"
+EOF
+g() { "$GARAGE" -c "$WORK/garage/garage.toml" "$@"; }
+RUST_LOG=warn "$GARAGE" -c "$WORK/garage/garage.toml" server >"$WORK/garage.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 300); do g status >/dev/null 2>&1 && break; sleep 0.2; done
+NODE="$(g node id -q | cut -d@ -f1)"
+g layout assign -z dc1 -c 1G "$NODE" >/dev/null
+g layout apply --version 1 >/dev/null
+export AWS_ACCESS_KEY_ID="GK$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export AWS_SECRET_ACCESS_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export AWS_REGION=garage
+g key import --yes -n bench "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >/dev/null
+g bucket create bench >/dev/null
+g bucket allow --read --write --owner --key "$AWS_ACCESS_KEY_ID" bench >/dev/null
+
+# start NAME ARGS...: bintrail serve in the background; sets URL and PID.
+start() {
+  local name="$1"; shift
+  "$BIN" serve --listen 127.0.0.1:0 --checkpoint-interval 1s "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  PID=$!; PIDS+=("$PID")
+  for _ in $(seq 600); do
+    URL="$(sed -n 's/^bintrail: listening on \(http:[^ ]*\).*/\1/p' "$WORK/$name.out")"
+    [ -n "$URL" ] && return 0
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "bench-cloud.sh: $name did not start:" >&2; cat "$WORK/$name.out" "$WORK/$name.err" >&2; exit 1
+}
+load() { # NAME URL TOKENFILE ARGS...
+  local name="$1" url="$2" token="$3"; shift 3
+  echo "bench-cloud.sh: $name: loadgen $*" >&2
+  "$BIN" loadgen --url "$url" --token-file "$token" --json "$@" >"$WORK/$name.json"
+}
+rate() { jq -r '.successes_per_sec | round' "$WORK/$1.json"; }
+lat() { jq -r '.latency_ms | "p50 \((.p50 * 10 | round) / 10) ms, p99 \((.p99 * 10 | round) / 10) ms"' "$WORK/$1.json"; }
+errors() { jq -r '[.errors | to_entries[] | "\(.value) × \(.key)"] | join(", ") | if . == "" then "none" else . end' "$WORK/$1.json"; }
+
+# Embedded default.
+start local --data "$WORK/local"
+load local-add "$URL" "$WORK/local/publish-token" --scenario add --concurrency "$CONC" --duration "${SECS}s"
+load local-tiles "$URL" "$WORK/local/publish-token" --scenario tiles --concurrency 64 --duration "${SECS}s"
+
+# One frontend on S3 + PostgreSQL (key and tokens from its own data directory).
+CLOUD=(--storage s3://bench/log --s3-endpoint "http://127.0.0.1:$S3PORT" --database "$DB")
+start fe1 --data "$WORK/fe1" "${CLOUD[@]}"
+FE1="$URL"; FE1_PID="$PID"
+load cloud1-add "$FE1" "$WORK/fe1/publish-token" --scenario add --concurrency "$CONC" --duration "${SECS}s"
+load cloud1-tiles "$FE1" "$WORK/fe1/publish-token" --scenario tiles --concurrency 64 --duration "${SECS}s"
+
+# A second frontend: a standby until the first stops; the load then moves to it.
+"$BIN" serve --listen 127.0.0.1:0 --checkpoint-interval 1s --data "$WORK/fe2" \
+  --private-key "$WORK/fe1/log.key" --tokens "$WORK/fe1/tokens" "${CLOUD[@]}" >"$WORK/fe2.out" 2>"$WORK/fe2.err" &
+FE2_PID=$!; PIDS+=("$FE2_PID")
+sleep 2
+kill -TERM "$FE1_PID"; wait "$FE1_PID" 2>/dev/null || true
+T0=$(date +%s.%N)
+for _ in $(seq 600); do
+  FE2="$(sed -n 's/^bintrail: listening on \(http:[^ ]*\).*/\1/p' "$WORK/fe2.out")"
+  [ -n "$FE2" ] && curl -sf "$FE2/healthz/sequencer" >/dev/null && break
+  sleep 0.05
+done
+TAKEOVER=$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { printf "%.1f", a - b }')
+load cloud2-add "$FE2" "$WORK/fe1/publish-token" --scenario add --concurrency "$CONC" --duration "${SECS}s"
+
+echo
+echo "| run ($SECS s each, closed loop, $CONC adds in flight, HTTP/1.1) | adds/s | add latency | errors |"
+echo "|---|---|---|---|"
+echo "| embedded default (--data: files + SQLite) | $(rate local-add) | $(lat local-add) | $(errors local-add) |"
+echo "| S3 (Garage) + PostgreSQL, one frontend | $(rate cloud1-add) | $(lat cloud1-add) | $(errors cloud1-add) |"
+echo "| S3 + PostgreSQL, second frontend after a clean handover | $(rate cloud2-add) | $(lat cloud2-add) | $(errors cloud2-add) |"
+echo
+echo "| tile reads (64 in flight) | reads/s | latency |"
+echo "|---|---|---|"
+echo "| embedded default | $(rate local-tiles) | $(lat local-tiles) |"
+echo "| S3 + PostgreSQL frontend | $(rate cloud1-tiles) | $(lat cloud1-tiles) |"
+echo
+echo "Handover: the standby served as sequencer ${TAKEOVER}s after the first frontend's SIGTERM."
