@@ -69,7 +69,7 @@ $SUDO apt-get install -y -qq postgresql >/dev/null
 # backend. It is AGPL and only ever run as a separate test process, never linked into bintrail. Built once per
 # machine from crates.io into /opt/garage (about 11-15 minutes on 2 cores; the build directory is deleted after).
 GARAGE_VERSION=2.5.0
-if ! /opt/garage/bin/garage --version 2>/dev/null | grep -q "v$GARAGE_VERSION"; then
+if ! /opt/garage/bin/garage --version 2>/dev/null | grep -q "cargo:$GARAGE_VERSION "; then
   GARAGE_TARGET=$(mktemp -d /tmp/garage-build.XXXXXX)
   CARGO_TARGET_DIR="$GARAGE_TARGET" CARGO_INCREMENTAL=0 \
     cargo install --quiet --locked garage --version "$GARAGE_VERSION" --root /opt/garage

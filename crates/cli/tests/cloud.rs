@@ -194,7 +194,7 @@ async fn s3_and_postgres_log_end_to_end_with_takeover() {
         &garage,
     );
     assert_eq!(b.vkey(), vkey, "the same log");
-    let name = wheel("after-takeover", "1.0");
+    let name = wheel("aftertakeover", "1.0");
     let (status, body) = add(&b, &token, &name, &checksum(&name)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["index"].as_u64(), Some(300));
@@ -288,7 +288,13 @@ async fn a_backend_that_lost_its_lease_cannot_write() {
     let pg = Postgres::start();
     let garage = Garage::start();
     let opts = cloud_options(&garage, &pg);
-    let old = Arc::new(CloudStorage::open(&opts).await.unwrap());
+    // A long lease: the old backend renews only every 20 s, so it does not notice the
+    // takeover below and only the database can stop it.
+    let long = CloudOptions {
+        lease: Duration::from_secs(60),
+        ..opts.clone()
+    };
+    let old = Arc::new(CloudStorage::open(&long).await.unwrap());
     let old_fence = old.fence().expect("holds the lease");
     let signer = bintrail_tlog::note::Signer::generate(
         "example.org/fenced",
@@ -533,7 +539,7 @@ async fn store_and_database_outages_answer_503_and_lose_nothing() {
     // The object store goes away: adds get a JSON 503 within the request timeout.
     garage.stop();
     let started = Instant::now();
-    let name = wheel("store-down", "1.0");
+    let name = wheel("storedown", "1.0");
     let (status, body) = add(&a, &token, &name, &checksum(&name)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(
@@ -589,7 +595,7 @@ async fn store_and_database_outages_answer_503_and_lose_nothing() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     pg.start_again();
     // Recovered: an add goes through again.
-    let name = wheel("db-back", "1.0");
+    let name = wheel("dbback", "1.0");
     let body = add_until_ok(&a, &token, &name, TAKEOVER).await;
     acked.insert(name, body["index"].as_u64().unwrap());
     tokio::time::sleep(Duration::from_secs(1)).await;

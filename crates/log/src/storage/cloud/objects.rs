@@ -107,9 +107,7 @@ impl Objects {
         }
         let mut builder = builder.with_bucket_name(&location.bucket);
         if let Some(endpoint) = endpoint {
-            builder = builder
-                .with_endpoint(endpoint)
-                .with_allow_http(endpoint.starts_with("http://"));
+            builder = builder.with_endpoint(endpoint);
         }
         // Failures surface within seconds (a batch fails with a clear 503 and is retried by
         // the client) instead of the default three minutes of retries.
@@ -122,9 +120,20 @@ impl Objects {
             max_retries: 3,
             retry_timeout: request_timeout,
         };
+        // Plain HTTP only when the endpoint (flag or AWS_ENDPOINT) asks for it.
+        let http = endpoint
+            .map(str::to_owned)
+            .or_else(|| std::env::var("AWS_ENDPOINT").ok())
+            .or_else(|| {
+                aws.iter()
+                    .find(|(k, _)| k == "AWS_ENDPOINT")
+                    .map(|(_, v)| v.clone())
+            })
+            .is_some_and(|e| e.starts_with("http://"));
         let client = ClientOptions::new()
             .with_timeout(request_timeout)
-            .with_connect_timeout(Duration::from_secs(3));
+            .with_connect_timeout(Duration::from_secs(3))
+            .with_allow_http(http);
         let store = builder
             .with_retry(retry)
             .with_client_options(client)
