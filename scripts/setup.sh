@@ -67,7 +67,8 @@ $SUDO apt-get install -y -qq postgresql >/dev/null
 
 # Garage, an S3-compatible object store operators run in production, as the test server for the object-storage
 # backend. It is AGPL and only ever run as a separate test process, never linked into bintrail. Built once per
-# machine from crates.io into /opt/garage (about 11-15 minutes on 2 cores; the build directory is deleted after).
+# machine from crates.io into /opt/garage (about 11 minutes on 2 idle cores; 80 minutes measured while five other
+# builds shared them), and the build directory is deleted after.
 GARAGE_VERSION=2.5.0
 if ! /opt/garage/bin/garage --version 2>/dev/null | grep -q "cargo:$GARAGE_VERSION "; then
   GARAGE_TARGET=$(mktemp -d /tmp/garage-build.XXXXXX)

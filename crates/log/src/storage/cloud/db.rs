@@ -81,6 +81,10 @@ macro_rules! transaction {
     }};
 }
 
+/// A row to append: leaf index, canonical identifier (`None` only for history logged under
+/// older rules), exact filename, digest and entry bytes.
+pub(crate) type NewRow = (i64, Option<String>, String, Vec<u8>, Vec<u8>);
+
 /// One row of the index as stored: leaf index and entry bytes.
 pub(crate) struct Row2 {
     pub(crate) index: u64,
@@ -350,11 +354,7 @@ impl Db {
     }
 
     /// Appends rows `(idx, key, name, entry)` continuing the index, fenced, in one transaction.
-    pub(crate) async fn append(
-        &self,
-        fence: i64,
-        rows: Vec<(i64, Option<String>, String, Vec<u8>, Vec<u8>)>,
-    ) -> Result<(), StorageError> {
+    pub(crate) async fn append(&self, fence: i64, rows: Vec<NewRow>) -> Result<(), StorageError> {
         let Some(first) = rows.first().map(|r| r.0) else {
             return Ok(());
         };
