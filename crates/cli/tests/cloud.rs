@@ -332,15 +332,17 @@ async fn a_backend_that_lost_its_lease_cannot_write() {
     // so only the database stands between it and the log: every write is refused.
     let record = IndexRecord {
         index: 0,
-        entry: bintrail_tlog::pypi::Entry::parse(
-            format!(
-                "pypi-transparency/v1\n{}\n{}",
-                checksum("stale"),
-                wheel("stale", "1.0")
+        entry: bintrail_log::storage::StoredEntry::of(
+            &bintrail_tlog::pypi::Entry::parse(
+                format!(
+                    "pypi-transparency/v1\n{}\n{}",
+                    checksum("stale"),
+                    wheel("stale", "1.0")
+                )
+                .as_bytes(),
             )
-            .as_bytes(),
-        )
-        .unwrap(),
+            .unwrap(),
+        ),
     };
     let o = old.clone();
     tokio::task::spawn_blocking(move || {

@@ -89,6 +89,9 @@ pub(crate) type NewRow = (i64, Option<String>, String, Vec<u8>, Vec<u8>);
 pub(crate) struct Row2 {
     pub(crate) index: u64,
     pub(crate) entry: Vec<u8>,
+    pub(crate) name: String,
+    pub(crate) key: Option<String>,
+    pub(crate) digest: Vec<u8>,
 }
 
 /// Connections to the log's database: one for the sequencer's transactions, one for the
@@ -313,7 +316,7 @@ impl Db {
     ) -> Result<Vec<(String, Row2)>, StorageError> {
         let rows = self
             .query(
-                "SELECT name, idx, entry FROM bintrail_entries WHERE name = ANY($1)",
+                "SELECT name, idx, entry, name, key, digest FROM bintrail_entries WHERE name = ANY($1)",
                 &[&names],
             )
             .await?;
@@ -327,7 +330,7 @@ impl Db {
     ) -> Result<Vec<(String, Row2)>, StorageError> {
         let rows = self
             .query(
-                "SELECT key, idx, entry FROM bintrail_entries WHERE key = ANY($1)",
+                "SELECT key, idx, entry, name, key, digest FROM bintrail_entries WHERE key = ANY($1)",
                 &[&keys],
             )
             .await?;
@@ -399,7 +402,7 @@ impl Db {
                 .map_err(|e| {
                     if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
                         StorageError::Duplicate {
-                            filename: duplicate_name(&e, &names),
+                            name: duplicate_name(&e, &names),
                         }
                     } else {
                         db_error(e)
@@ -480,6 +483,9 @@ fn row2(row: &Row, at: usize) -> Result<Row2, StorageError> {
     Ok(Row2 {
         index: idx as u64,
         entry: get(row, at + 1)?,
+        name: get(row, at + 2)?,
+        key: get(row, at + 3)?,
+        digest: get(row, at + 4)?,
     })
 }
 

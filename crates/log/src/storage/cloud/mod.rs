@@ -33,7 +33,6 @@ use std::time::{Duration, Instant};
 
 use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::note::Note;
-use bintrail_tlog::pypi::{Entry, Filename};
 use bintrail_tlog::tile::Tile;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -43,7 +42,7 @@ use self::db::{Db, Row2};
 use self::metrics::{Backend, CloudMetrics, Latencies};
 use self::objects::Objects;
 pub use self::objects::S3Location;
-use super::{CheckpointKind, IndexRecord, Storage, StorageError};
+use super::{CheckpointKind, IndexRecord, Storage, StorageError, StoredEntry};
 use crate::metrics::ExtraMetrics;
 
 /// How long the sequencing lease lasts by default: a dead sequencer is replaced within
@@ -298,20 +297,17 @@ impl Storage for CloudStorage {
         })
     }
 
-    fn lookup(&self, filenames: &[&Filename]) -> Result<Vec<Option<IndexRecord>>, StorageError> {
-        let names: Vec<String> = filenames.iter().map(|f| f.as_str().to_owned()).collect();
+    fn lookup(&self, names: &[&str]) -> Result<Vec<Option<IndexRecord>>, StorageError> {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let rows = self.block_on(Backend::Database, self.db.lookup_names(&names))?;
         in_order(&names, rows)
     }
 
     fn lookup_for_append(
         &self,
-        filenames: &[&Filename],
+        identifiers: &[&str],
     ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
-        let keys: Vec<String> = filenames
-            .iter()
-            .map(|f| f.canonical().as_str().to_owned())
-            .collect();
+        let keys: Vec<String> = identifiers.iter().map(|k| (*k).to_owned()).collect();
         let rows = self.block_on(Backend::Database, self.db.lookup_keys(&keys))?;
         in_order(&keys, rows)
     }
@@ -331,10 +327,10 @@ impl Storage for CloudStorage {
                 })?;
                 Ok((
                     index,
-                    Some(r.entry.filename.canonical().as_str().to_owned()),
-                    r.entry.filename.as_str().to_owned(),
-                    r.entry.checksum.digest().to_vec(),
-                    r.entry.to_bytes(),
+                    r.entry.identifier.clone(),
+                    r.entry.name.clone(),
+                    r.entry.digest.clone(),
+                    r.entry.bytes.clone(),
                 ))
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
@@ -357,23 +353,20 @@ fn in_order(
     rows: Vec<(String, Row2)>,
 ) -> Result<Vec<Option<IndexRecord>>, StorageError> {
     let mut found: std::collections::HashMap<String, Row2> = rows.into_iter().collect();
-    keys.iter()
+    Ok(keys
+        .iter()
         .map(|k| {
-            found
-                .remove(k)
-                .map(|row| {
-                    let entry = Entry::parse(&row.entry).map_err(|e| StorageError::Corrupt {
-                        what: format!("index row {}", row.index),
-                        detail: e.to_string(),
-                    })?;
-                    Ok(IndexRecord {
-                        index: row.index,
-                        entry,
-                    })
-                })
-                .transpose()
+            found.remove(k).map(|row| IndexRecord {
+                index: row.index,
+                entry: StoredEntry {
+                    bytes: row.entry,
+                    name: row.name,
+                    identifier: row.key,
+                    digest: row.digest,
+                },
+            })
         })
-        .collect()
+        .collect())
 }
 
 /// The tree size a signed checkpoint note states.
