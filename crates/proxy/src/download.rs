@@ -12,8 +12,10 @@
 //!    logged publisher must be one the identity policy accepts for the project. A
 //!    failure here is a 403 whose reason phrase and body say why.
 //! 4. The file is streamed from upstream while hashed and written to a temporary
-//!    file; every chunk but the last is forwarded at once. When upstream is done, the
-//!    digest must be the logged one: then the last chunk is sent and the file and its
+//!    file; every byte but the last is forwarded at once (so the response head and
+//!    data always reach the installer, even for a file upstream sends in one chunk).
+//!    When upstream is done, the digest must be the logged one: then the last byte is
+//!    sent and the file and its
 //!    proof enter the cache; else the body is aborted (the installer sees a broken
 //!    download, never a complete one) and nothing is cached.
 //!
@@ -175,7 +177,7 @@ async fn stream(
 
 type Sender = mpsc::Sender<Result<Bytes, std::io::Error>>;
 
-/// Forwards the upstream body, holding back the last chunk until the digest is known.
+/// Forwards the upstream body, holding back its last byte until the digest is known.
 async fn pump(
     proxy: Arc<Proxy>,
     mut upstream: reqwest::Response,
@@ -198,10 +200,17 @@ async fn pump(
                 {
                     temp = None;
                 }
-                if let Some(previous) = held.replace(chunk)
-                    && tx.send(Ok(previous)).await.is_err()
-                {
-                    return discard(temp);
+                if chunk.is_empty() {
+                    continue;
+                }
+                // Hold back only the chunk's last byte, and send the byte held before it
+                // ahead of the rest of this chunk.
+                let now = chunk.slice(..chunk.len() - 1);
+                let previous = held.replace(chunk.slice(chunk.len() - 1..));
+                for part in previous.into_iter().chain(Some(now)) {
+                    if !part.is_empty() && tx.send(Ok(part)).await.is_err() {
+                        return discard(temp);
+                    }
                 }
             }
             Ok(None) => break,
@@ -226,6 +235,7 @@ async fn pump(
         complain(&proxy, &name, &err).await;
         discard(temp);
         if proxy.config.mode == Mode::Enforce {
+            settle(&tx).await;
             let _ = tx.send(Err(std::io::Error::other(reason(&err)))).await;
             return;
         }
@@ -260,6 +270,17 @@ async fn cached_body(path: &std::path::Path) -> std::io::Result<(Body, u64)> {
         }
     });
     Ok((Body::from_stream(chunks), length))
+}
+
+/// Waits (at most a second) until the installer's connection has taken every queued chunk,
+/// and a moment more, so the bytes already forwarded reach the socket before the body is
+/// aborted: the installer then sees the response head and a short body, not a bare reset.
+async fn settle(tx: &Sender) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+    while tx.capacity() < tx.max_capacity() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 }
 
 async fn release(tx: &Sender, held: Option<Bytes>) {
