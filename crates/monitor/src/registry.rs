@@ -145,13 +145,32 @@ impl RegistryClient {
         project: &str,
     ) -> Result<Option<Vec<RegistryFile>>, RegistryError> {
         let url = format!("{}{}/", self.base, project);
+        let Some(page) = self.get_page(&url).await? else {
+            return Ok(None);
+        };
+        let is_json = page.content_type.as_deref().is_some_and(|ct| {
+            ct.trim_start()
+                .starts_with("application/vnd.pypi.simple.v1+json")
+        });
+        if is_json {
+            parse_json_page(&page.body)
+                .map(Some)
+                .map_err(|reason| RegistryError::BadJson { url, reason })
+        } else {
+            Ok(Some(parse_html_page(&String::from_utf8_lossy(&page.body))))
+        }
+    }
+
+    /// GETs one Simple API page (PEP 691 JSON preferred, HTML accepted), at most
+    /// [`MAX_PAGE_BYTES`]; `None` when the index answers 404, an error for any other failure.
+    pub(crate) async fn get_page(&self, url: &str) -> Result<Option<Page>, RegistryError> {
         let http = |source| RegistryError::Http {
-            url: url.clone(),
+            url: url.to_owned(),
             source,
         };
         let mut resp = self
             .client
-            .get(&url)
+            .get(url)
             .header(
                 reqwest::header::ACCEPT,
                 "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1",
@@ -164,36 +183,35 @@ impl RegistryClient {
         }
         if !resp.status().is_success() {
             return Err(RegistryError::Status {
-                url,
+                url: url.to_owned(),
                 status: resp.status().as_u16(),
             });
         }
-        let is_json = resp
+        let content_type = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| {
-                ct.trim_start()
-                    .starts_with("application/vnd.pypi.simple.v1+json")
-            });
+            .map(str::to_owned);
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(http)? {
             if body.len() + chunk.len() > MAX_PAGE_BYTES {
                 return Err(RegistryError::TooLarge {
-                    url,
+                    url: url.to_owned(),
                     limit: MAX_PAGE_BYTES,
                 });
             }
             body.extend_from_slice(&chunk);
         }
-        if is_json {
-            parse_json_page(&body)
-                .map(Some)
-                .map_err(|reason| RegistryError::BadJson { url, reason })
-        } else {
-            Ok(Some(parse_html_page(&String::from_utf8_lossy(&body))))
-        }
+        Ok(Some(Page { body, content_type }))
     }
+}
+
+/// One Simple API page as the index served it.
+pub(crate) struct Page {
+    /// The body, at most [`MAX_PAGE_BYTES`].
+    pub(crate) body: Vec<u8>,
+    /// The `Content-Type` header, when it was readable.
+    pub(crate) content_type: Option<String>,
 }
 
 /// Parses a PEP 691 project page: `files[].filename` and `files[].hashes.sha256`.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bintrail_pyindex::simple::{Format, read_project_list};
 use bintrail_tlog::pypi::normalize_project_name;
 
-use crate::registry::{MAX_PAGE_BYTES, RegistryClient, RegistryError};
+use crate::registry::{RegistryClient, RegistryError};
 
 /// How a sweep is run (the `--registry-sweep` and `--sweep-rate` flags).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -96,42 +96,19 @@ impl RegistryClient {
     /// Every project the index lists at its root, PEP 503 normalized, sorted and deduplicated.
     pub async fn project_list(&self) -> Result<Vec<String>, RegistryError> {
         let url = self.base.clone();
-        let http = |source| RegistryError::Http {
-            url: url.clone(),
-            source,
-        };
-        let mut resp = self
-            .client
-            .get(&url)
-            .header(
-                reqwest::header::ACCEPT,
-                "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1",
-            )
-            .send()
-            .await
-            .map_err(http)?;
-        if !resp.status().is_success() {
-            return Err(RegistryError::Status {
-                url,
-                status: resp.status().as_u16(),
-            });
-        }
-        let format = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
+        let page = self
+            .get_page(&url)
+            .await?
+            .ok_or_else(|| RegistryError::Status {
+                url: url.clone(),
+                status: 404,
+            })?;
+        let format = page
+            .content_type
+            .as_deref()
             .and_then(Format::from_content_type)
             .unwrap_or(Format::Html);
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(http)? {
-            if body.len() + chunk.len() > MAX_PAGE_BYTES {
-                return Err(RegistryError::TooLarge {
-                    url,
-                    limit: MAX_PAGE_BYTES,
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = page.body;
         // The same reader `bintrail index` uses for the root (fuzzed as `project_list`).
         let list = read_project_list(&body, format).map_err(|e| RegistryError::BadRoot {
             url: url.clone(),

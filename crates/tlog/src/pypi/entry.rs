@@ -108,17 +108,7 @@ impl Entry {
         if bytes.len() > MAX_ENTRY_LEN {
             return Err(EntryError::TooLong { len: bytes.len() });
         }
-        let text = std::str::from_utf8(bytes).map_err(|_| EntryError::NotUtf8)?;
-        let lines: Vec<&str> = text.split('\n').collect();
-        if lines[0] != ENTRY_HEADER {
-            return Err(EntryError::BadHeader);
-        }
-        if lines.len() > 1 && text.ends_with('\n') {
-            return Err(EntryError::TrailingNewline);
-        }
-        if !(3..=4).contains(&lines.len()) {
-            return Err(EntryError::LineCount { found: lines.len() });
-        }
+        let lines = entry_lines(bytes)?;
         let checksum = lines[1].parse::<Checksum>()?;
         let filename = lines[2].parse::<Filename>()?;
         let publisher = match lines.get(3) {
@@ -181,6 +171,23 @@ impl EntryKind for Entry {
             name: logged.filename,
         })
     }
+}
+
+/// The lines of an entry's text, after the checks every reading shares: UTF-8, the header
+/// line, no trailing newline, and 3 or 4 lines (header, checksum, filename, publisher).
+pub(super) fn entry_lines(bytes: &[u8]) -> Result<Vec<&str>, EntryError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| EntryError::NotUtf8)?;
+    let lines: Vec<&str> = text.split('\n').collect();
+    if lines[0] != ENTRY_HEADER {
+        return Err(EntryError::BadHeader);
+    }
+    if lines.len() > 1 && text.ends_with('\n') {
+        return Err(EntryError::TrailingNewline);
+    }
+    if !(3..=4).contains(&lines.len()) {
+        return Err(EntryError::LineCount { found: lines.len() });
+    }
+    Ok(lines)
 }
 
 #[cfg(test)]

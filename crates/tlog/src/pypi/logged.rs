@@ -10,7 +10,8 @@
 //! SHA-256 checksum, a non-empty filename and, if present, a publisher line with an
 //! issuer and a subject.
 
-use super::{CanonicalIdentifier, entry::ENTRY_HEADER};
+use super::CanonicalIdentifier;
+use super::entry::{ENTRY_HEADER, entry_lines};
 use super::{Checksum, Entry, EntryError, Filename, Publisher};
 
 /// The prefix of the optional fourth line.
@@ -36,17 +37,7 @@ impl LoggedEntry {
     /// newline, have fewer than 3 or more than 4 lines, an invalid checksum, an empty
     /// filename ([`EntryError::Filename`]) or a malformed publisher line.
     pub fn parse(bytes: &[u8]) -> Result<LoggedEntry, EntryError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| EntryError::NotUtf8)?;
-        let lines: Vec<&str> = text.split('\n').collect();
-        if lines[0] != ENTRY_HEADER {
-            return Err(EntryError::BadHeader);
-        }
-        if lines.len() > 1 && text.ends_with('\n') {
-            return Err(EntryError::TrailingNewline);
-        }
-        if !(3..=4).contains(&lines.len()) {
-            return Err(EntryError::LineCount { found: lines.len() });
-        }
+        let lines = entry_lines(bytes)?;
         let checksum = lines[1].parse::<Checksum>()?;
         if lines[2].is_empty() {
             return Err(EntryError::Filename(super::FilenameError::Empty));
