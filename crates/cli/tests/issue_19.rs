@@ -556,6 +556,29 @@ async fn h3_stalled_http2_readers_cannot_multiply_memory() {
     let (status, again) = get(&server, "/tile/entries/000").await;
     assert_eq!(status, StatusCode::OK, "the budget was not returned");
     assert_eq!(again, bundle);
+    // /metrics shows what the bounds did, so an operator sees slow clients being refused
+    // (deploy/alerts.yml's BintrailSlowClientsRefused) and cut off.
+    let (status, text) = get(&server, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8_lossy(&text);
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    assert!(
+        value("bintrail_send_budget_refusals_total") >= busy as u64,
+        "{text}"
+    );
+    assert!(
+        value("bintrail_stalled_connections_closed_total") >= CONNECTIONS as u64,
+        "{text}"
+    );
+    assert_eq!(value("bintrail_send_budget_bytes"), 64 * 1024 * 1024);
+    assert!(
+        value("bintrail_send_budget_used_bytes") < 1024 * 1024,
+        "{text}"
+    );
     let stderr = server.stderr.lock().expect("stderr").clone();
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -421,6 +421,31 @@ async fn issue_18_a_witness_down_while_the_quorum_holds_is_logged_once_and_measu
         sample(&text, "bintrail_witness_up{witness=\"w1\"}"),
         Some(1.0)
     );
+    // deploy/alerts.yml's witness rules name series this log serves (deploy.rs checks
+    // the others against a log without witnesses).
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/alerts.yml"
+    ))
+    .expect("deploy/alerts.yml");
+    let rules: Vec<&str> = rules
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    let rules = rules.join("\n");
+    let mut witness_series = 0;
+    for (i, _) in rules.match_indices("bintrail_witness_") {
+        let name: String = rules[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        assert!(
+            text.contains(&format!("\n{name}{{")),
+            "alerts.yml names {name}, which a witnessed log does not serve"
+        );
+        witness_series += 1;
+    }
+    assert!(witness_series >= 1, "alerts.yml has no witness rule");
     // Nothing else warned meanwhile, and stderr (a pipe here) has no colour codes.
     assert!(log_lines(&d.log, &["checkpoint not published"]).is_empty());
     assert!(!d.log.stderr.lock().unwrap().contains('\u{1b}'));

@@ -15,8 +15,12 @@
 //!   window (HTTP/2) or drained the socket (HTTP/1.1) for the previous one. The connection
 //!   is closed when one of its responses has waited longer than the send timeout: a client
 //!   that answers PINGs but never reads cannot keep its share of the budget.
+//!
+//! Both bounds are counted in [`OutboundStats`], which `GET /metrics` renders, so an
+//! operator sees when slow clients are being refused or cut off.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,38 +33,121 @@ use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::metrics::ExtraMetrics;
+
 /// The most bytes of a body handed to hyper at once: what one stream can hold beyond the
 /// client's window, with the server's 16 KiB send buffer.
 pub(crate) const CHUNK: usize = 16 * 1024;
+
+/// What the two bounds did since the server started, for `GET /metrics` (it is an
+/// [`ExtraMetrics`]). Made by whoever builds the router and handed to
+/// [`crate::server::serve_connections`] through [`crate::server::ConnectionLimits`].
+#[derive(Debug, Default)]
+pub struct OutboundStats {
+    /// Requests answered with the budget's 503.
+    refused: AtomicU64,
+    /// Connections closed because a response waited longer than the send timeout.
+    stalled: AtomicU64,
+    /// Bytes charged to bodies now, and the budget (set when serving starts).
+    in_use: AtomicU64,
+    budget: AtomicU64,
+}
+
+impl ExtraMetrics for OutboundStats {
+    fn render(&self, out: &mut String) {
+        let families = [
+            (
+                "bintrail_send_budget_bytes",
+                "gauge",
+                "Bytes of response bodies that may wait for clients at once (--max-queued-bytes).",
+                &self.budget,
+            ),
+            (
+                "bintrail_send_budget_used_bytes",
+                "gauge",
+                "Bytes of response bodies waiting for clients now.",
+                &self.in_use,
+            ),
+            (
+                "bintrail_send_budget_refusals_total",
+                "counter",
+                "Requests answered 503 because the bodies waiting for slow clients filled the budget.",
+                &self.refused,
+            ),
+            (
+                "bintrail_stalled_connections_closed_total",
+                "counter",
+                "Connections closed because a response waited longer than --send-timeout for its client.",
+                &self.stalled,
+            ),
+        ];
+        for (name, kind, help, value) in families {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
 
 /// Bytes of response bodies that may wait for clients at once, over all connections.
 #[derive(Clone)]
 pub(crate) struct SendBudget {
     permits: Arc<Semaphore>,
     total: usize,
+    stats: Arc<OutboundStats>,
 }
 
 impl SendBudget {
-    /// A budget of `bytes` (at most 4 GiB; at least one chunk).
-    pub(crate) fn new(bytes: usize) -> SendBudget {
+    /// A budget of `bytes` (at most 4 GiB; at least one chunk), counted in `stats`.
+    pub(crate) fn new(bytes: usize, stats: Arc<OutboundStats>) -> SendBudget {
         let total = bytes.clamp(CHUNK, u32::MAX as usize);
+        stats.budget.store(total as u64, Ordering::Relaxed);
         SendBudget {
             permits: Arc::new(Semaphore::new(total)),
             total,
+            stats,
         }
     }
 
     /// Charges `len` bytes (a body larger than the whole budget is charged the whole
     /// budget, so it can still be sent alone), or `None` when they are not available now.
-    fn charge(&self, len: usize) -> Option<OwnedSemaphorePermit> {
+    fn charge(&self, len: usize) -> Option<Charge> {
         let n = u32::try_from(len.min(self.total)).unwrap_or(u32::MAX);
-        self.permits.clone().try_acquire_many_owned(n).ok()
+        match self.permits.clone().try_acquire_many_owned(n) {
+            Ok(permit) => {
+                self.stats.in_use.fetch_add(u64::from(n), Ordering::Relaxed);
+                Some(Charge {
+                    _permit: permit,
+                    bytes: u64::from(n),
+                    stats: self.stats.clone(),
+                })
+            }
+            Err(_) => {
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
     }
 
     /// Bytes charged to bodies now.
     #[cfg(test)]
     fn in_use(&self) -> usize {
         self.total - self.permits.available_permits()
+    }
+}
+
+/// A body's share of the budget, returned (and uncounted) when the body is dropped.
+struct Charge {
+    _permit: OwnedSemaphorePermit,
+    bytes: u64,
+    stats: Arc<OutboundStats>,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.stats.in_use.fetch_sub(self.bytes, Ordering::Relaxed);
     }
 }
 
@@ -90,12 +177,13 @@ impl Waiting {
 }
 
 /// Resolves once a response of the connection has waited `limit` for its client (checked
-/// a few times per `limit`); the caller then closes the connection.
-pub(crate) async fn stalled(waiting: Arc<Waiting>, limit: Duration) {
+/// a few times per `limit`, and counted in `stats`); the caller then closes the connection.
+pub(crate) async fn stalled(waiting: Arc<Waiting>, limit: Duration, stats: Arc<OutboundStats>) {
     let tick = (limit / 4).max(Duration::from_millis(50));
     loop {
         tokio::time::sleep(tick).await;
         if waiting.longest().is_some_and(|waited| waited >= limit) {
+            stats.stalled.fetch_add(1, Ordering::Relaxed);
             return;
         }
     }
@@ -156,7 +244,7 @@ struct Queued {
     /// What is left of the last data frame of `inner`.
     rest: Bytes,
     /// The body's charge, returned when it is dropped.
-    _permit: Option<OwnedSemaphorePermit>,
+    _permit: Option<Charge>,
     waiting: Arc<Waiting>,
     id: u64,
     is_waiting: bool,
@@ -231,13 +319,25 @@ mod tests {
 
     /// A body is charged until dropped, handed over in chunks, and waits for its client
     /// from when it is made until polled, and after each chunk until polled again.
+    /// The value of the unlabelled sample `name` in `stats`' metrics text.
+    fn sample(stats: &OutboundStats, name: &str) -> u64 {
+        let mut text = String::new();
+        stats.render(&mut text);
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    }
+
     #[tokio::test]
     async fn bodies_are_charged_chunked_and_tracked() {
-        let budget = SendBudget::new(100 * 1024);
+        let stats = Arc::new(OutboundStats::default());
+        let budget = SendBudget::new(100 * 1024, stats.clone());
+        assert_eq!(sample(&stats, "bintrail_send_budget_bytes"), 100 * 1024);
         let waiting = Arc::new(Waiting::default());
         let big = Response::new(Body::from(vec![7u8; 40 * 1024]));
         let wrapped = wrap(big, &budget, &waiting);
         assert_eq!(budget.in_use(), 40 * 1024);
+        assert_eq!(sample(&stats, "bintrail_send_budget_used_bytes"), 40 * 1024);
         assert!(waiting.longest().is_some());
         let mut body = wrapped.into_body();
         let mut sizes = Vec::new();
@@ -264,8 +364,10 @@ mod tests {
         let refused = wrap(Response::new(Body::from(vec![1u8; 10])), &budget, &waiting);
         assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(budget.in_use(), 100 * 1024);
+        assert_eq!(sample(&stats, "bintrail_send_budget_refusals_total"), 1);
         drop(held);
         assert_eq!(budget.in_use(), 0);
+        assert_eq!(sample(&stats, "bintrail_send_budget_used_bytes"), 0);
         // The 503 is tracked (a client that reads nothing is closed) but not charged.
         assert!(waiting.longest().is_some());
         drop(refused);
@@ -274,15 +376,26 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_response_stalls_its_connection() {
-        let budget = SendBudget::new(1024 * 1024);
+        let stats = Arc::new(OutboundStats::default());
+        let budget = SendBudget::new(1024 * 1024, stats.clone());
         let waiting = Arc::new(Waiting::default());
         let held = wrap(Response::new(Body::from("x")), &budget, &waiting);
         let limit = Duration::from_millis(200);
-        tokio::time::timeout(Duration::from_secs(5), stalled(waiting.clone(), limit))
+        let stall = stalled(waiting.clone(), limit, stats.clone());
+        tokio::time::timeout(Duration::from_secs(5), stall)
             .await
             .expect("stalled");
+        assert_eq!(
+            sample(&stats, "bintrail_stalled_connections_closed_total"),
+            1
+        );
         drop(held);
-        let quiet = tokio::time::timeout(Duration::from_millis(600), stalled(waiting, limit)).await;
+        let quiet = stalled(waiting, limit, stats.clone());
+        let quiet = tokio::time::timeout(Duration::from_millis(600), quiet).await;
         assert!(quiet.is_err(), "a connection with nothing waiting stalled");
+        assert_eq!(
+            sample(&stats, "bintrail_stalled_connections_closed_total"),
+            1
+        );
     }
 }

@@ -37,6 +37,7 @@ use crate::config::{ServeConfig, TlsFiles};
 use crate::cosign::{Cosigner, NoWitness};
 use crate::http::{self, HttpOptions};
 use crate::log::{Log, LogError, LogOptions};
+pub use crate::outbound::OutboundStats;
 use crate::outbound::{self, SendBudget, Waiting};
 use crate::storage::{CloudStorage, LocalStorage, Storage};
 use bintrail_tlog::note::Verifier;
@@ -94,6 +95,10 @@ pub struct ConnectionLimits {
     /// On shutdown, how long in-flight requests may take before their connections
     /// are dropped.
     pub drain_timeout: Duration,
+    /// Where the two bounds on bytes queued to clients (`max_queued_bytes`,
+    /// `send_timeout`) count what they did; render it on `GET /metrics` as an
+    /// [`crate::metrics::ExtraMetrics`].
+    pub outbound: Arc<OutboundStats>,
 }
 
 impl Default for ConnectionLimits {
@@ -107,6 +112,7 @@ impl Default for ConnectionLimits {
             max_queued_bytes: 64 * 1024 * 1024,
             send_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
+            outbound: Arc::default(),
         }
     }
 }
@@ -212,7 +218,7 @@ pub async fn serve_connections(
     let builder = Arc::new(http_builder(&limits));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let budget = SendBudget::new(limits.max_queued_bytes);
+    let budget = SendBudget::new(limits.max_queued_bytes, limits.outbound.clone());
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -303,7 +309,7 @@ async fn serve_one(
     };
     // Closing the connection (dropping it) when a response has waited too long for the
     // client drops its bodies, which returns their share of the budget.
-    let stalled = outbound::stalled(waiting, limits.send_timeout);
+    let stalled = outbound::stalled(waiting, limits.send_timeout, limits.outbound.clone());
     let result = match tls {
         None => {
             // hyper's header read timeout only starts with a request's first
@@ -520,16 +526,12 @@ impl Server {
             max_pending_entries: config.max_pending_entries,
             add_timeout: config.add_timeout,
         };
-        let extra_metrics = match (cosigner.metrics(), &cloud) {
-            (Some(witnesses), Some(cloud)) => {
-                Some(
-                    Arc::new(crate::metrics::AllMetrics(vec![witnesses, cloud.metrics()]))
-                        as Arc<dyn crate::metrics::ExtraMetrics>,
-                )
-            }
-            (None, Some(cloud)) => Some(cloud.metrics()),
-            (witnesses, None) => witnesses,
-        };
+        let outbound = Arc::new(OutboundStats::default());
+        let mut extra: Vec<Arc<dyn crate::metrics::ExtraMetrics>> = vec![outbound.clone()];
+        extra.extend(cosigner.metrics());
+        extra.extend(cloud.as_ref().map(|cloud| cloud.metrics()));
+        let extra_metrics: Option<Arc<dyn crate::metrics::ExtraMetrics>> =
+            Some(Arc::new(crate::metrics::AllMetrics(extra)));
         let log = Log::open_with(options, storage, cosigner)
             .await
             .map_err(log_error)?;
@@ -556,6 +558,7 @@ impl Server {
             drain_timeout: config.add_timeout + Duration::from_secs(5),
             max_connections: connection_cap(raise_open_files_limit(), defaults.max_connections),
             send_timeout: config.send_timeout,
+            outbound,
             ..defaults
         };
         Ok(Server {
