@@ -1,4 +1,5 @@
-//! Diagnostics on stderr for the long-running commands (`serve`, `witness serve`):
+//! Diagnostics on stderr for the long-running commands (`serve`, `witness serve`, `monitor`
+//! without `--once`):
 //! filtered by `RUST_LOG` (default `info`), colours only when stderr is a terminal,
 //! and one JSON object per line with `--log-format json` for log collectors.
 

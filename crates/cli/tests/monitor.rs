@@ -546,6 +546,121 @@ fn issue_18_registry_sweep_reports_unwatched_swaps_and_unlogged_projects() {
     );
 }
 
+/// A sweep's place survives `kill -9`: the restarted monitor resumes after the last project the
+/// first one compared (saved in the state directory after each slice) instead of starting over.
+#[test]
+fn issue_18_an_interrupted_registry_sweep_resumes_after_a_restart() {
+    let pypi_server = which("pypi-server").unwrap_or_else(|| {
+        panic!("pypi-server is not installed: run scripts/setup.sh (it pip-installs pypiserver)")
+    });
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let packages = dir.path().join("packages");
+    std::fs::create_dir(&packages).unwrap();
+    let mut log = support::FakeLog::new("example.test/resume", 5);
+    let projects = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"];
+    for project in projects {
+        let name = format!("{project}-1.0-py3-none-any.whl");
+        let checksum = build_wheel(&packages, &name, "original");
+        log.append(support::entry_with_checksum(&name, &checksum));
+    }
+    let server = rt.block_on(support::FileServer::start(log.files()));
+    let index = PypiServer::start(&pypi_server, &packages);
+    let policy = dir.path().join("policy");
+    std::fs::write(&policy, log.policy_text()).unwrap();
+    let state = dir.path().join("state");
+    let saved = state.join("registry-sweep.json");
+    // Two registry requests a second, a slice of at most one second per pass: the sweep of eight
+    // projects spans several passes, each saving its place.
+    let start = |stderr: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_bintrail"))
+            .args(["monitor", "--log", &server.url, "--interval", "1s"])
+            .args([
+                "--registry",
+                &index.url,
+                "--registry-sweep",
+                "--sweep-rate",
+                "2",
+            ])
+            .arg("--policy")
+            .arg(&policy)
+            .arg("--state")
+            .arg(&state)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(stderr).unwrap())
+            .spawn()
+            .expect("spawn bintrail monitor")
+    };
+    let logs = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    let wait_for = |what: &str, mut done: Box<dyn FnMut() -> bool + '_>| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "no {what} within 60 s: first run: {}\nsecond run: {}",
+                logs("first.stderr"),
+                logs("second.stderr")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    let first_err = dir.path().join("first.stderr");
+    let mut first = start(&first_err);
+    let mut place = Value::Null;
+    wait_for(
+        "saved place with a project compared",
+        Box::new(|| {
+            place = std::fs::read(&saved)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or(Value::Null);
+            place["in_progress"] == true && place["after"].as_str().is_some_and(|a| !a.is_empty())
+        }),
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let place: Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    let after = place["after"].as_str().unwrap().to_string();
+    assert!(
+        projects.contains(&after.as_str()) && after != "p7",
+        "{place}"
+    );
+    let first_text = std::fs::read_to_string(&first_err).unwrap();
+    assert!(
+        !first_text.contains("registry sweep finished"),
+        "{first_text}"
+    );
+
+    let second_err = dir.path().join("second.stderr");
+    let mut second = start(&second_err);
+    wait_for(
+        "finished sweep after the restart",
+        Box::new(|| {
+            std::fs::read_to_string(&second_err)
+                .unwrap_or_default()
+                .contains("registry sweep finished")
+        }),
+    );
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let text = std::fs::read_to_string(&second_err).unwrap();
+    let resumed = text
+        .lines()
+        .find(|l| l.contains("registry sweep resumed"))
+        .unwrap_or_else(|| panic!("the restarted monitor did not resume: {text}"));
+    // It resumed at the project after the saved one (p<k> is the k-th of the sorted list).
+    let next: usize = after[1..].parse::<usize>().unwrap() + 1;
+    assert!(
+        resumed.contains(&format!("next={next}")),
+        "after {after}: {resumed}"
+    );
+    assert!(!text.contains("registry sweep started"), "{text}");
+    let place: Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(place["in_progress"], false, "{place}");
+}
+
 /// A port on 127.0.0.1 nothing listens on (bound, then released).
 fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

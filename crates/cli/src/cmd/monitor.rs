@@ -71,6 +71,11 @@ pub struct Args {
 /// Runs `bintrail monitor`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = config(&args)?;
+    if !args.once {
+        // The continuous mode is a long-running service: its diagnostics (the registry sweep's
+        // progress, a place it could not save) go to stderr like serve's, beside the summaries.
+        crate::logging::init(crate::logging::LogFormat::Text);
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let mut monitor = Monitor::new(config).context("setting up the monitor")?;

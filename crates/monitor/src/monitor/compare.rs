@@ -2,7 +2,7 @@
 //! (`--registry`), and the sweep of every project the registry lists (`--registry-sweep`).
 
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bintrail_tlog::checkpoint::Checkpoint;
 use futures::StreamExt;
@@ -109,11 +109,27 @@ impl Monitor {
             }
             pacer.wait().await;
             let projects = registry.project_list().await?;
-            tracing::info!(projects = projects.len(), "registry sweep started");
+            let resumed = self.sweep.resume_point(&projects);
+            let (next, started, started_wall) = match resumed {
+                Some(next) => {
+                    tracing::info!(
+                        projects = projects.len(),
+                        next,
+                        "registry sweep resumed where it stopped before the restart"
+                    );
+                    (next, self.sweep.started, self.sweep.started_wall)
+                }
+                None => {
+                    tracing::info!(projects = projects.len(), "registry sweep started");
+                    (0, Some(now), Some(SystemTime::now()))
+                }
+            };
             self.sweep = SweepState {
                 projects,
-                next: 0,
-                started: Some(now),
+                next,
+                started,
+                started_wall,
+                resume_after: None,
             };
         }
         let index = IdentifierIndex::open(index_path, &checkpoint.origin)?;
@@ -171,6 +187,9 @@ impl Monitor {
             // Only the list's length is needed from now on (to know the sweep is done).
             self.sweep.next = 0;
             self.sweep.projects = Vec::new();
+        }
+        if let Err(e) = self.sweep.save(&self.cfg.state_dir) {
+            tracing::warn!(error = %e, "cannot save the registry sweep's place; a restart starts it again");
         }
         result
     }

@@ -85,6 +85,19 @@ impl Monitor {
         let pacer = cfg
             .registry_sweep
             .map(|s| Pacer::new(s.requests_per_second));
+        // A sweep interrupted by a restart resumes; a finished one delays the next by the interval
+        // only in the continuous mode (`--once` always sweeps).
+        let sweep = match cfg.registry_sweep {
+            Some(sweep_cfg) => {
+                let saved = SweepState::load(&cfg.state_dir);
+                if sweep_cfg.slice.is_none() && saved.resume_after.is_none() {
+                    SweepState::default()
+                } else {
+                    saved
+                }
+            }
+            None => SweepState::default(),
+        };
         Ok(Monitor {
             registry: cfg.registry.as_deref().map(RegistryClient::new),
             webhook: cfg.webhook.as_deref().map(WebhookSender::new),
@@ -93,7 +106,7 @@ impl Monitor {
             cfg,
             reported: HashSet::new(),
             forks: HashSet::new(),
-            sweep: SweepState::default(),
+            sweep,
             pacer,
         })
     }
