@@ -140,6 +140,19 @@ pub async fn probe_last_leaf(reader: &LogReader, tree: Tree) -> Result<Option<St
     }
 }
 
+/// Leaves checked against the tree, raw: what a follower other than the monitor (the
+/// verifiable index) builds on.
+#[derive(Debug, Default)]
+pub struct CheckedLeaves {
+    /// `(leaf index, entry bytes)` of every leaf in `[start, checked_to)`, in order; each
+    /// entry's leaf hash equals the authenticated level-0 hash at its index.
+    pub leaves: Vec<(u64, Vec<u8>)>,
+    /// The first leaf that did not match the tree, and why; checking stopped before it.
+    pub mismatch: Option<BadLeaf>,
+    /// Leaves `[start, checked_to)` were checked.
+    pub checked_to: u64,
+}
+
 /// Fetches and checks leaves `[start, end)` (a range from [`groups`]) against `tree`.
 ///
 /// Every returned entry's leaf hash equals the authenticated level-0 hash at its index. Errors only
@@ -150,6 +163,16 @@ pub async fn check_group(
     start: u64,
     end: u64,
 ) -> Result<CheckedGroup, GroupError> {
+    Ok(parse_leaves(check_leaves(reader, tree, start, end).await?))
+}
+
+/// Like [`check_group`], without parsing: the checked entries' bytes, for any entry kind.
+pub async fn check_leaves(
+    reader: &LogReader,
+    tree: Tree,
+    start: u64,
+    end: u64,
+) -> Result<CheckedLeaves, GroupError> {
     let bundle_start = start - start % TILE_WIDTH;
     let indexes: Vec<u64> = (bundle_start..end)
         .map(|n| stored_hash_index(0, n))
@@ -162,7 +185,13 @@ pub async fn check_group(
         .try_collect::<Vec<_>>();
     let (hashes, data) = futures::join!(hashes, data);
     let (hashes, data) = (hashes?, data?);
-    Ok(check_bundles(&bundles, &data, &hashes, bundle_start, start))
+    Ok(verify_bundles(
+        &bundles,
+        &data,
+        &hashes,
+        bundle_start,
+        start,
+    ))
 }
 
 /// Fetches an entry bundle; when a partial bundle is gone (the log grew and serves only the full
@@ -199,8 +228,8 @@ fn truncate_bundle(mut data: Vec<u8>, width: u64) -> Vec<u8> {
     data
 }
 
-/// Checks fetched bundles against authenticated leaf hashes. `hashes[i]` is leaf `first + i`;
-/// leaves below `start` are verified but not returned (an earlier pass indexed them).
+/// Checks fetched bundles against authenticated leaf hashes and parses the entries.
+#[cfg(test)]
 fn check_bundles(
     bundles: &[Tile],
     data: &[Vec<u8>],
@@ -208,16 +237,47 @@ fn check_bundles(
     first: u64,
     start: u64,
 ) -> CheckedGroup {
+    parse_leaves(verify_bundles(bundles, data, hashes, first, start))
+}
+
+/// Parses checked leaves as PyPI entries: an unparsable one is reported and passed over.
+fn parse_leaves(checked: CheckedLeaves) -> CheckedGroup {
     let mut out = CheckedGroup {
-        checked_to: start,
+        checked_to: checked.checked_to,
         ..CheckedGroup::default()
+    };
+    for (index, entry) in &checked.leaves {
+        match Entry::parse(entry) {
+            Ok(e) => out.entries.push(indexed(&e, *index)),
+            Err(err) => out.bad.push(BadLeaf::Unparsable {
+                index: *index,
+                reason: err.to_string(),
+            }),
+        }
+    }
+    out.bad.extend(checked.mismatch);
+    out
+}
+
+/// Checks fetched bundles against authenticated leaf hashes. `hashes[i]` is leaf `first + i`;
+/// leaves below `start` are verified but not returned (an earlier pass indexed them).
+fn verify_bundles(
+    bundles: &[Tile],
+    data: &[Vec<u8>],
+    hashes: &[Hash],
+    first: u64,
+    start: u64,
+) -> CheckedLeaves {
+    let mut out = CheckedLeaves {
+        checked_to: start,
+        ..CheckedLeaves::default()
     };
     for (bundle, data) in bundles.iter().zip(data) {
         let base = bundle.index * TILE_WIDTH;
         let entries = match parse_entry_bundle_with_width(data, bundle.width) {
             Ok(e) => e,
             Err(e) => {
-                out.bad.push(BadLeaf::Mismatch {
+                out.mismatch = Some(BadLeaf::Mismatch {
                     index: base.max(start),
                     reason: format!("entry bundle {}: {e}", bundle.path()),
                 });
@@ -229,7 +289,7 @@ fn check_bundles(
             // `hashes` covers exactly [first, end) and each bundle lies inside it.
             let want = hashes[(index - first) as usize];
             if leaf_hash(entry) != want {
-                out.bad.push(BadLeaf::Mismatch {
+                out.mismatch = Some(BadLeaf::Mismatch {
                     index: index.max(start),
                     reason: format!(
                         "entry {index} in {} does not match the tree's leaf hash",
@@ -241,13 +301,7 @@ fn check_bundles(
             if index < start {
                 continue;
             }
-            match Entry::parse(entry) {
-                Ok(e) => out.entries.push(indexed(&e, index)),
-                Err(err) => out.bad.push(BadLeaf::Unparsable {
-                    index,
-                    reason: err.to_string(),
-                }),
-            }
+            out.leaves.push((index, entry.to_vec()));
             out.checked_to = index + 1;
         }
     }

@@ -18,6 +18,7 @@
 //! - [`pypi`]: the `pypi-transparency/v1` log entry, the one [`entry::EntryKind`] today.
 //! - [`witness`]: C2SP tlog-witness request and answer formats.
 //! - [`map`]: the verifiable index's map, a sparse Merkle tree with (non-)inclusion proofs.
+//! - [`vindex`]: the verifiable index's output-log entry (a map root and its input checkpoint).
 
 #![deny(missing_docs)]
 // Outside input must never panic the process: no unwrap/expect outside tests, except
@@ -36,4 +37,5 @@ pub mod proof;
 pub mod pypi;
 pub mod tile;
 pub mod tree;
+pub mod vindex;
 pub mod witness;
