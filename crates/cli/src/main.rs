@@ -59,6 +59,12 @@ enum Command {
     Proxy(cmd::proxy::Args),
     /// Print a log's tlog-policy (GET /policy) to review and save for `verify`.
     Policy(cmd::policy::Args),
+    /// Run a verifiable index over a log: lookups of a project's files with proofs
+    /// that none was left out.
+    Vindex(cmd::vindex::Args),
+    /// Print every logged file of a project from a verifiable index, after verifying
+    /// the index's proofs of completeness.
+    Lookup(cmd::lookup::Args),
     /// Put load on a log (writes, reads or /healthz) and report throughput, latency
     /// percentiles and errors by status.
     Loadgen(cmd::loadgen::Args),
@@ -80,6 +86,8 @@ fn main() -> ExitCode {
         Command::Policy(args) => cmd::policy::run(args),
         Command::Proxy(args) => cmd::proxy::run(args),
         Command::Loadgen(args) => cmd::loadgen::run(args),
+        Command::Vindex(args) => cmd::vindex::run(args),
+        Command::Lookup(args) => cmd::lookup::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,406 @@
+//! Verifiable lookups end to end (issue 16), through the real binary: a real
+//! `bintrail serve` log with several projects (one with hundreds of files across entry
+//! bundles), `bintrail vindex serve` following it, `bintrail lookup` for present and
+//! absent projects, the index catching up with new adds, a restart after `kill -9` that
+//! rebuilds the map and publishes no second root for any input size, and a tampering
+//! server in front of the index whose forged or truncated answers `lookup` refuses with
+//! the documented exit codes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bintrail_tlog::bundle::parse_entry_bundle_with_width;
+use bintrail_tlog::entry::EntryKind;
+use bintrail_tlog::tile::{TILE_WIDTH, Tile, TileLevel};
+use bintrail_tlog::vindex::MapRoot;
+use common::pypi::{Daemon, output_text, run_bounded};
+use common::{LogServer, checksum, wheel};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bintrail");
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("runtime")
+}
+
+/// Appends `files` (name, version) through the bulk endpoint, expecting each logged.
+fn add_files(rt: &tokio::runtime::Runtime, log: &LogServer, files: &[(String, String)]) {
+    let body: String = files
+        .iter()
+        .map(|(n, v)| {
+            let f = wheel(n, v);
+            format!(
+                "{}\n",
+                serde_json::json!({"filename": f, "checksum": checksum(&f)})
+            )
+        })
+        .collect();
+    let text = rt.block_on(async {
+        common::client()
+            .post(log.at("/admin/bulk/append"))
+            .bearer_auth(log.token())
+            .header("Content-Type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .expect("bulk append")
+            .text()
+            .await
+            .expect("bulk body")
+    });
+    let logged = text
+        .lines()
+        .filter(|l| l.contains("\"status\":\"logged\""))
+        .count();
+    assert_eq!(logged, files.len(), "{text}");
+}
+
+fn keygen(dir: &Path) -> (PathBuf, String) {
+    let key = dir.join("vindex.key");
+    let vkey = dir.join("vindex.vkey");
+    let out = run_bounded(
+        Path::new(BIN),
+        &[
+            "keygen",
+            "--origin",
+            "vindex.example/test",
+            "--private-key",
+            key.to_str().unwrap(),
+            "--public-key",
+            vkey.to_str().unwrap(),
+        ],
+        &[],
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "{}", output_text(&out));
+    let vkey = std::fs::read_to_string(vkey).unwrap().trim().to_owned();
+    (key, vkey)
+}
+
+fn start_vindex(log: &LogServer, policy: &Path, data: &Path, key: &Path) -> Daemon {
+    Daemon::start(&[
+        "vindex",
+        "serve",
+        "--log",
+        &log.url,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--private-key",
+        key.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "200ms",
+        "--checkpoint-interval",
+        "100ms",
+    ])
+}
+
+fn lookup(vindex: &str, policy: &Path, project: &str, json: bool) -> Output {
+    let mut args = vec![
+        "lookup",
+        "--vindex",
+        vindex,
+        "--policy",
+        policy.to_str().unwrap(),
+        project,
+    ];
+    if json {
+        args.push("--json");
+    }
+    run_bounded(Path::new(BIN), &args, &[], Duration::from_secs(60))
+}
+
+/// Runs `lookup --json` until the verified input size is `size` (bounded), and returns
+/// the last document.
+fn lookup_at(vindex: &str, policy: &Path, project: &str, size: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = lookup(vindex, policy, project, true);
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if doc["input"]["size"] == size {
+            return doc;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the index did not reach input size {size}: {}",
+            output_text(&out)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn filenames(doc: &Value) -> Vec<String> {
+    doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["filename"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn versions(name: &str, range: std::ops::Range<u32>) -> Vec<(String, String)> {
+    range.map(|v| (name.to_owned(), format!("{v}.0"))).collect()
+}
+
+/// Every map-root leaf of the output log at `url`, read through its tiles.
+fn output_leaves(rt: &tokio::runtime::Runtime, url: &str) -> Vec<MapRoot> {
+    rt.block_on(async {
+        let c = common::client();
+        let note = c.get(format!("{url}/checkpoint")).send().await.unwrap();
+        let note = note.text().await.unwrap();
+        let size: u64 = note.lines().nth(1).unwrap().parse().unwrap();
+        let mut out = Vec::new();
+        for n in 0..size.div_ceil(TILE_WIDTH) {
+            let width = (size - n * TILE_WIDTH).min(TILE_WIDTH);
+            let tile = Tile::new(TileLevel::Entries, n, width).unwrap();
+            let data = c
+                .get(format!("{url}/{}", tile.path()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(data.status(), 200);
+            let data = data.bytes().await.unwrap();
+            for e in parse_entry_bundle_with_width(&data, width).unwrap() {
+                out.push(MapRoot::parse(e).unwrap());
+            }
+        }
+        out
+    })
+}
+
+#[test]
+fn lookups_prove_every_file_and_survive_a_restart() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let log = LogServer::start(&[]);
+    let mut files = versions("many", 0..300);
+    files.extend(versions("Alpha_Pkg", 0..2));
+    files.extend(versions("beta", 0..1));
+    // Interleave, so a project's indices are not contiguous.
+    files.swap(5, 300);
+    add_files(&rt, &log, &files);
+    let input_policy = dir.path().join("input.policy");
+    std::fs::write(&input_policy, format!("log {}\nquorum none\n", log.vkey())).unwrap();
+    let (key, vkey) = keygen(dir.path());
+    let both = dir.path().join("both.policy");
+    std::fs::write(
+        &both,
+        format!("log {}\nlog {vkey}\nquorum none\n", log.vkey()),
+    )
+    .unwrap();
+    let data = dir.path().join("vindex");
+    let vindex = start_vindex(&log, &input_policy, &data, &key);
+
+    // A project with 300 files across two entry bundles: every one, in log order.
+    let doc = lookup_at(&vindex.url, &both, "many", 303);
+    assert_eq!(doc["present"], true);
+    let names = filenames(&doc);
+    assert_eq!(names.len(), 300);
+    for v in 0..300 {
+        assert!(names.contains(&wheel("many", &format!("{v}.0"))), "{v}");
+    }
+    let first = &doc["files"][0];
+    assert_eq!(first["digest"], checksum(&wheel("many", "0.0")));
+    assert_eq!(first["index"], 0);
+
+    // Another spelling of a name; the text output lists filename, digest, publisher, index.
+    let out = lookup(&vindex.url, &both, "alpha.pkg", false);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "{}\t{}\t-\t",
+            wheel("Alpha_Pkg", "0.0"),
+            checksum(&wheel("Alpha_Pkg", "0.0"))
+        )),
+        "{text}"
+    );
+    assert!(text.contains("alpha-pkg: 2 files, complete"), "{text}");
+
+    // Absent: verified non-inclusion, exit 3.
+    let out = lookup(&vindex.url, &both, "never-logged", false);
+    assert_eq!(out.status.code(), Some(3), "{}", output_text(&out));
+    assert!(output_text(&out).contains("never-logged: not logged (verified absent"));
+
+    // The index's own key alone cannot vouch for the input log, nor can an unknown one.
+    let only_input = lookup(&vindex.url, &input_policy, "many", false);
+    assert_eq!(
+        only_input.status.code(),
+        Some(6),
+        "{}",
+        output_text(&only_input)
+    );
+
+    // Adds continue; the index catches up.
+    add_files(&rt, &log, &versions("Alpha_Pkg", 2..3));
+    let doc = lookup_at(&vindex.url, &both, "alpha-pkg", 304);
+    assert_eq!(filenames(&doc).len(), 3);
+
+    // kill -9, more adds, restart: the map is rebuilt and matches what was published.
+    drop(vindex);
+    add_files(&rt, &log, &versions("beta", 1..3));
+    let vindex = start_vindex(&log, &input_policy, &data, &key);
+    let doc = lookup_at(&vindex.url, &both, "beta", 306);
+    assert_eq!(filenames(&doc).len(), 3);
+    assert!(
+        vindex
+            .stderr_text()
+            .contains("map rebuilt; it matches the published root"),
+        "{}",
+        vindex.stderr_text()
+    );
+    // No input size ever got two roots: the output log's leaves strictly increase.
+    let leaves = output_leaves(&rt, &vindex.url);
+    let sizes: Vec<u64> = leaves.iter().map(|l| l.checkpoint.size).collect();
+    assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
+    assert_eq!(sizes.last(), Some(&306));
+    assert!(
+        leaves
+            .iter()
+            .all(|l| l.identifier() == l.checkpoint.size.to_string())
+    );
+
+    // Bad input to the index: 4xx JSON, never a crash.
+    rt.block_on(async {
+        let c = common::client();
+        for path in ["-bad", "a%20b", &"a".repeat(300), "..", "a/b"] {
+            let r = c
+                .get(format!("{}/vindex/v1/lookup/{path}", vindex.url))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            assert!((400..500).contains(&status), "{path}: {status}");
+        }
+        let r = c
+            .get(format!("{}/tile/0/x001", vindex.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let r = c
+            .get(format!("{}/vindex/v1/lookup/-bad", vindex.url))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert!(body["error"].is_string());
+    });
+}
+
+/// A server answering every lookup with `body`.
+async fn tampering_server(body: Arc<Mutex<Vec<u8>>>) -> String {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/vindex/v1/lookup/{p}",
+        get(move || {
+            let body = body.clone();
+            async move { body.lock().unwrap().clone() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[test]
+fn forged_and_truncated_answers_are_refused() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let log = LogServer::start(&[]);
+    let mut files = versions("target", 0..4);
+    files.extend(versions("other", 0..3));
+    add_files(&rt, &log, &files);
+    let input_policy = dir.path().join("input.policy");
+    std::fs::write(&input_policy, format!("log {}\nquorum none\n", log.vkey())).unwrap();
+    let (key, vkey) = keygen(dir.path());
+    let both = dir.path().join("both.policy");
+    std::fs::write(
+        &both,
+        format!("log {}\nlog {vkey}\nquorum none\n", log.vkey()),
+    )
+    .unwrap();
+    let vindex = start_vindex(&log, &input_policy, &dir.path().join("v"), &key);
+    lookup_at(&vindex.url, &both, "target", 7);
+    let fetch = |p: &str| -> Value {
+        rt.block_on(async {
+            let r = common::client()
+                .get(format!("{}/vindex/v1/lookup/{p}", vindex.url))
+                .send()
+                .await
+                .unwrap();
+            r.json().await.unwrap()
+        })
+    };
+    let genuine = fetch("target");
+    let absent = fetch("nothing-here");
+    let body = Arc::new(Mutex::new(Vec::new()));
+    let url = rt.block_on(tampering_server(body.clone()));
+    let flip = |s: &str| -> String {
+        // Change one base64 character of the first hash-looking line.
+        let mut chars: Vec<char> = s.chars().collect();
+        let i = chars.iter().position(|c| *c == 'A' || *c == 'B').unwrap();
+        chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+        chars.into_iter().collect()
+    };
+    let mut cases: Vec<(&str, Value, &str, i32)> = Vec::new();
+    let mut omitted = genuine.clone();
+    omitted["entries"].as_array_mut().unwrap().remove(1);
+    cases.push(("one entry omitted", omitted, "target", 16));
+    let mut reordered = genuine.clone();
+    reordered["entries"].as_array_mut().unwrap().swap(0, 1);
+    cases.push(("entries reordered", reordered, "target", 16));
+    let mut added = genuine.clone();
+    let extra = fetch("other")["entries"][0].clone();
+    added["entries"].as_array_mut().unwrap().push(extra);
+    cases.push(("an entry of another project added", added, "target", 16));
+    let mut hidden = absent.clone();
+    hidden["project"] = "target".into();
+    cases.push(("present project claimed absent", hidden, "target", 15));
+    let mut truncated = genuine.clone();
+    let proof = truncated["map_proof"].as_str().unwrap().to_owned();
+    let cut = proof.trim_end_matches('\n').rsplit_once('\n').unwrap().0;
+    truncated["map_proof"] = format!("{cut}\n").into();
+    cases.push(("map proof truncated", truncated, "target", 15));
+    let mut forged = genuine.clone();
+    forged["map_proof"] = proof.replacen("present ", "present X", 1).into();
+    cases.push(("map proof unparsable", forged, "target", 2));
+    let mut leaf = genuine.clone();
+    leaf["leaf_index"] = 5.into();
+    cases.push(("map root not in the output log", leaf, "target", 9));
+    let mut entry_proof = genuine.clone();
+    let first = entry_proof["entries"][0]["entry"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    entry_proof["entries"][0]["entry"] = first.replace("target-0.0", "target-9.0").into();
+    cases.push(("entry altered", entry_proof, "target", 9));
+    let mut sig = genuine.clone();
+    sig["checkpoint"] = flip(genuine["checkpoint"].as_str().unwrap()).into();
+    cases.push(("output checkpoint altered", sig, "target", 7));
+    for (what, answer, project, code) in cases {
+        *body.lock().unwrap() = serde_json::to_vec(&answer).unwrap();
+        let out = lookup(&url, &both, project, false);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{what}: {}",
+            output_text(&out)
+        );
+    }
+    // A truncated answer and garbage: unusable input, never a crash.
+    let text = serde_json::to_vec(&genuine).unwrap();
+    for bad in [text[..text.len() / 2].to_vec(), b"\xff\x00".to_vec()] {
+        *body.lock().unwrap() = bad;
+        let out = lookup(&url, &both, "target", false);
+        assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    }
+}

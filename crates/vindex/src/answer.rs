@@ -1,0 +1,201 @@
+//! The lookup answer, `GET /vindex/v1/lookup/<project>`: JSON, version
+//! `bintrail-vindex-lookup/v1` (README "Verifiable lookups" documents every field).
+//!
+//! ```text
+//! {
+//!   "version": "bintrail-vindex-lookup/v1",
+//!   "project": "<PEP 503 normalized name>",
+//!   "checkpoint": "<the output log's signed checkpoint note>",
+//!   "leaf_index": <index of the map-root leaf in the output log>,
+//!   "leaf": "<the bintrail-vindex-root/v1 entry: map root and input checkpoint note>",
+//!   "leaf_proof": ["<base64 hash>", ...],        (RFC 6962, leaf to output root)
+//!   "map_proof": "<bintrail-map-proof/v1 text>",
+//!   "entries": [                                 (log order; empty when absent)
+//!     {"index": <input index>, "entry": "<entry text>", "proof": ["<base64>", ...]}
+//!   ]
+//! }
+//! ```
+//!
+//! [`LookupAnswer::parse`] refuses unknown fields, another version, non-canonical
+//! hashes and project names that are not PEP 503 normalized; it checks nothing
+//! cryptographic (that is [`crate::lookup`]).
+
+use bintrail_tlog::hash::Hash;
+use bintrail_tlog::pypi::normalize_project_name;
+use serde::{Deserialize, Serialize};
+
+/// The version line of the answer format.
+pub const LOOKUP_VERSION: &str = "bintrail-vindex-lookup/v1";
+
+/// The largest answer a client reads, in bytes.
+pub const MAX_ANSWER: usize = 256 << 20;
+
+/// The longest project name looked up, in bytes.
+pub const MAX_PROJECT_LEN: usize = 256;
+
+/// A lookup answer (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupAnswer {
+    /// Always [`LOOKUP_VERSION`].
+    pub version: String,
+    /// The normalized project name looked up.
+    pub project: String,
+    /// The output log's checkpoint note.
+    pub checkpoint: String,
+    /// The map-root leaf's index in the output log.
+    pub leaf_index: u64,
+    /// The map-root leaf.
+    pub leaf: String,
+    /// The leaf's inclusion proof in the output checkpoint.
+    #[serde(with = "hashes")]
+    pub leaf_proof: Vec<Hash>,
+    /// The map proof for the project's key.
+    pub map_proof: String,
+    /// The project's entries in the input log at the leaf's input checkpoint.
+    pub entries: Vec<AnswerEntry>,
+}
+
+/// One input-log entry of the project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerEntry {
+    /// The entry's index in the input log.
+    pub index: u64,
+    /// The logged entry text.
+    pub entry: String,
+    /// Its inclusion proof in the input checkpoint the leaf names.
+    #[serde(with = "hashes")]
+    pub proof: Vec<Hash>,
+}
+
+/// Why an answer does not parse.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnswerError {
+    /// Larger than [`MAX_ANSWER`].
+    #[error("lookup answer is larger than {MAX_ANSWER} bytes")]
+    TooLarge,
+    /// Not the JSON shape of the format.
+    #[error("lookup answer is not {LOOKUP_VERSION} JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Another version.
+    #[error("lookup answer has version {0:?}, want {LOOKUP_VERSION}")]
+    Version(String),
+    /// The project name is not a normalized one.
+    #[error("lookup answer names project {0:?}, which is not a PEP 503 normalized name")]
+    Project(String),
+}
+
+impl LookupAnswer {
+    /// Parses an answer (see the module docs).
+    pub fn parse(bytes: &[u8]) -> Result<LookupAnswer, AnswerError> {
+        if bytes.len() > MAX_ANSWER {
+            return Err(AnswerError::TooLarge);
+        }
+        let answer: LookupAnswer = serde_json::from_slice(bytes)?;
+        if answer.version != LOOKUP_VERSION {
+            return Err(AnswerError::Version(answer.version));
+        }
+        if parse_project(&answer.project).as_deref() != Some(answer.project.as_str()) {
+            return Err(AnswerError::Project(answer.project));
+        }
+        Ok(answer)
+    }
+
+    /// The JSON text.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing plain strings, integers and vectors cannot fail.
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Checks a project name from a request path and returns its PEP 503 normalized form:
+/// 1 to [`MAX_PROJECT_LEN`] ASCII letters, digits, `.`, `_` and `-`, starting and
+/// ending with a letter or digit (PEP 508's name rule). `None` for anything else.
+pub fn parse_project(name: &str) -> Option<String> {
+    let bytes = name.as_bytes();
+    let alnum = |b: &u8| b.is_ascii_alphanumeric();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= MAX_PROJECT_LEN
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && bytes.first().is_some_and(alnum)
+        && bytes.last().is_some_and(alnum);
+    ok.then(|| normalize_project_name(name))
+}
+
+/// Hashes as canonical base64 strings.
+mod hashes {
+    use bintrail_tlog::hash::Hash;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(hashes: &[Hash], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(hashes.iter().map(|h| h.to_base64()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Hash>, D::Error> {
+        let texts = Vec::<String>::deserialize(d)?;
+        // An inclusion proof of a tree of at most 2^63 leaves has at most 63 hashes.
+        if texts.len() > 64 {
+            return Err(D::Error::custom("more than 64 proof hashes"));
+        }
+        texts
+            .iter()
+            .map(|t| Hash::from_base64(t).map_err(D::Error::custom))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer() -> LookupAnswer {
+        LookupAnswer {
+            version: LOOKUP_VERSION.into(),
+            project: "demo-pkg".into(),
+            checkpoint: "o\n1\nAA==\n\n— o x\n".into(),
+            leaf_index: 0,
+            leaf: "leaf".into(),
+            leaf_proof: vec![Hash([1; 32])],
+            map_proof: "bintrail-map-proof/v1\nabsent\n".into(),
+            entries: vec![AnswerEntry {
+                index: 4,
+                entry: "e".into(),
+                proof: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trips_and_refuses_other_shapes() {
+        let a = answer();
+        assert_eq!(LookupAnswer::parse(&a.to_json()).unwrap(), a);
+        let text = String::from_utf8(a.to_json()).unwrap();
+        for bad in [
+            text.replace(LOOKUP_VERSION, "bintrail-vindex-lookup/v2"),
+            text.replace("\"demo-pkg\"", "\"Demo_Pkg\""),
+            text.replace("\"leaf_index\"", "\"extra\": 1, \"leaf_index\""),
+            text.replace("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=", "AQE="),
+            text.replace("\"index\": 4", "\"index\": -4"),
+            text[..text.len() - 2].to_owned(),
+        ] {
+            assert!(LookupAnswer::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn project_names_follow_pep_508_and_normalize() {
+        assert_eq!(
+            parse_project("Foo.Bar__baz").as_deref(),
+            Some("foo-bar-baz")
+        );
+        assert_eq!(parse_project("a").as_deref(), Some("a"));
+        for bad in ["", "-a", "a-", "a b", "a/b", "é", "..", &"a".repeat(257)] {
+            assert_eq!(parse_project(bad), None, "{bad:?}");
+        }
+    }
+}
