@@ -34,7 +34,7 @@ enum Command {
     /// Generate a signed-note key pair for a log or a witness.
     Keygen(cmd::keygen::Args),
     /// Run a log: the HTTP write API and the tlog-tiles read API.
-    Serve(cmd::serve::Args),
+    Serve(Box<cmd::serve::Args>),
     /// Manage the publish tokens that authorize writes to a log.
     Token(cmd::token::Args),
     /// Run a C2SP tlog-witness and manage the logs it witnesses.
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen(args) => cmd::keygen::run(args),
-        Command::Serve(args) => cmd::serve::run(args),
+        Command::Serve(args) => cmd::serve::run(*args),
         Command::Token(args) => cmd::token::run(args),
         Command::Witness(args) => cmd::witness::run(args),
         Command::Monitor(args) => cmd::monitor::run(args),

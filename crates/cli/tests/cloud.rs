@@ -9,9 +9,17 @@
 //! - fencing, in-process: a backend whose lease was taken over can neither append to the
 //!   index nor move either checkpoint, checked by the database;
 //! - a frontend paused (SIGSTOP) past its lease while another takes over publishes nothing
-//!   after it is resumed.
+//!   after it is resumed;
+//! - three frontends all taking adds (the ones without the lease forward them to the
+//!   sequencer) under concurrent load while the sequencing one is SIGKILLed again and
+//!   again: every acknowledged add is at its index with its digest, no index is given
+//!   twice, every checkpoint any frontend served is a prefix of the last (checked with
+//!   golang.org/x/mod's tlog over the served tiles), and a conflicting digest is refused
+//!   whichever frontend receives it.
 
 mod common;
+#[path = "../../tlog/tests/go_common/mod.rs"]
+mod go_common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -194,9 +202,9 @@ async fn s3_and_postgres_log_end_to_end_with_takeover() {
         &garage,
     );
     assert_eq!(b.vkey(), vkey, "the same log");
+    // B serves at once; its adds get 503s until A's lease ran out and B took it.
     let name = wheel("aftertakeover", "1.0");
-    let (status, body) = add(&b, &token, &name, &checksum(&name)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = add_until_ok(&b, &token, &name, TAKEOVER).await;
     assert_eq!(body["index"].as_u64(), Some(300));
     assert!(
         started.elapsed() < TAKEOVER,
@@ -280,6 +288,7 @@ fn cloud_options(garage: &Garage, pg: &Postgres) -> CloudOptions {
         lease: Duration::from_secs(3),
         request_timeout: Duration::from_secs(5),
         aws: garage.env(),
+        advertise: String::new(),
     }
 }
 
@@ -632,4 +641,373 @@ async fn store_and_database_outages_answer_503_and_lose_nothing() {
         (0, bintrail_tlog::hash::empty_tree_hash()),
     )
     .await;
+}
+
+/// The frontend of `urls` that says it sequences, waiting for one (bounded).
+async fn sequencer_of(urls: &[String], within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    loop {
+        for (i, url) in urls.iter().enumerate() {
+            let answer = client()
+                .get(format!("{url}/healthz/sequencer"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+            if answer.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return i;
+            }
+        }
+        assert!(Instant::now() < deadline, "no frontend took the lease");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One add through the frontend at `url`: `Some((index, proof))` when acknowledged, `None`
+/// for a 503 or a failed connection (the add may or may not have been sequenced: retry).
+async fn try_add(url: &str, token: &str, name: &str, sum: &str) -> Option<(u64, String)> {
+    let answer = client()
+        .post(format!("{url}/add"))
+        .bearer_auth(token)
+        .json(&json!({"filename": name, "checksum": sum}))
+        .send()
+        .await
+        .ok()?;
+    let status = answer.status();
+    let body: Value = answer.json().await.unwrap_or(Value::Null);
+    match status {
+        StatusCode::OK => Some((
+            body["index"].as_u64().expect("index"),
+            body["proof"].as_str().expect("proof").to_owned(),
+        )),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            assert!(body["error"].is_string(), "{body}");
+            None
+        }
+        other => panic!("{name} through {url}: {other} {body}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_frontends_take_adds_while_the_sequencer_is_killed() {
+    let pg = Postgres::start();
+    let garage = Garage::start();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("fe0");
+    let mut servers = vec![start_frontend(
+        &keys,
+        &frontend_args(&garage, &pg, None),
+        &garage,
+    )];
+    let (token, vkey) = (servers[0].token(), servers[0].vkey());
+    for i in 1..3 {
+        let server = start_frontend(
+            &dir.path().join(format!("fe{i}")),
+            &frontend_args(&garage, &pg, Some(&keys)),
+            &garage,
+        );
+        assert_eq!(server.vkey(), vkey, "the same log");
+        servers.push(server);
+    }
+    let urls = Arc::new(std::sync::Mutex::new(
+        servers.iter().map(|s| s.url.clone()).collect::<Vec<_>>(),
+    ));
+    let initial = urls.lock().unwrap().clone();
+    let first = sequencer_of(&initial, TAKEOVER).await;
+    // Every frontend takes adds, the two without the lease included.
+    for (i, url) in initial.iter().enumerate() {
+        let name = wheel(&format!("through{i}"), "1.0");
+        let deadline = Instant::now() + TAKEOVER;
+        while try_add(url, &token, &name, &checksum(&name))
+            .await
+            .is_none()
+        {
+            assert!(Instant::now() < deadline, "{url} never took an add");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let health = client()
+            .get(format!("{url}/healthz/sequencer"))
+            .send()
+            .await
+            .unwrap();
+        let expected = if i == first {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        assert_eq!(health.status(), expected, "{url}");
+    }
+
+    // Load: six clients, each add through the next live frontend, every add retried
+    // (same name, same digest) until acknowledged.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for t in 0..6 {
+        let (urls, token, stop) = (urls.clone(), token.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut n = 0usize;
+            let mut turn = t;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let name = wheel(&format!("fe{t}x{n}"), "1.0");
+                let sum = checksum(&name);
+                n += 1;
+                loop {
+                    let url = {
+                        let urls = urls.lock().unwrap();
+                        turn += 1;
+                        urls[turn % urls.len()].clone()
+                    };
+                    if let Some((index, proof)) = try_add(&url, &token, &name, &sum).await {
+                        acked.push((name, sum, index, proof));
+                        break;
+                    }
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            acked
+        }));
+    }
+    // A reader collects every checkpoint any frontend serves meanwhile.
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+    let reader = {
+        let (urls, stop, seen) = (urls.clone(), stop.clone(), seen.clone());
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let current = urls.lock().unwrap().clone();
+                for url in current {
+                    if let Ok(r) = client().get(format!("{url}/checkpoint")).send().await
+                        && r.status() == StatusCode::OK
+                        && let Ok(note) = r.bytes().await
+                    {
+                        seen.lock().unwrap().push(note.to_vec());
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        })
+    };
+
+    // Kill the sequencer three times; each time another frontend takes over and the
+    // killed one comes back as a new frontend.
+    let mut takeovers = Vec::new();
+    for round in 0..3 {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let current = urls.lock().unwrap().clone();
+        let victim = sequencer_of(&current, TAKEOVER).await;
+        kill(&servers[victim], "-KILL");
+        let killed = Instant::now();
+        let others: Vec<String> = current
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != victim)
+            .map(|(_, u)| u.clone())
+            .collect();
+        sequencer_of(&others, TAKEOVER).await;
+        takeovers.push(killed.elapsed());
+        let server = start_frontend(
+            &dir.path().join(format!("again{round}")),
+            &frontend_args(&garage, &pg, Some(&keys)),
+            &garage,
+        );
+        urls.lock().unwrap()[victim] = server.url.clone();
+        servers[victim] = server;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut acked = Vec::new();
+    for task in load {
+        acked.extend(task.await.unwrap());
+    }
+    reader.await.unwrap();
+    eprintln!(
+        "{} adds acknowledged through 3 frontends; takeovers after SIGKILL took {takeovers:?}",
+        acked.len()
+    );
+    assert!(acked.len() >= 30, "only {} adds went through", acked.len());
+
+    // No index given twice; every acknowledged add is at its index with its digest, as its
+    // own proof and a fresh lookup on another frontend say.
+    let mut by_index = BTreeMap::new();
+    for (name, _, index, _) in &acked {
+        if let Some(other) = by_index.insert(*index, name.clone()) {
+            panic!("index {index} given to {other} and {name}");
+        }
+    }
+    let urls_now = urls.lock().unwrap().clone();
+    let latest = sequencer_of(&urls_now, TAKEOVER).await;
+    // Adds a client gave up on at the stop may still be pooled: wait until the log is
+    // quiet (all it sequenced published). Then every frontend follows the last published
+    // tree within a few checkpoint intervals.
+    let deadline = Instant::now() + TAKEOVER;
+    while pg.psql("SELECT published_size = sequenced_size FROM bintrail_log") != "t" {
+        assert!(
+            Instant::now() < deadline,
+            "the last adds were never published"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let final_size = pg.psql("SELECT published_size FROM bintrail_log");
+    let mut last = (0, bintrail_tlog::hash::empty_tree_hash());
+    for url in &urls_now {
+        let deadline = Instant::now() + TAKEOVER;
+        loop {
+            let note = client()
+                .get(format!("{url}/checkpoint"))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            last = open(&note, &vkey);
+            if last.0.to_string() == final_size {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{url} stays at {}", last.0);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM bintrail_entries"),
+        final_size,
+        "one row per entry"
+    );
+    let mut records = Vec::new();
+    for (i, (name, sum, index, proof)) in acked.iter().enumerate() {
+        let proof = TlogProof::parse(proof.as_bytes()).expect("a tlog-proof");
+        assert_eq!(proof.index, *index, "{name}");
+        let url = &urls_now[i % urls_now.len()];
+        let r = client()
+            .get(format!("{url}/lookup/pypi/{name}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{name} on {url}");
+        let looked = TlogProof::parse(&r.bytes().await.unwrap()).expect("a tlog-proof");
+        assert_eq!(looked.index, *index, "{name}");
+        let entry = looked.extra.expect("the entry");
+        let text = String::from_utf8_lossy(&entry);
+        assert!(
+            text.contains(sum.as_str()) && text.contains(name.as_str()),
+            "{text}"
+        );
+        records.push(format!(
+            "record {index} {}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &entry)
+        ));
+    }
+
+    // golang.org/x/mod's tlog, over the tiles a frontend serves: the last tree hashes to
+    // its root, every checkpoint served during the run is a prefix of it, and every
+    // acknowledged entry is its record at its index.
+    let go = tempfile::tempdir().unwrap();
+    let bin = go_common::build(
+        go.path(),
+        "bintrailconsistency",
+        include_str!("go/consistency.go"),
+    );
+    let mut queries = vec![
+        format!("log {}", urls_now[(latest + 1) % urls_now.len()]),
+        format!("latest {} {}", last.0, last.1.to_base64()),
+    ];
+    let mut sizes = std::collections::BTreeSet::new();
+    for note in seen.lock().unwrap().iter() {
+        let (size, root) = open(note, &vkey);
+        assert!(
+            size <= last.0,
+            "a checkpoint of {size} beyond the last {}",
+            last.0
+        );
+        if size > 0 && sizes.insert((size, root.to_base64())) {
+            queries.push(format!("old {size} {}", root.to_base64()));
+        }
+    }
+    assert!(sizes.len() > 3, "checkpoints seen: {sizes:?}");
+    queries.extend(records);
+    let out = go_common::run(&bin, &(queries.join("\n") + "\n"));
+    assert_eq!(out.lines().count(), queries.len(), "{out}");
+
+    // A conflicting digest is refused by every frontend, and of two different digests for
+    // one new file sent at once to two frontends exactly one is logged.
+    let (name, _, index, _) = &acked[0];
+    for url in &urls_now {
+        let r = client()
+            .post(format!("{url}/add"))
+            .bearer_auth(&token)
+            .json(&json!({"filename": name, "checksum": checksum("not it")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT, "{url}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["index"].as_u64(), Some(*index), "{body}");
+    }
+    let contested = wheel("contested", "1.0");
+    let tries = urls_now.iter().take(2).enumerate().map(|(i, url)| {
+        let (url, token, contested) = (url.clone(), token.clone(), contested.clone());
+        async move {
+            let deadline = Instant::now() + TAKEOVER;
+            loop {
+                let r = client()
+                    .post(format!("{url}/add"))
+                    .bearer_auth(&token)
+                    .json(&json!({"filename": contested, "checksum": checksum(&format!("digest {i}"))}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status();
+                let body: Value = r.json().await.unwrap();
+                if status != StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
+                    return (status, body);
+                }
+            }
+        }
+    });
+    let answers = futures::future::join_all(tries).await;
+    let mut statuses: Vec<StatusCode> = answers.iter().map(|(s, _)| *s).collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{answers:?}"
+    );
+    assert_eq!(answers[0].1["index"], answers[1].1["index"], "{answers:?}");
+
+    // A bulk append through a frontend that does not sequence is forwarded too.
+    let follower = &urls_now[(latest + 1) % urls_now.len()];
+    let lines: String = (0..3)
+        .map(|i| {
+            let name = wheel(&format!("bulkvia{i}"), "1.0");
+            format!(
+                "{}\n",
+                json!({"filename": name, "checksum": checksum(&name)})
+            )
+        })
+        .collect();
+    let deadline = Instant::now() + TAKEOVER;
+    let text = loop {
+        let r = client()
+            .post(format!("{follower}/admin/bulk/append"))
+            .bearer_auth(&token)
+            .header("content-type", "application/x-ndjson")
+            .body(lines.clone())
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::OK {
+            break r.text().await.unwrap();
+        }
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(Instant::now() < deadline, "bulk through {follower} refused");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let logged = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "result" && v["result"]["status"] == "logged")
+        .count();
+    assert_eq!(logged, 3, "{text}");
 }

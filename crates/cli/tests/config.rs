@@ -56,3 +56,36 @@ fn malformed_duration_flag_is_rejected() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid duration"));
 }
+
+#[test]
+fn advertise_url_needs_a_database_and_an_http_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    for (extra, want) in [
+        (
+            &["--advertise-url", "http://fe1:8080"][..],
+            "setting advertise-url: needs storage and database",
+        ),
+        (
+            &[
+                "--advertise-url",
+                "fe1:8080",
+                "--storage",
+                "s3://bucket/p",
+                "--database",
+                "postgres://u@127.0.0.1/db",
+            ][..],
+            "setting advertise-url: must be an http:// or https:// URL",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_bintrail"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data", data])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(want), "{extra:?}: {stderr}");
+    }
+}

@@ -23,6 +23,7 @@
 //! storage = "s3://bucket/prefix"
 //! s3-endpoint = "https://s3.example.org"
 //! database = "postgres://bintrail@db.example.org/bintrail"
+//! advertise-url = "http://fe1.internal:8080"   # where other frontends forward adds
 //! ```
 
 use std::net::SocketAddr;
@@ -165,6 +166,9 @@ pub struct Settings {
     /// `postgres://...`: keep the tree state, the uniqueness index and the sequencing
     /// lease in PostgreSQL (with `storage`). Default: the data directory.
     pub database: Option<String>,
+    /// The URL other frontends on the same database forward adds to while this one
+    /// sequences. Default: `http(s)://` and the bound listen address.
+    pub advertise_url: Option<String>,
 }
 
 impl Settings {
@@ -226,6 +230,7 @@ impl Settings {
             storage: top.storage.or(self.storage),
             s3_endpoint: top.s3_endpoint.or(self.s3_endpoint),
             database: top.database.or(self.database),
+            advertise_url: top.advertise_url.or(self.advertise_url),
         }
     }
 }
@@ -305,6 +310,9 @@ impl ServeConfig {
                 if s.s3_endpoint.is_some() {
                     return Err(invalid("s3-endpoint", "needs storage and database"));
                 }
+                if s.advertise_url.is_some() {
+                    return Err(invalid("advertise-url", "needs storage and database"));
+                }
                 None
             }
             (Some(_), None) => return Err(invalid("database", "required with storage")),
@@ -327,6 +335,18 @@ impl ServeConfig {
                     lease: DEFAULT_LEASE,
                     request_timeout: DEFAULT_STORE_TIMEOUT,
                     aws: vec![],
+                    advertise: match s.advertise_url {
+                        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                            url.trim_end_matches('/').to_owned()
+                        }
+                        Some(_) => {
+                            return Err(invalid(
+                                "advertise-url",
+                                "must be an http:// or https:// URL",
+                            ));
+                        }
+                        None => String::new(),
+                    },
                 })
             }
         };

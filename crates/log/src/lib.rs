@@ -23,6 +23,7 @@ pub mod server;
 mod add;
 pub mod cosign;
 mod error;
+mod follow;
 mod integrity;
 pub mod log;
 mod outbound;

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 pub use crate::add::Added;
 use crate::cosign::{Cosigner, NoWitness};
 pub use crate::error::{AddError, BatchError, LogError};
+use crate::follow::{first_published, followed};
 use crate::integrity::{CheckedTiles, Tree};
 use crate::pool::Pool;
 use crate::prove::{prove_consistency, prove_stored};
@@ -49,14 +50,24 @@ impl<E: EntryKind> Log<E> {
     ) -> Result<Log<E>, LogError> {
         let cache = TileCache::new();
         let (signer, st) = (opts.signer.clone(), storage.clone());
+        // A frontend that does not hold a shared backend's lease follows the published tree
+        // (follow.rs); the sequencer recovers once it takes the lease.
         let (recovered, cache) = tokio::task::spawn_blocking(move || {
-            let r = recover(st.as_ref(), &cache, &signer, parse_entry::<E>);
+            let r = match first_published(st.as_ref(), &signer.verifier()) {
+                Ok(Some((checkpoint, note))) => Ok((
+                    None,
+                    followed(checkpoint.clone(), note.clone()),
+                    (checkpoint, note),
+                )),
+                Ok(None) => recover(st.as_ref(), &cache, &signer, parse_entry::<E>)
+                    .map(|r| (Some(r.committed.clone()), r.committed, r.published)),
+                Err(e) => Err(e),
+            };
             (r, cache)
         })
         .await
         .map_err(|_| LogError::Closed)?;
-        let recovered = recovered?;
-        let (published_cp, published_note) = recovered.published;
+        let (state, committed, (published_cp, published_note)) = recovered?;
         let published = Published {
             checkpoint: published_cp,
             note: published_note,
@@ -68,7 +79,7 @@ impl<E: EntryKind> Log<E> {
             storage,
             parse: parse_entry::<E>,
             cache,
-            sequenced: watch::Sender::new(recovered.committed.clone()),
+            sequenced: watch::Sender::new(committed),
             published: watch::Sender::new(published),
             pool,
             stop: watch::Sender::new(false),
@@ -77,7 +88,7 @@ impl<E: EntryKind> Log<E> {
             sequencer_task: Mutex::new(None),
             publisher_task: Mutex::new(None),
         });
-        let sequencer = tokio::spawn(run_sequencer(shared.clone(), recovered.committed));
+        let sequencer = tokio::spawn(run_sequencer(shared.clone(), state));
         let publisher = tokio::spawn(run_publisher(shared.clone(), cosigner));
         *lock_task(&shared.sequencer_task) = Some(sequencer);
         *lock_task(&shared.publisher_task) = Some(publisher);

@@ -53,6 +53,15 @@ pub(crate) async fn run_publisher<C: Cosigner>(shared: Arc<Shared>, cosigner: C)
         }
         let target = sequenced.borrow_and_update().clone();
         let published_size = shared.published.borrow().checkpoint.size;
+        if target.checkpoint.size > published_size && !shared.storage.can_sequence() {
+            // A frontend that lost a shared backend's lease publishes nothing (storage
+            // would refuse it anyway); it follows what the holder publishes.
+            tokio::select! {
+                _ = tokio::time::sleep(shared.opts.checkpoint_interval) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
         if target.checkpoint.size <= published_size {
             tokio::select! {
                 _ = sequenced.changed() => {}

@@ -11,6 +11,11 @@
 //!
 //! Any failed write leaves the batch's fate unknown (it may have persisted), so the sequencer
 //! forgets its in-memory tree and re-runs recovery, which reads the truth from storage.
+//!
+//! On a backend shared by several frontends, only the lease holder sequences: on every
+//! tick a frontend without the lease follows the published tree (`follow.rs`), and one
+//! that took the lease since it last read the tree recovers before anything else, so it
+//! publishes what a dead predecessor committed without waiting for an add.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,16 +30,18 @@ use bytes::Bytes;
 use tokio::time::MissedTickBehavior;
 
 use crate::error::{BatchError, LogError};
+use crate::follow;
 use crate::pool::{Outcome, PendingAdd};
 use crate::recovery::recover;
 use crate::state::{Committed, Shared};
 use crate::storage::{CheckpointKind, IndexRecord, StoredEntry};
 use crate::tiles::TreeReader;
 
-/// The sequencer task: runs until shutdown drains the pool.
-pub(crate) async fn run_sequencer(shared: Arc<Shared>, committed: Committed) {
+/// The sequencer task: runs until shutdown drains the pool. `state` is `None` when the
+/// tree must be recovered first (a follower's).
+pub(crate) async fn run_sequencer(shared: Arc<Shared>, state: Option<Committed>) {
     let max_batch = shared.pool.max_batch();
-    let mut state = Some(committed);
+    let mut state = state;
     // The first batch is cut one interval after start: `interval` would tick at once, and a
     // batch cut then races the first adds (it could take some of them before others arrive).
     let period = shared.opts.checkpoint_interval;
@@ -46,6 +53,17 @@ pub(crate) async fn run_sequencer(shared: Arc<Shared>, committed: Committed) {
             _ = shared.pool.woken() => {}
         }
         let stopping = !shared.pool.is_accepting();
+        let sh = shared.clone();
+        if !shared.storage.can_sequence() {
+            let followed = tokio::task::spawn_blocking(move || follow::refresh(&sh)).await;
+            if let Ok(Err(e)) = followed {
+                tracing::warn!(error = %e, "could not read the published checkpoint");
+            }
+        } else if shared.storage.needs_recovery() {
+            state = tokio::task::spawn_blocking(move || recover_in_place(&sh).ok())
+                .await
+                .unwrap_or(None);
+        }
         loop {
             let batch = shared.pool.take_batch();
             if batch.is_empty() {
@@ -81,8 +99,8 @@ fn sequence_batch(
     batch: Vec<PendingAdd>,
 ) -> Option<Committed> {
     let committed = match state {
-        Some(committed) => committed,
-        None => match recover_in_place(shared) {
+        Some(committed) if !shared.storage.needs_recovery() => committed,
+        _ => match recover_in_place(shared) {
             Ok(committed) => committed,
             Err(e) => {
                 // The adds learn why (a full disk, an unreachable database or store).

@@ -502,8 +502,16 @@ impl Server {
         };
         let (storage, cloud): (Arc<dyn Storage>, _) = match &config.cloud {
             Some(opts) => {
+                let mut opts = opts.clone();
+                if opts.advertise.is_empty() {
+                    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+                        addr: config.listen,
+                        source,
+                    })?;
+                    opts.advertise = http::forward::advertised_url(addr, tls.is_some());
+                }
                 let cloud = Arc::new(
-                    CloudStorage::open(opts)
+                    CloudStorage::open(&opts)
                         .await
                         .map_err(|e| log_error(LogError::from(e)))?,
                 );
@@ -542,6 +550,10 @@ impl Server {
             bulk_body_timeout: config.bulk_body_timeout,
             retry_after: config.checkpoint_interval,
             sigstore_root,
+            forward: cloud.as_ref().map(|cloud| {
+                let cloud = cloud.clone();
+                http::forward::Forwarder::new(move || cloud.leader_url(), 2 * config.add_timeout)
+            }),
             ..HttpOptions::default()
         };
         let app = http::router_with_metrics(

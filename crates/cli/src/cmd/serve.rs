@@ -92,6 +92,10 @@ pub struct Args {
     /// one bucket and database take turns sequencing [default: the data directory].
     #[arg(long, value_name = "URL")]
     database: Option<String>,
+    /// With --database: the URL other frontends forward adds to while this one
+    /// sequences [default: http(s):// and the bound listen address].
+    #[arg(long, value_name = "URL")]
+    advertise_url: Option<String>,
     /// Diagnostics on stderr: `text` (coloured only on a terminal) or `json` (one
     /// object per line).
     #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Text)]
@@ -121,6 +125,7 @@ impl Args {
             storage: self.storage,
             s3_endpoint: self.s3_endpoint,
             database: self.database,
+            advertise_url: self.advertise_url,
         };
         (self.config, flags)
     }

@@ -108,6 +108,18 @@ pub(super) async fn bulk_append(
     )
     .await?;
     let lines = split_lines(&body, state.opts.max_bulk_entries)?;
+    let timeout = state.opts.bulk_body_timeout;
+    if let Some(answer) = super::forward::forward_if_follower(
+        &state,
+        "/admin/bulk/append",
+        &parts.headers,
+        &body,
+        timeout,
+    )
+    .await
+    {
+        return answer;
+    }
     let (mut results, entries, positions) = parse_bulk(&lines, state.opts.sigstore_root());
     tracing::info!(token = %token_name, lines = lines.len(), valid = entries.len(), "bulk append");
     let outcomes = state.log.add_many(entries).await;

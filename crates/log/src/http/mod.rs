@@ -10,7 +10,7 @@
 //! | `GET /.well-known/bt/tlog-key` | - | the draft PEP's key JSON (`signature_algorithm`, `public_key`), cacheable |
 //! | `GET /policy` | - | the log's C2SP tlog-policy (its key, witnesses, quorum), `text/plain` |
 //! | `GET /healthz` | - | `ok` |
-//! | `GET /healthz/sequencer` | - | `sequencing` (200) while this frontend can sequence, `standby` (503) while another holds the lease |
+//! | `GET /healthz/sequencer` | - | `sequencing` (200) while this frontend can sequence, `standby` (503) while another holds the lease (this one then forwards writes to it, see `forward.rs`) |
 //! | `GET /metrics` | - | Prometheus text |
 //!
 //! Request and response shapes of `/add` and the bulk endpoint follow the Go log
@@ -20,6 +20,7 @@
 
 mod bulk;
 pub mod error;
+pub mod forward;
 mod read;
 mod write;
 
@@ -59,6 +60,9 @@ pub struct HttpOptions {
     /// The Sigstore trusted root attestations are verified against; `None` is the bundled
     /// public-good root.
     pub sigstore_root: Option<Arc<bintrail_attest::TrustRoot>>,
+    /// On a frontend sharing its log with others (object storage and PostgreSQL): where
+    /// writes go while this one does not sequence. `None`: every write is this log's.
+    pub forward: Option<forward::Forwarder>,
 }
 
 impl HttpOptions {
@@ -87,6 +91,7 @@ impl Default for HttpOptions {
             bulk_body_timeout: crate::config::DEFAULT_BULK_BODY_TIMEOUT,
             retry_after: Duration::from_secs(1),
             sigstore_root: None,
+            forward: None,
         }
     }
 }

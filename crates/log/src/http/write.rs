@@ -207,6 +207,12 @@ async fn add_inner(
     .await?;
     let entry =
         parse_entry_with(&body, state.opts.sigstore_root()).map_err(ApiError::BadRequest)?;
+    let timeout = state.opts.body_timeout;
+    if let Some(answer) =
+        super::forward::forward_if_follower(state, "/add", &parts.headers, &body, timeout).await
+    {
+        return answer;
+    }
     let filename = entry.filename.to_string();
     match state.log.add(entry).await {
         Ok(added) => {

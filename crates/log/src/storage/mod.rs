@@ -186,6 +186,14 @@ pub trait Storage: Send + Sync + 'static {
     fn can_sequence(&self) -> bool {
         true
     }
+
+    /// Whether the tree the sequencer holds in memory may be stale, so recovery must read
+    /// the sequenced checkpoint again before the next batch: true on a shared backend once
+    /// this process took the lease since it last read the tree (another process may have
+    /// extended it meanwhile). The default is never.
+    fn needs_recovery(&self) -> bool {
+        false
+    }
 }
 
 /// Errors from a storage backend.

@@ -6,7 +6,8 @@
 //!
 //! - `bintrail_log`, one row: `sequenced_note`/`sequenced_size` (the commit point),
 //!   `published_note`/`published_size`, and the lease: `fence` (the fencing token, raised by
-//!   every new holder), `holder` and `lease_expires` (database time).
+//!   every new holder), `holder`, `holder_url` (where the holder takes adds other frontends
+//!   forward to it) and `lease_expires` (database time).
 //! - `bintrail_entries`: `idx` (primary key, the leaf index), `key` (the canonical identifier,
 //!   `UNIQUE`: the database itself refuses a second digest for one file; NULL only for
 //!   history logged under older rules), `name` (the exact filename, `UNIQUE`, for lookups),
@@ -52,6 +53,7 @@ CREATE TABLE IF NOT EXISTS bintrail_entries (
     digest bytea NOT NULL,
     entry bytea NOT NULL
 );
+ALTER TABLE bintrail_log ADD COLUMN IF NOT EXISTS holder_url text;
 ";
 
 /// Runs `$body` in a transaction on the writer connection (`$tx` names it), bounded by
@@ -84,6 +86,16 @@ macro_rules! transaction {
 /// A row to append: leaf index, canonical identifier (`None` only for history logged under
 /// older rules), exact filename, digest and entry bytes.
 pub(crate) type NewRow = (i64, Option<String>, String, Vec<u8>, Vec<u8>);
+
+/// Who holds the lease, as another frontend sees it.
+pub(crate) struct Holder {
+    /// The holder's name (process, host, random tag).
+    pub(crate) name: String,
+    /// Seconds its lease still runs by the database's clock (negative: expired or free).
+    pub(crate) left: f64,
+    /// Where it takes forwarded adds.
+    pub(crate) url: Option<String>,
+}
 
 /// One row of the index as stored: leaf index and entry bytes.
 pub(crate) struct Row2 {
@@ -145,34 +157,41 @@ impl Db {
         bounded(client.query(sql, params)).await
     }
 
-    /// Takes the lease if it is free or expired, raising the fencing token; returns the new
-    /// token, or `None` with the current holder and how long its lease still runs.
+    /// Takes the lease if it is free or expired, raising the fencing token and recording
+    /// `url` (where this frontend takes forwarded adds); returns the new token, or the
+    /// current holder.
     pub(crate) async fn try_acquire(
         &self,
         holder: &str,
+        url: &str,
         lease: Duration,
-    ) -> Result<Result<i64, (String, f64)>, StorageError> {
+    ) -> Result<Result<i64, Holder>, StorageError> {
         let secs = lease.as_secs_f64();
         transaction!(self, lease, tx => {
             let row = tx
                 .query_one(
                     "SELECT coalesce(holder, ''),
-                            coalesce(extract(epoch FROM lease_expires - clock_timestamp())::float8, -1)
+                            coalesce(extract(epoch FROM lease_expires - clock_timestamp())::float8, -1),
+                            holder_url
                      FROM bintrail_log WHERE id = 1 FOR UPDATE",
                     &[],
                 )
                 .await
                 .map_err(db_error)?;
-            let (current, left): (String, f64) = (get(&row, 0)?, get(&row, 1)?);
-            if left > 0.0 {
-                Err((current, left))
+            let current = Holder {
+                name: get(&row, 0)?,
+                left: get(&row, 1)?,
+                url: get(&row, 2)?,
+            };
+            if current.left > 0.0 {
+                Err(current)
             } else {
                 let row = tx
                     .query_one(
-                        "UPDATE bintrail_log SET fence = fence + 1, holder = $1,
+                        "UPDATE bintrail_log SET fence = fence + 1, holder = $1, holder_url = $3,
                              lease_expires = clock_timestamp() + make_interval(secs => $2)
                          WHERE id = 1 RETURNING fence",
-                        &[&holder, &secs],
+                        &[&holder, &secs, &url],
                     )
                     .await
                     .map_err(db_error)?;
@@ -203,7 +222,7 @@ impl Db {
     pub(crate) async fn release(&self, fence: i64) -> Result<(), StorageError> {
         transaction!(self, lease, tx => {
             tx.execute(
-                "UPDATE bintrail_log SET lease_expires = NULL, holder = NULL
+                "UPDATE bintrail_log SET lease_expires = NULL, holder = NULL, holder_url = NULL
                  WHERE id = 1 AND fence = $1",
                 &[&fence],
             )

@@ -8,8 +8,11 @@
 //! tiles and bundles to the bucket, index rows (one transaction), then the commit point.
 //!
 //! **Exactly one sequencer.** Only the holder of the lease writes. [`CloudStorage::open`]
-//! waits until the lease is free (expired or released), takes it with a new fencing token,
-//! and a background task renews it every third of its length. Every database write checks
+//! takes the lease if it is free (expired or released), with a new fencing token and the
+//! URL where this frontend takes adds; otherwise it opens as a follower that serves reads
+//! and learns the holder's URL (the HTTP layer forwards adds there). A background task
+//! renews the lease every third of its length, or, on a follower, tries to take it as
+//! often. Every database write checks
 //! the token inside its transaction, so a frontend that lost the lease (paused past it,
 //! partitioned from the database) can change neither the index nor a checkpoint. Objects
 //! cannot be fenced by every store (Garage ignores conditional puts), so tile writes are
@@ -70,6 +73,9 @@ pub struct CloudOptions {
     /// S3 settings by their `AWS_*` environment names (like `AWS_ACCESS_KEY_ID`), applied
     /// over the process environment: for programs that embed the log. Empty for `serve`.
     pub aws: Vec<(String, String)>,
+    /// The URL other frontends forward adds to while this one sequences
+    /// (`--advertise-url`; `serve` defaults it to its listen address). Empty: none.
+    pub advertise: String,
 }
 
 /// The lease as this frontend knows it.
@@ -86,6 +92,9 @@ struct Lease {
     /// The fence and sequenced size of the tree the sequencer last read or committed;
     /// writes are refused unless the database still holds exactly that.
     synced: Mutex<Option<(i64, u64)>>,
+    /// While another frontend holds the lease: its URL and when its lease runs out by the
+    /// local clock (as last read from the database).
+    leader: Mutex<Option<(String, Instant)>>,
 }
 
 /// Tiles and checkpoints in S3, tree state and index in PostgreSQL; see the module docs.
@@ -101,8 +110,9 @@ pub struct CloudStorage {
 }
 
 impl CloudStorage {
-    /// Connects to the bucket and the database, creates the schema if absent, and waits
-    /// (logging who holds it) until this frontend holds the sequencing lease.
+    /// Connects to the bucket and the database, creates the schema if absent, and takes
+    /// the sequencing lease if it is free; otherwise opens as a follower (which takes the
+    /// lease in the background once its holder stops renewing it).
     pub async fn open(opts: &CloudOptions) -> Result<CloudStorage, StorageError> {
         let objects = Objects::new(
             &opts.storage,
@@ -123,19 +133,23 @@ impl CloudStorage {
             since: Mutex::new(Instant::now()),
             taken: std::sync::atomic::AtomicU64::new(0),
             synced: Mutex::new(None),
+            leader: Mutex::new(None),
         });
-        acquire(&db, &lease, &holder, opts.lease).await?;
-        // Readers of the bucket see the published checkpoint even if the last holder died
-        // between publishing it in the database and writing the object.
-        if let Some(note) = db.read_checkpoint(CheckpointKind::Published).await? {
-            objects.put_checkpoint(Bytes::from(note)).await?;
+        let me = Candidate {
+            db: db.clone(),
+            lease: lease.clone(),
+            holder: holder.clone(),
+            url: opts.advertise.clone(),
+            length: opts.lease,
+        };
+        if me.try_once().await? {
+            // Readers of the bucket see the published checkpoint even if the last holder
+            // died between publishing it in the database and writing the object.
+            if let Some(note) = db.read_checkpoint(CheckpointKind::Published).await? {
+                objects.put_checkpoint(Bytes::from(note)).await?;
+            }
         }
-        let renewer = tokio::spawn(renew_forever(
-            db.clone(),
-            lease.clone(),
-            holder.clone(),
-            opts.lease,
-        ));
+        let renewer = tokio::spawn(me.hold_forever());
         Ok(CloudStorage {
             objects,
             db,
@@ -148,6 +162,19 @@ impl CloudStorage {
         })
     }
 
+    /// Waits until this frontend holds the sequencing lease (for a program that must
+    /// write, such as a migration, rather than follow), logging who holds it meanwhile.
+    pub async fn wait_for_lease(&self) {
+        let mut said = false;
+        while self.fence().is_none() {
+            if !said {
+                tracing::info!("waiting for the sequencing lease");
+                said = true;
+            }
+            tokio::time::sleep(self.lease_length / 6).await;
+        }
+    }
+
     /// The fencing token this frontend holds, or `None` while it holds no lease.
     pub fn fence(&self) -> Option<i64> {
         Some(self.lease.fence.load(Ordering::SeqCst)).filter(|f| *f > 0)
@@ -156,6 +183,18 @@ impl CloudStorage {
     /// This frontend's name in the lease table.
     pub fn holder(&self) -> &str {
         &self.holder
+    }
+
+    /// While another frontend holds the lease: the URL it takes forwarded adds at, unless
+    /// its lease ran out (as last read from the database) or it recorded none.
+    pub fn leader_url(&self) -> Option<String> {
+        if self.fence().is_some() {
+            return None;
+        }
+        match &*lock(&self.lease.leader) {
+            Some((url, until)) if !url.is_empty() && Instant::now() < *until => Some(url.clone()),
+            _ => None,
+        }
     }
 
     /// Gives the lease up (call after the log shut down), so another frontend takes over
@@ -341,6 +380,11 @@ impl Storage for CloudStorage {
         self.fence().is_some()
     }
 
+    fn needs_recovery(&self) -> bool {
+        let fence = self.lease.fence.load(Ordering::SeqCst);
+        fence > 0 && !matches!(*lock(&self.lease.synced), Some((f, _)) if f == fence)
+    }
+
     fn truncate_index(&self, size: u64) -> Result<(), StorageError> {
         let (fence, _) = self.writable()?;
         self.block_on(Backend::Database, self.db.truncate(fence, size))
@@ -380,74 +424,81 @@ fn note_size(note: &[u8]) -> Result<u64, StorageError> {
     Ok(checkpoint.size)
 }
 
-/// Waits until the lease is this frontend's.
-async fn acquire(
-    db: &Db,
-    lease: &Lease,
-    holder: &str,
+/// What the lease task needs: the database, the shared lease, and who this frontend is.
+struct Candidate {
+    db: Arc<Db>,
+    lease: Arc<Lease>,
+    holder: String,
+    url: String,
     length: Duration,
-) -> Result<(), StorageError> {
-    let mut said = false;
-    loop {
+}
+
+impl Candidate {
+    /// Tries once to take the lease; `true` if this frontend now holds it. Otherwise
+    /// records who does and where, for forwarding.
+    async fn try_once(&self) -> Result<bool, StorageError> {
         let sent = Instant::now();
-        match db.try_acquire(holder, length).await {
-            Ok(Ok(fence)) => {
+        match self
+            .db
+            .try_acquire(&self.holder, &self.url, self.length)
+            .await?
+        {
+            Ok(fence) => {
+                *lock(&self.lease.leader) = None;
                 if fence > 1 {
                     // Let object writes of the previous holder land before ours.
                     tokio::time::sleep(TAKEOVER_GRACE).await;
                 }
-                *lock(&lease.deadline) = sent + length;
-                *lock(&lease.since) = Instant::now();
-                lease.taken.fetch_add(1, Ordering::Relaxed);
-                lease.fence.store(fence, Ordering::SeqCst);
+                *lock(&self.lease.deadline) = sent + self.length;
+                *lock(&self.lease.since) = Instant::now();
+                self.lease.taken.fetch_add(1, Ordering::Relaxed);
+                self.lease.fence.store(fence, Ordering::SeqCst);
                 tracing::info!(fence, "holding the sequencing lease");
-                return Ok(());
+                Ok(true)
             }
-            Ok(Err((current, left))) => {
-                if !said {
-                    tracing::info!(holder = %current, seconds_left = left, "waiting for the sequencing lease");
-                    said = true;
+            Err(current) => {
+                let changed = lock(&self.lease.leader)
+                    .as_ref()
+                    .map(|(url, _)| Some(url) != current.url.as_ref())
+                    .unwrap_or(true);
+                if changed {
+                    tracing::info!(holder = %current.name, url = current.url.as_deref().unwrap_or(""), seconds_left = current.left, "another frontend sequences; forwarding adds to it");
                 }
-                let wait = Duration::from_secs_f64(left.clamp(0.05, length.as_secs_f64()));
-                tokio::time::sleep(wait.min(length / 3)).await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot reach the database for the sequencing lease; retrying");
-                tokio::time::sleep(length / 3).await;
+                let left = Duration::from_secs_f64(current.left.clamp(0.0, 3600.0));
+                *lock(&self.lease.leader) = Some((current.url.unwrap_or_default(), sent + left));
+                Ok(false)
             }
         }
     }
-}
 
-/// Renews the lease every third of its length; when it is lost (taken over, or expired
-/// while the database was unreachable), drops it and waits to take it again.
-async fn renew_forever(db: Arc<Db>, lease: Arc<Lease>, holder: String, length: Duration) {
-    loop {
-        tokio::time::sleep(length / 3).await;
-        let fence = lease.fence.load(Ordering::SeqCst);
-        if fence == 0 {
-            return;
-        }
-        let sent = Instant::now();
-        match db.renew(fence, length).await {
-            Ok(true) => *lock(&lease.deadline) = sent + length,
-            Ok(false) => {
-                tracing::error!(
-                    fence,
-                    "lost the sequencing lease; writes stop until it is taken again"
-                );
-                lease.fence.store(0, Ordering::SeqCst);
-                if acquire(&db, &lease, &holder, length).await.is_err() {
-                    return;
+    /// Renews the lease every third of its length while this frontend holds it; while it
+    /// does not (never had it, lost it, or let it expire while the database was
+    /// unreachable), tries to take it as often.
+    async fn hold_forever(self) {
+        loop {
+            tokio::time::sleep(self.length / 3).await;
+            let fence = self.lease.fence.load(Ordering::SeqCst);
+            if fence == 0 {
+                if let Err(e) = self.try_once().await {
+                    tracing::warn!(error = %e, "cannot reach the database for the sequencing lease; retrying");
                 }
+                continue;
             }
-            Err(e) => {
-                let expired = Instant::now() >= *lock(&lease.deadline);
-                tracing::warn!(error = %e, expired, "renewing the sequencing lease failed");
-                if expired {
-                    lease.fence.store(0, Ordering::SeqCst);
-                    if acquire(&db, &lease, &holder, length).await.is_err() {
-                        return;
+            let sent = Instant::now();
+            match self.db.renew(fence, self.length).await {
+                Ok(true) => *lock(&self.lease.deadline) = sent + self.length,
+                Ok(false) => {
+                    tracing::error!(
+                        fence,
+                        "lost the sequencing lease; forwarding adds to the new holder"
+                    );
+                    self.lease.fence.store(0, Ordering::SeqCst);
+                }
+                Err(e) => {
+                    let expired = Instant::now() >= *lock(&self.lease.deadline);
+                    tracing::warn!(error = %e, expired, "renewing the sequencing lease failed");
+                    if expired {
+                        self.lease.fence.store(0, Ordering::SeqCst);
                     }
                 }
             }

@@ -1,0 +1,201 @@
+//! Writes on a frontend that does not sequence: forwarded to the one that does.
+//!
+//! Several frontends share one bucket and database (`CloudStorage`); one holds the
+//! sequencing lease and records in it the URL where it takes adds. Every other frontend
+//! checks a write itself (token, body, entry), then sends the same request to that URL
+//! and relays the answer. The client's acknowledgment is therefore always the
+//! sequencer's own: a 200 only once the entry is committed and a checkpoint covering it
+//! published. If the sequencer dies with the add in its pool, the forwarding frontend
+//! answers a 503 (the add was either committed, and a retry returns its index with
+//! `existing: true`, or lost before anything acknowledged it); if this frontend dies,
+//! its client sees the connection fail. Neither acknowledges an add that is then lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+
+use super::{ApiError, AppState};
+
+/// Marks a forwarded request: a frontend that receives one while it does not sequence
+/// (the lease moved meanwhile) refuses it with a 503 rather than forwarding it again.
+pub const FORWARDED: HeaderName = HeaderName::from_static("bintrail-forwarded");
+
+/// Where a frontend that does not sequence sends writes.
+#[derive(Clone)]
+pub struct Forwarder {
+    leader: Arc<dyn Fn() -> Option<String> + Send + Sync>,
+    client: reqwest::Client,
+    wait: Duration,
+}
+
+impl std::fmt::Debug for Forwarder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarder")
+            .field("leader", &(self.leader)())
+            .finish()
+    }
+}
+
+impl Forwarder {
+    /// Forwards to the URL `leader` returns (the lease holder's, `None` while no frontend
+    /// holds the lease), waiting up to `wait` (about two add timeouts) beyond the time the
+    /// body may take for the answer.
+    pub fn new(
+        leader: impl Fn() -> Option<String> + Send + Sync + 'static,
+        wait: Duration,
+    ) -> Forwarder {
+        Forwarder {
+            leader: Arc::new(leader),
+            wait,
+            // Adds are small and the sequencer near: a connection that cannot be made in
+            // 2 s belongs to a dead frontend, and the client is told to retry.
+            client: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .pool_max_idle_per_host(64)
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// If this frontend cannot sequence and forwards writes, sends `body` (already checked
+/// here) to the sequencer's `path` with the client's token and relays its answer, waiting
+/// up to `body_time` plus the forwarder's wait; `None` when this frontend handles the
+/// write itself.
+pub(super) async fn forward_if_follower(
+    state: &AppState,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+    body_time: Duration,
+) -> Option<Result<Response, ApiError>> {
+    let forwarder = state.opts.forward.as_ref()?;
+    if state.log.can_sequence() {
+        return None;
+    }
+    let retry_after = state.opts.retry_after;
+    let unavailable = |message: String| ApiError::Unavailable {
+        message,
+        retry_after,
+        index: None,
+    };
+    if headers.contains_key(FORWARDED) {
+        return Some(Err(unavailable(
+            "this frontend no longer sequences (the lease moved); retry".to_owned(),
+        )));
+    }
+    let Some(url) = (forwarder.leader)() else {
+        return Some(Err(unavailable(
+            "the sequencer is unavailable: no frontend holds the sequencing lease right now; retry"
+                .to_owned(),
+        )));
+    };
+    let mut request = forwarder
+        .client
+        .post(format!("{url}{path}"))
+        .header(FORWARDED, "1")
+        .timeout(body_time + forwarder.wait)
+        .body(body.clone());
+    for name in [header::AUTHORIZATION, header::CONTENT_TYPE] {
+        if let Some(value) = headers.get(&name) {
+            request = request.header(name, value);
+        }
+    }
+    let failed = |e: reqwest::Error| {
+        tracing::warn!(%url, error = %e, "forwarding a write to the sequencing frontend failed");
+        unavailable(format!(
+            "the sequencing frontend did not answer ({}); retry the same add",
+            if e.is_timeout() {
+                "timed out"
+            } else {
+                "connection failed"
+            }
+        ))
+    };
+    let exchange = async {
+        let answer = request.send().await.map_err(failed)?;
+        let status = answer.status();
+        let headers = answer.headers().clone();
+        // The whole answer before relaying it: a sequencer that dies mid-answer becomes a
+        // 503, never a truncated 200.
+        let bytes = answer.bytes().await.map_err(failed)?;
+        Ok::<_, ApiError>((status, headers, bytes))
+    };
+    let (status, headers, bytes) = tokio::select! {
+        answer = exchange => match answer {
+            Ok(answer) => answer,
+            Err(e) => return Some(Err(e)),
+        },
+        () = lease_moves(forwarder, &url) => {
+            return Some(Err(unavailable(
+                "the sequencer is unavailable: its lease ran out or moved while it held this add; retry the same add"
+                    .to_owned(),
+            )));
+        }
+    };
+    let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut kept = Vec::new();
+    for name in [header::CONTENT_TYPE, header::RETRY_AFTER] {
+        if let Some(value) = headers.get(name.as_str())
+            && let Ok(value) = HeaderValue::from_bytes(value.as_bytes())
+        {
+            kept.push((name, value));
+        }
+    }
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().extend(kept);
+    Some(Ok(response))
+}
+
+/// Resolves once `url` is no longer the lease holder's as this frontend last read it (its
+/// lease ran out, another frontend or this one took it): a sequencer paused or cut off
+/// with the add must not hold the client until the whole timeout.
+async fn lease_moves(forwarder: &Forwarder, url: &str) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if (forwarder.leader)().as_deref() != Some(url) {
+            return;
+        }
+    }
+}
+
+/// The URL other frontends reach a frontend listening on `addr` at: the scheme and the
+/// address, with the host name for an unspecified address (`0.0.0.0`, `::`).
+pub fn advertised_url(addr: std::net::SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".into()),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("{scheme}://{host}:{}", addr.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advertised_url;
+
+    #[test]
+    fn advertised_url_names_the_bound_address() {
+        assert_eq!(
+            advertised_url("127.0.0.1:8080".parse().unwrap(), false),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            advertised_url("[::1]:443".parse().unwrap(), true),
+            "https://[::1]:443"
+        );
+        let any = advertised_url("0.0.0.0:8080".parse().unwrap(), false);
+        assert!(
+            any.starts_with("http://") && !any.contains("0.0.0.0"),
+            "{any}"
+        );
+    }
+}
