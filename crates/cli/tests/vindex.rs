@@ -404,3 +404,234 @@ fn forged_and_truncated_answers_are_refused() {
         assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
     }
 }
+
+/// Runs `bintrail monitor --once --verify-vindex` and returns its exit code, the kinds of
+/// its findings and its stderr.
+fn audit(log: &LogServer, vindex: &str, policy: &Path, state: &Path) -> (i32, Vec<String>, String) {
+    let out = run_bounded(
+        Path::new(BIN),
+        &[
+            "monitor",
+            "--once",
+            "--log",
+            &log.url,
+            "--policy",
+            policy.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+            "--verify-vindex",
+            vindex,
+        ],
+        &[],
+        Duration::from_secs(120),
+    );
+    let kinds = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|f| f["kind"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    (
+        out.status.code().unwrap_or(-1),
+        kinds,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The input log's entries, read through its entry bundles: `(index, project)`.
+fn input_projects(rt: &tokio::runtime::Runtime, log: &LogServer, size: u64) -> Vec<(u64, String)> {
+    use bintrail_tlog::pypi::Entry;
+    rt.block_on(async {
+        let tile = Tile::new(TileLevel::Entries, 0, size).unwrap();
+        let data = common::client()
+            .get(log.at(&format!("/{}", tile.path())))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        parse_entry_bundle_with_width(&data, size)
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i as u64, Entry::parse(e).unwrap().project()))
+            .collect()
+    })
+}
+
+/// An index that lies: a real output log (`bintrail_log::Log<MapRoot>`) holding one leaf
+/// whose map is computed from `lists` (project -> indices) rather than from the log,
+/// served as tlog-tiles. Returns its URL and vkey.
+fn lying_index(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    input_note: &[u8],
+    lists: &[(String, Vec<u64>)],
+    seed: u8,
+) -> (String, String) {
+    use axum::extract::{Path as UrlPath, State};
+    use axum::routing::get;
+    use bintrail_log::storage::LocalStorage;
+    use bintrail_log::{Log, LogOptions, NoWitness};
+    use bintrail_tlog::map::{Map, MapKey, value_for_indices};
+    use bintrail_tlog::note::{KeyType, Signer};
+    let mut map = Map::new();
+    for (project, indices) in lists {
+        map.insert(MapKey::for_project(project), value_for_indices(indices));
+    }
+    let leaf = MapRoot::new(map.root(), input_note).unwrap();
+    let signer = Signer::generate("liar.example/idx", KeyType::Ed25519, [seed; 32]).unwrap();
+    let vkey = signer.verifier().to_string();
+    let data = dir.join(format!("liar-{seed}"));
+    let log: Log<MapRoot> = rt.block_on(async {
+        let storage = LocalStorage::open(&data).unwrap();
+        let opts = LogOptions {
+            data_dir: data.clone(),
+            signer,
+            checkpoint_interval: Duration::from_millis(50),
+            max_batch_entries: 16,
+            max_pending_entries: 16,
+            add_timeout: Duration::from_secs(10),
+        };
+        let log = Log::<MapRoot>::open_with(opts, Arc::new(storage), NoWitness)
+            .await
+            .unwrap();
+        log.add(leaf).await.unwrap();
+        log
+    });
+    let app = axum::Router::new()
+        .route(
+            "/checkpoint",
+            get(|State(log): State<Log<MapRoot>>| async move { log.checkpoint() }),
+        )
+        .route(
+            "/tile/{*path}",
+            get(
+                |State(log): State<Log<MapRoot>>, UrlPath(path): UrlPath<String>| async move {
+                    let tile = Tile::from_path(&format!("tile/{path}")).unwrap();
+                    match log.read_tile(&tile).await.unwrap() {
+                        Some(d) => Ok(d),
+                        None => Err(axum::http::StatusCode::NOT_FOUND),
+                    }
+                },
+            ),
+        )
+        .with_state(log);
+    let url = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    });
+    (url, vkey)
+}
+
+#[test]
+fn monitor_recomputes_the_map_and_catches_a_lying_index() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let log = LogServer::start(&[]);
+    let mut files = versions("alpha", 0..3);
+    files.extend(versions("beta", 0..2));
+    files.extend(versions("gamma", 0..1));
+    files.swap(1, 3);
+    add_files(&rt, &log, &files);
+    let input_policy = dir.path().join("input.policy");
+    std::fs::write(&input_policy, format!("log {}\nquorum none\n", log.vkey())).unwrap();
+
+    // The honest index passes the audit.
+    let (key, vkey) = keygen(dir.path());
+    let honest = start_vindex(&log, &input_policy, &dir.path().join("v"), &key);
+    let both = dir.path().join("both.policy");
+    std::fs::write(
+        &both,
+        format!("log {}\nlog {vkey}\nquorum none\n", log.vkey()),
+    )
+    .unwrap();
+    lookup_at(&honest.url, &both, "alpha", 6);
+    let (code, kinds, stderr) = audit(&log, &honest.url, &both, &dir.path().join("s0"));
+    assert_eq!(code, 0, "{kinds:?} {stderr}");
+    assert!(
+        stderr.contains("index audit: map roots 0..1 checked, input replayed to 6"),
+        "{stderr}"
+    );
+
+    // Indices per project, as the log holds them.
+    let mut lists: Vec<(String, Vec<u64>)> = Vec::new();
+    for (i, project) in input_projects(&rt, &log, 6) {
+        match lists.iter_mut().find(|(p, _)| *p == project) {
+            Some((_, v)) => v.push(i),
+            None => lists.push((project, vec![i])),
+        }
+    }
+    let note = rt.block_on(async {
+        common::client()
+            .get(log.at("/checkpoint"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+    });
+    let alpha = lists.iter().position(|(p, _)| p == "alpha").unwrap();
+    let beta = lists.iter().position(|(p, _)| p == "beta").unwrap();
+    let mut omitted = lists.clone();
+    omitted[alpha].1.pop();
+    let mut reordered = lists.clone();
+    reordered[alpha].1.swap(0, 1);
+    let mut invented = lists.clone();
+    let extra = invented[beta].1[0];
+    invented[alpha].1.push(extra);
+    invented[alpha].1.sort();
+    let mut hidden = lists.clone();
+    hidden.remove(beta);
+    let cases = [
+        ("the truth, served by a second index", lists.clone(), 0),
+        ("an entry omitted", omitted, 1),
+        ("entries reordered", reordered, 1),
+        ("an entry invented", invented, 1),
+        ("a project hidden", hidden, 1),
+    ];
+    for (seed, (what, lists, want)) in cases.into_iter().enumerate() {
+        let (url, liar) = lying_index(&rt, dir.path(), &note, &lists, seed as u8 + 1);
+        let policy = dir.path().join(format!("liar-{seed}.policy"));
+        std::fs::write(
+            &policy,
+            format!("log {}\nlog {liar}\nquorum none\n", log.vkey()),
+        )
+        .unwrap();
+        let state = dir.path().join(format!("state-{seed}"));
+        let (code, kinds, stderr) = audit(&log, &url, &policy, &state);
+        assert_eq!(code, want, "{what}: {kinds:?} {stderr}");
+        if want == 1 {
+            assert_eq!(kinds, vec!["vindex_mismatch"], "{what}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn serve_with_vindex_offers_lookups_of_its_own_log() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let log = LogServer::start(&["--vindex"]);
+    let line = log
+        .stdout_line("bintrail: vindex at ")
+        .expect("vindex line");
+    let (url, vkey) = line.split_once(", vkey ").unwrap();
+    assert_eq!(url, format!("{}/vindex", log.url));
+    add_files(&rt, &log, &versions("mine", 0..3));
+    let both = dir.path().join("both.policy");
+    std::fs::write(
+        &both,
+        format!("log {}\nlog {vkey}\nquorum none\n", log.vkey()),
+    )
+    .unwrap();
+    let doc = lookup_at(url, &both, "mine", 3);
+    assert_eq!(filenames(&doc).len(), 3);
+    // The in-process index passes the monitor's audit, and its key lives in the data dir.
+    let (code, kinds, stderr) = audit(&log, url, &both, &dir.path().join("s"));
+    assert_eq!(code, 0, "{kinds:?} {stderr}");
+    let stored = std::fs::read_to_string(log.data.join("vindex/vindex.vkey")).unwrap();
+    assert_eq!(stored.trim(), vkey);
+}

@@ -584,6 +584,13 @@ impl Server {
         })
     }
 
+    /// Serves `router` under `prefix` beside the log's own API (`serve --vindex` puts the
+    /// verifiable index there). Call before [`Server::run`].
+    pub fn nest(mut self, prefix: &str, router: Router) -> Server {
+        self.app = self.app.nest(prefix, router);
+        self
+    }
+
     /// The bound address (the real port when listening on port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()

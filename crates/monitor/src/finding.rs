@@ -24,6 +24,10 @@ pub enum FindingKind {
     PublisherChanged,
     /// A new release of a watched project logged without a publisher, after one logged with one.
     PublisherDropped,
+    /// A verifiable index (`--verify-vindex`) published a map root that is not the map recomputed
+    /// from the log (an entry hidden, invented or reordered), or a log of map roots that breaks the
+    /// index's rules (a root for an input size not after the previous one).
+    VindexMismatch,
 }
 
 impl FindingKind {
@@ -42,6 +46,7 @@ impl FindingKind {
             FindingKind::Malformed => "malformed",
             FindingKind::PublisherChanged => "publisher_changed",
             FindingKind::PublisherDropped => "publisher_dropped",
+            FindingKind::VindexMismatch => "vindex_mismatch",
         }
     }
 }
@@ -193,6 +198,7 @@ mod tests {
             FindingKind::RegistryMismatch,
             FindingKind::Fork,
             FindingKind::Malformed,
+            FindingKind::VindexMismatch,
         ] {
             assert!(!kind.is_notice(), "{kind:?}");
         }
@@ -207,6 +213,7 @@ mod tests {
             FindingKind::RegistryMismatch,
             FindingKind::Fork,
             FindingKind::Malformed,
+            FindingKind::VindexMismatch,
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.label());
         }

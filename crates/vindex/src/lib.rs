@@ -19,6 +19,7 @@
 //! - [`server`]: the HTTP API (lookups and the output log's tiles).
 //! - [`answer`]: the lookup answer format (`bintrail-vindex-lookup/v1`).
 //! - [`lookup`]: fetching an answer and verifying the whole chain.
+//! - [`audit`]: `monitor --verify-vindex`, recomputing the map and checking every published root.
 
 #![deny(missing_docs)]
 // Outside input must never panic the process: no unwrap/expect outside tests, except
@@ -26,6 +27,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod answer;
+pub mod audit;
 pub mod follow;
 pub mod index;
 pub mod lookup;

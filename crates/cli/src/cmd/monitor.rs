@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bintrail_monitor::sweep::SweepConfig;
 use bintrail_monitor::{Finding, Monitor, MonitorConfig, PassReport, ProgressStyle};
+use bintrail_vindex::audit::Auditor;
 
 /// Arguments of `bintrail monitor`.
 #[derive(clap::Args)]
@@ -66,6 +67,11 @@ pub struct Args {
     /// POST each finding as JSON to this URL (retried with backoff).
     #[arg(long, value_name = "URL")]
     pub webhook: Option<String>,
+    /// Also audit the verifiable index at URL (`bintrail vindex serve` over --log): recompute
+    /// its map from the log and check every map root it published (`vindex_mismatch` findings).
+    /// The --policy must list the index's key too.
+    #[arg(long, value_name = "URL")]
+    pub verify_vindex: Option<String>,
 }
 
 /// Runs `bintrail monitor`.
@@ -78,8 +84,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let mut monitor = Monitor::new(config).context("setting up the monitor")?;
+        let mut monitor = Monitor::new(config.clone()).context("setting up the monitor")?;
         let mut sink = print_finding;
+        if let Some(url) = &args.verify_vindex {
+            let mut auditor = Auditor::new(&args.log, url, config.policy, &config.state_dir)
+                .context("setting up the index audit")?;
+            return audit_loop(&mut monitor, &mut auditor, &args).await;
+        }
         if args.once {
             let report = monitor.run_pass(&mut sink).await;
             print_summary(&report);
@@ -88,6 +99,47 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bintrail_monitor::run_forever(&mut monitor, args.interval, &mut sink, &mut print_summary)
             .await
     })
+}
+
+/// Monitor passes each followed by an audit pass of the verifiable index: once (exit 0, 1 or
+/// 2 over both) or every `--interval`, never exiting on errors.
+async fn audit_loop(
+    monitor: &mut Monitor,
+    auditor: &mut Auditor,
+    args: &Args,
+) -> anyhow::Result<ExitCode> {
+    loop {
+        let report = monitor.run_pass(&mut print_finding).await;
+        print_summary(&report);
+        let mut code = report.exit_code();
+        match auditor.pass().await {
+            Ok(audit) => {
+                for f in &audit.findings {
+                    print_finding(f);
+                }
+                eprintln!(
+                    "bintrail monitor: index audit: map roots {}..{} checked, input replayed to {}, {} findings",
+                    audit.leaves.0,
+                    audit.leaves.1,
+                    audit.input_size,
+                    audit.findings.len()
+                );
+                if audit.findings.iter().any(|f| !f.kind.is_notice()) {
+                    code = 1;
+                }
+            }
+            Err(e) => {
+                eprintln!("bintrail monitor: index audit could not check: {e}");
+                if code == 0 {
+                    code = 2;
+                }
+            }
+        }
+        if args.once {
+            return Ok(ExitCode::from(code));
+        }
+        tokio::time::sleep(args.interval).await;
+    }
 }
 
 fn config(args: &Args) -> anyhow::Result<MonitorConfig> {

@@ -96,6 +96,11 @@ pub struct Args {
     /// sequences [default: http(s):// and the bound listen address].
     #[arg(long, value_name = "URL")]
     advertise_url: Option<String>,
+    /// Also run a verifiable index over this log, in this process: lookups of a project's
+    /// files with completeness proofs at <url>/vindex (`bintrail lookup --vindex <url>/vindex`),
+    /// its key made on first start in <data>/vindex/vindex.key.
+    #[arg(long)]
+    vindex: bool,
     /// Diagnostics on stderr: `text` (coloured only on a terminal) or `json` (one
     /// object per line).
     #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Text)]
@@ -137,6 +142,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Diagnostics go to stderr, filtered by RUST_LOG (default: info); stdout carries
     // only the lines below that scripts read.
     crate::logging::init(args.log_format);
+    let vindex = args.vindex;
     let (config_file, flags) = args.settings();
     let file = match &config_file {
         Some(path) => Settings::from_toml_file(path)?,
@@ -152,7 +158,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .max_blocking_threads(32)
         .build()
         .context("starting the async runtime")?;
-    let result = runtime.block_on(serve(config));
+    let result = runtime.block_on(serve(config, vindex));
     // Blocking work still running (a large proof computation for a dropped
     // request) must not hold the exit hostage.
     runtime.shutdown_timeout(Duration::from_secs(2));
@@ -213,12 +219,19 @@ async fn start(config: &ServeConfig) -> anyhow::Result<Server> {
     Ok(server)
 }
 
-async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
+async fn serve(config: ServeConfig, vindex: bool) -> anyhow::Result<ExitCode> {
     let shutdown = install_signals()?;
     let server = start(&config)
         .await
         .map_err(|err| explain_full_disk(err, &config.data))?;
     let url = server.url()?;
+    let (server, index) = match vindex {
+        true => {
+            let (server, index) = super::vindex::attach(server, &config, &url).await?;
+            (server, Some(index))
+        }
+        false => (server, None),
+    };
     let prepared = server.prepared();
     // Stable lines on stdout; the listening line comes last, so a script that waits
     // for it has seen the others.
@@ -240,8 +253,20 @@ async fn serve(config: ServeConfig) -> anyhow::Result<ExitCode> {
             prepared.tokens_path.display()
         ),
     }
+    if let Some((_, vkey)) = &index {
+        println!("bintrail: vindex at {url}/vindex, vkey {vkey}");
+    }
     println!("bintrail: listening on {url}");
-    server.run(shutdown).await;
+    match index {
+        Some((index, _)) => {
+            let (stop, follow) = super::vindex::spawn_follow(index.clone());
+            server.run(shutdown).await;
+            let _ = stop.send(true);
+            let _ = follow.await;
+            index.shutdown().await;
+        }
+        None => server.run(shutdown).await,
+    }
     println!("bintrail: stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -135,3 +135,64 @@ async fn open<C: Cosigner>(opts: VindexOptions, cosigner: C) -> anyhow::Result<V
         .await
         .with_context(|| format!("opening the index in {}", dir.display()))
 }
+
+/// `serve --vindex`: opens an index over the log `server` serves at `url` (its key in
+/// `<data>/vindex/vindex.key`, made on first start; the log's own published policy to
+/// follow it) and nests its API under `/vindex`. Returns the index and its vkey.
+pub async fn attach(
+    server: bintrail_log::server::Server,
+    config: &bintrail_log::config::ServeConfig,
+    url: &str,
+) -> anyhow::Result<(bintrail_log::server::Server, (Vindex, String))> {
+    use bintrail_log::keys::{generate_signer, read_signer, write_key_pair};
+    use bintrail_tlog::note::KeyType;
+    let dir = config.data.join("vindex");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let key_path = dir.join("vindex.key");
+    let log = server.prepared().signer.clone();
+    let signer = if key_path.exists() {
+        read_signer(&key_path)?
+    } else {
+        let name = format!("{}/vindex", log.name());
+        let signer = generate_signer(&name, KeyType::Ed25519, &mut rand::rngs::OsRng)?;
+        write_key_pair(&signer, &key_path, &dir.join("vindex.vkey"))?;
+        signer
+    };
+    let witnesses = match &config.policy {
+        Some(path) => Some(read_policy(path)?),
+        None => None,
+    };
+    let policy: Policy = crate::cosigner::policy_text(&log.verifier(), witnesses.as_ref())
+        .parse()
+        .context("the log's own policy")?;
+    let vkey = signer.verifier().to_string();
+    let opts = VindexOptions {
+        log_url: url.to_owned(),
+        policy,
+        data_dir: dir.clone(),
+        signer,
+        checkpoint_interval: config.checkpoint_interval,
+    };
+    let index = open(opts, NoWitness).await?;
+    let server = server.nest("/vindex", bintrail_vindex::server::router(index.clone()));
+    Ok((server, (index, vkey)))
+}
+
+/// Runs the index's steps every second until the returned sender says stop.
+pub fn spawn_follow(
+    index: Vindex,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        if let Err(e) = index.follow(Duration::from_secs(1), stop).await {
+            tracing::error!(error = %e, "the verifiable index stopped; lookups answer from what it last published");
+        }
+    });
+    (tx, task)
+}
