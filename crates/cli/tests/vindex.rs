@@ -4,7 +4,8 @@
 //! absent projects, the index catching up with new adds, a restart after `kill -9` that
 //! rebuilds the map and publishes no second root for any input size, and a tampering
 //! server in front of the index whose forged or truncated answers `lookup` refuses with
-//! the documented exit codes.
+//! the documented exit codes; `monitor --verify-vindex` against an honest index, a lying one and
+//! `serve --vindex`; and an input log that forks (the index stops, and refuses it again on restart).
 
 mod common;
 
@@ -634,4 +635,98 @@ fn serve_with_vindex_offers_lookups_of_its_own_log() {
     assert_eq!(code, 0, "{kinds:?} {stderr}");
     let stored = std::fs::read_to_string(log.data.join("vindex/vindex.vkey")).unwrap();
     assert_eq!(stored.trim(), vkey);
+}
+
+/// Whether process `pid` has exited (gone or a zombie not yet reaped).
+fn exited(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).map_or(true, |s| {
+        s.lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z'))
+    })
+}
+
+#[test]
+fn an_input_log_fork_stops_the_index() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let first = LogServer::start(&[]);
+    add_files(&rt, &first, &versions("a", 0..2));
+    let relay = rt.block_on(common::index::Relay::start(&first.url));
+    let input_policy = dir.path().join("input.policy");
+    std::fs::write(
+        &input_policy,
+        format!("log {}\nquorum none\n", first.vkey()),
+    )
+    .unwrap();
+    let (key, vkey) = keygen(dir.path());
+    let both = dir.path().join("both.policy");
+    std::fs::write(
+        &both,
+        format!("log {}\nlog {vkey}\nquorum none\n", first.vkey()),
+    )
+    .unwrap();
+    let data = dir.path().join("v");
+    let vindex_args = |data: &Path| -> Vec<String> {
+        [
+            "vindex",
+            "serve",
+            "--log",
+            &relay.url,
+            "--policy",
+            input_policy.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--private-key",
+            key.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            "200ms",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let args = vindex_args(&data);
+    let vindex = Daemon::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    lookup_at(&vindex.url, &both, "a", 2);
+
+    // The same key signs another history: the index refuses it and stops.
+    let second = LogServer::start_in(
+        &dir.path().join("second"),
+        &[
+            "--private-key",
+            first.data.join("log.key").to_str().unwrap(),
+        ],
+    );
+    add_files(&rt, &second, &versions("b", 0..3));
+    relay.switch(&second.url);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !exited(vindex.pid()) {
+        assert!(
+            Instant::now() < deadline,
+            "the index kept running on a fork"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        vindex.stderr_text().contains("forked"),
+        "{}",
+        vindex.stderr_text()
+    );
+    // Started again on the same data, it refuses the fork again and publishes nothing for it.
+    let again = Daemon::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !exited(again.pid()) {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted index accepted a fork"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        again.stderr_text().contains("forked"),
+        "{}",
+        again.stderr_text()
+    );
 }
