@@ -68,6 +68,10 @@ enum Command {
     /// Put load on a log (writes, reads or /healthz) and report throughput, latency
     /// percentiles and errors by status.
     Loadgen(cmd::loadgen::Args),
+    /// Copy an existing tlog-tiles log (a bintrail data directory, bt-log's Tessera POSIX
+    /// layout, a tlog-tiles URL) into a bintrail log on any backend, verified against its
+    /// signed checkpoint; resumable.
+    Migrate(cmd::migrate::Args),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Command::Loadgen(args) => cmd::loadgen::run(args),
         Command::Vindex(args) => cmd::vindex::run(args),
         Command::Lookup(args) => cmd::lookup::run(args),
+        Command::Migrate(args) => cmd::migrate::run(args),
     };
     match result {
         Ok(code) => code,

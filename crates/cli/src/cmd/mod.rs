@@ -6,6 +6,7 @@ pub mod keygen;
 pub mod loadgen;
 pub mod lock;
 pub mod lookup;
+pub mod migrate;
 pub mod monitor;
 pub mod policy;
 pub mod proxy;
