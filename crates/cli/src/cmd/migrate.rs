@@ -16,6 +16,9 @@ use bintrail_tlog::note::Verifier;
 use bintrail_tlog::pypi::Entry;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// How long to wait for the target's sequencing lease.
+const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Exit codes of `bintrail migrate`, shown by `--help`.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
@@ -199,11 +202,18 @@ impl Target {
     async fn open(self) -> anyhow::Result<(Arc<dyn Storage>, Option<Arc<CloudStorage>>)> {
         match self {
             Target::Cloud(opts) => {
-                let cloud = Arc::new(
-                    CloudStorage::open(&opts)
-                        .await
-                        .context("opening the target bucket and database")?,
-                );
+                // A dead holder's lease runs out within DEFAULT_LEASE; one still held after
+                // LEASE_WAIT belongs to a running frontend.
+                let cloud = tokio::time::timeout(LEASE_WAIT, CloudStorage::open(&opts))
+                    .await
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "a running bintrail serve holds the target's sequencing lease; \
+                             migrate only into a log no frontend serves"
+                        )
+                    })?
+                    .context("opening the target bucket and database")?;
+                let cloud = Arc::new(cloud);
                 Ok((cloud.clone(), Some(cloud)))
             }
             Target::Local(dir) => {
