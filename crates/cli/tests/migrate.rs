@@ -6,7 +6,8 @@
 //!   index and takes adds, and Go's golang.org/x/mod verifies that the checkpoint from
 //!   before the move is consistent with one after it, from the tiles the new log serves;
 //! - a log written by another implementation (Tessera's POSIX layout: a `checkpoint` and
-//!   tiles, no bintrail files) moves to a local data directory and is served;
+//!   tiles, no bintrail files) moves to a local data directory and is served, and once it
+//!   has grown a second run catches the target up;
 //! - a source holding two digests for one filename is refused with both named;
 //! - a source with a tampered hash tile, level-0 tile or entry bundle is refused, naming it,
 //!   and the target gets no checkpoint;
@@ -81,8 +82,10 @@ async fn bulk(server: &LogServer, names: &[String]) {
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
     assert!(
-        text.ends_with(&format!("{{\"count\":{},\"type\":\"complete\"}}\n", names.len()))
-            || text.contains(&format!("\"count\":{}", names.len())),
+        text.ends_with(&format!(
+            "{{\"count\":{},\"type\":\"complete\"}}\n",
+            names.len()
+        )) || text.contains(&format!("\"count\":{}", names.len())),
         "{}",
         &text[text.len().saturating_sub(300)..]
     );
@@ -143,11 +146,7 @@ fn go_consistency(dir: &Path, vkey: &str, old: &[u8], new: &[u8], url: &str) -> 
         include_str!("migrate/consistency.go"),
     );
     let b64 = base64::engine::general_purpose::STANDARD;
-    let input = format!(
-        "{vkey}\n{}\n{}\n{url}\n",
-        b64.encode(old),
-        b64.encode(new)
-    );
+    let input = format!("{vkey}\n{}\n{}\n{url}\n", b64.encode(old), b64.encode(new));
     go_common::run(&bin, &input).trim().to_owned()
 }
 
@@ -211,7 +210,12 @@ async fn readme_log_moves_to_s3_and_postgres_and_continues() {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        assert_eq!(status, StatusCode::OK, "{body}\n{}", fe.stderr.lock().unwrap());
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{body}\n{}",
+            fe.stderr.lock().unwrap()
+        );
         assert_eq!(body["index"].as_u64(), Some(700 + i));
     }
     let (_, after) = get(&fe.at("/checkpoint")).await;
@@ -223,12 +227,18 @@ async fn readme_log_moves_to_s3_and_postgres_and_continues() {
     let out = migrate(&args, &garage.env());
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
-    assert!(stderr.contains("holds the target's sequencing lease"), "{stderr}");
+    assert!(
+        stderr.contains("holds the target's sequencing lease"),
+        "{stderr}"
+    );
     assert!(fe.terminate().success());
     let out = migrate(&args, &garage.env());
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
-    assert!(stderr.contains("already holds a log of size 710"), "{stderr}");
+    assert!(
+        stderr.contains("already holds a log of size 710"),
+        "{stderr}"
+    );
 }
 
 /// A log written the way another tlog-tiles implementation (Tessera's POSIX driver,
@@ -309,16 +319,47 @@ async fn foreign_log_moves_to_a_local_directory_and_two_digests_are_refused() {
     assert!(out.status.success(), "{stdout}{stderr}");
     let private = dir.path().join("bt.key");
     std::fs::write(&private, signer.to_private_key()).unwrap();
-    let server = LogServer::start_in(
-        &target,
-        &["--private-key", &private.display().to_string()],
-    );
+    let server = LogServer::start_in(&target, &["--private-key", &private.display().to_string()]);
     let (_, served) = get(&server.at("/checkpoint")).await;
     assert_eq!(served, std::fs::read(foreign.join("checkpoint")).unwrap());
     let (status, _) = get(&server.at(&format!("/lookup/pypi/{}", names[299]))).await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = add(&server, &server.token(), &names[0], &checksum("x")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    drop(server);
+
+    // The source log goes on (100 more entries); migrating again catches the target up.
+    let more: Vec<String> = (300..400)
+        .map(|i| wheel(&format!("bt{i}"), "2.0"))
+        .collect();
+    let grown: Vec<Vec<u8>> = names
+        .iter()
+        .chain(&more)
+        .map(|n| pypi_entry(n, n))
+        .collect();
+    foreign_log(&foreign, &grown);
+    let out = migrate(
+        &[
+            "--from",
+            &foreign.display().to_string(),
+            "--from-key",
+            &key.display().to_string(),
+            "--to",
+            &target.display().to_string(),
+        ],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("100 entries copied, resumed at 300"),
+        "{stdout}"
+    );
+    let server = LogServer::start_in(&target, &["--private-key", &private.display().to_string()]);
+    let (_, served) = get(&server.at("/checkpoint")).await;
+    assert_eq!(served, std::fs::read(foreign.join("checkpoint")).unwrap());
+    let (status, _) = get(&server.at(&format!("/lookup/pypi/{}", more[99]))).await;
+    assert_eq!(status, StatusCode::OK);
     drop(server);
 
     // Two digests for one filename (indexes 3 and 290): refused, both named.
@@ -341,8 +382,14 @@ async fn foreign_log_moves_to_a_local_directory_and_two_digests_are_refused() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stderr.contains("two digests for"), "{stderr}");
-    assert!(stderr.contains(&format!("index 3 {}", names[3])), "{stderr}");
-    assert!(stderr.contains(&format!("index 290 {}", names[3])), "{stderr}");
+    assert!(
+        stderr.contains(&format!("index 3 {}", names[3])),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("index 290 {}", names[3])),
+        "{stderr}"
+    );
     assert!(
         !target.join("sequenced-checkpoint").exists() && !target.join("checkpoint").exists(),
         "a refused migration leaves the target without a checkpoint"
@@ -351,7 +398,14 @@ async fn foreign_log_moves_to_a_local_directory_and_two_digests_are_refused() {
     // Bad input: an unreadable key, a missing source, a database with a local target.
     for (args, want) in [
         (
-            vec!["--from", "/nonexistent", "--from-key", "/nonexistent.vkey", "--to", "t"],
+            vec![
+                "--from",
+                "/nonexistent",
+                "--from-key",
+                "/nonexistent.vkey",
+                "--to",
+                "t",
+            ],
             "reading the source's key",
         ),
         (
@@ -405,20 +459,33 @@ async fn tampered_source_is_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     readme_log(&src, 600).await;
-    for (i, file) in ["tile/0/001", "tile/entries/000", "tile/1/000.p/2", "tile/0/002.p/88"]
-        .into_iter()
-        .enumerate()
+    for (i, file) in [
+        "tile/0/001",
+        "tile/entries/000",
+        "tile/1/000.p/2",
+        "tile/0/002.p/88",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let path = src.join(file);
         let original = tamper(&path);
         let target = dir.path().join(format!("target{i}"));
         let out = migrate(
-            &["--from", src.to_str().unwrap(), "--to", target.to_str().unwrap()],
+            &[
+                "--from",
+                src.to_str().unwrap(),
+                "--to",
+                target.to_str().unwrap(),
+            ],
             &[],
         );
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(1), "{file}: {stdout}{stderr}");
-        assert!(stderr.contains("does not match the source's signed checkpoint"), "{stderr}");
+        assert!(
+            stderr.contains("does not match the source's signed checkpoint"),
+            "{stderr}"
+        );
         assert!(stderr.contains(file), "{file}: {stderr}");
         assert!(!target.join("sequenced-checkpoint").exists(), "{file}");
         assert!(
@@ -441,7 +508,12 @@ async fn interrupted_migration_resumes_where_it_stopped() {
     let hidden = dir.path().join("025");
     std::fs::rename(&bundle, &hidden).unwrap();
     let out = migrate(
-        &["--from", src.to_str().unwrap(), "--to", target.to_str().unwrap()],
+        &[
+            "--from",
+            src.to_str().unwrap(),
+            "--to",
+            target.to_str().unwrap(),
+        ],
         &[],
     );
     let (stdout, stderr) = text(&out);
@@ -479,7 +551,12 @@ async fn interrupted_migration_resumes_where_it_stopped() {
 
     let server = LogServer::start_in(
         &target,
-        &["--private-key", &key, "--tokens", src.join("tokens").to_str().unwrap()],
+        &[
+            "--private-key",
+            &key,
+            "--tokens",
+            src.join("tokens").to_str().unwrap(),
+        ],
     );
     let (_, served) = get(&server.at("/checkpoint")).await;
     assert_eq!(served, before);

@@ -88,6 +88,9 @@ pub fn migrate<E: EntryKind>(
         already_done: false,
     };
 
+    // An earlier migration of this log that the source has since outgrown is caught up:
+    // its checkpoint must be a prefix of the source's tree.
+    let mut caught_up: Option<Checkpoint> = None;
     if let Some(note) = target.read_checkpoint(CheckpointKind::Sequenced)? {
         if note == sequenced.note {
             report.already_done = true;
@@ -102,19 +105,26 @@ pub fn migrate<E: EntryKind>(
             progress(size, size);
             return Ok(report);
         }
-        return Err(MigrateError::TargetNotEmpty {
-            size: note_size(&note),
-        });
+        match open_checkpoint(&note, key) {
+            Ok((cp, _)) if cp.size < size => caught_up = Some(cp),
+            _ => {
+                return Err(MigrateError::TargetNotEmpty {
+                    size: note_size(&note),
+                });
+            }
+        }
     }
     let start = target.index_size()?;
-    if start > size {
+    if start > size || caught_up.as_ref().is_some_and(|cp| cp.size != start) {
         return Err(MigrateError::TargetNotEmpty { size: start });
     }
     report.resumed_from = start;
 
-    let extra: Vec<u64> = (p < size && p % TILE_WIDTH != 0)
-        .then_some(p / TILE_WIDTH)
+    let extra: Vec<u64> = [Some(p), caught_up.as_ref().map(|cp| cp.size)]
         .into_iter()
+        .flatten()
+        .filter(|&s| s < size && !s.is_multiple_of(TILE_WIDTH))
+        .map(|s| s / TILE_WIDTH)
         .collect();
     let upper = verify::Upper::load(source, size, root, &extra)?;
     if p > size
@@ -125,6 +135,11 @@ pub fn migrate<E: EntryKind>(
             published: p,
             sequenced: size,
         });
+    }
+    if let Some(cp) = &caught_up
+        && upper.tree_hash(cp.size, root) != Some(cp.root_hash)
+    {
+        return Err(MigrateError::TargetNotEmpty { size: cp.size });
     }
     progress(start, size);
     report.copied = copy::copy::<E>(source, target, &upper, size, start, &|done| {

@@ -74,7 +74,7 @@ impl Upper {
                 wanted.extend(Tile::in_tree(TileLevel::Hash(level), index, size));
             }
         }
-        if size % TILE_WIDTH != 0 {
+        if !size.is_multiple_of(TILE_WIDTH) {
             wanted.extend(Tile::in_tree(TileLevel::Hash(0), size / TILE_WIDTH, size));
         }
         for &index in extra {
