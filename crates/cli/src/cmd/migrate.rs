@@ -185,6 +185,8 @@ impl Target {
                 lease: DEFAULT_LEASE,
                 request_timeout: DEFAULT_STORE_TIMEOUT,
                 aws: vec![],
+                // migrate takes no forwarded adds.
+                advertise: String::new(),
             }));
         }
         anyhow::ensure!(
@@ -204,15 +206,18 @@ impl Target {
             Target::Cloud(opts) => {
                 // A dead holder's lease runs out within DEFAULT_LEASE; one still held after
                 // LEASE_WAIT belongs to a running frontend.
-                let cloud = tokio::time::timeout(LEASE_WAIT, CloudStorage::open(&opts))
+                let opened = CloudStorage::open(&opts)
+                    .await
+                    .context("opening the target bucket and database")?;
+                tokio::time::timeout(LEASE_WAIT, opened.wait_for_lease())
                     .await
                     .map_err(|_| {
                         anyhow::anyhow!(
                             "a running bintrail serve holds the target's sequencing lease; \
                              migrate only into a log no frontend serves"
                         )
-                    })?
-                    .context("opening the target bucket and database")?;
+                    })?;
+                let cloud = opened;
                 let cloud = Arc::new(cloud);
                 Ok((cloud.clone(), Some(cloud)))
             }
