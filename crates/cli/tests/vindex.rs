@@ -730,3 +730,38 @@ fn an_input_log_fork_stops_the_index() {
         again.stderr_text()
     );
 }
+
+#[test]
+fn kill_9_while_following_steady_adds_never_publishes_two_roots_for_one_size() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let log = LogServer::start(&["--checkpoint-interval", "50ms"]);
+    let input_policy = dir.path().join("input.policy");
+    std::fs::write(&input_policy, format!("log {}\nquorum none\n", log.vkey())).unwrap();
+    let (key, vkey) = keygen(dir.path());
+    let both = dir.path().join("both.policy");
+    std::fs::write(
+        &both,
+        format!("log {}\nlog {vkey}\nquorum none\n", log.vkey()),
+    )
+    .unwrap();
+    let data = dir.path().join("v");
+    let mut added = 0u32;
+    for round in 0..4 {
+        let vindex = start_vindex(&log, &input_policy, &data, &key);
+        // Adds land while the index follows; it is killed at a different point each round.
+        for _ in 0..3 {
+            add_files(&rt, &log, &versions("steady", added..added + 40));
+            added += 40;
+            std::thread::sleep(Duration::from_millis(70 * (round + 1)));
+        }
+        drop(vindex); // SIGKILL
+    }
+    let vindex = start_vindex(&log, &input_policy, &data, &key);
+    let doc = lookup_at(&vindex.url, &both, "steady", u64::from(added));
+    assert_eq!(filenames(&doc).len(), added as usize);
+    let leaves = output_leaves(&rt, &vindex.url);
+    let sizes: Vec<u64> = leaves.iter().map(|l| l.checkpoint.size).collect();
+    assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
+    assert!(sizes.len() >= 2, "{sizes:?}");
+}

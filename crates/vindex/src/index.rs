@@ -239,9 +239,10 @@ impl Vindex {
     }
 
     /// Appends `entry` to the output log (or finds it there) and waits until a published
-    /// checkpoint covers it. A different root already logged for this input size is
-    /// refused by the log itself ([`AddError::Conflict`]), which stops the index.
-    async fn publish(&self, entry: MapRoot, input_size: u64) -> Result<Published, VindexError> {
+    /// checkpoint covers it. The log refuses a second leaf for one input size
+    /// ([`AddError::Conflict`]): the logged leaf is used when its root is the same (its
+    /// input note may carry other cosignatures), and another root stops the index.
+    async fn publish(&self, mut entry: MapRoot, input_size: u64) -> Result<Published, VindexError> {
         let mut wait = Duration::from_millis(100);
         loop {
             match self.shared.output.add(entry.clone()).await {
@@ -258,6 +259,20 @@ impl Vindex {
                     tracing::warn!("the output log has not published the map root yet; waiting");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(AddError::Conflict { logged, .. }) => {
+                    // A leaf for this input size is already logged (sequenced before a crash,
+                    // perhaps with the input checkpoint's note cosigned differently): the same
+                    // root is that leaf, anything else is never published.
+                    let existing = MapRoot::parse(&logged.bytes)?;
+                    if existing.map_root != entry.map_root {
+                        return Err(VindexError::Diverged(format!(
+                            "the output log already holds map root {} for input size {input_size}, \
+                             not {}; a second root is never published",
+                            existing.map_root, entry.map_root
+                        )));
+                    }
+                    entry = existing;
                 }
                 Err(e) => return Err(VindexError::Add(e)),
             }
