@@ -55,9 +55,7 @@ impl Cosigner for PolicyCosigner {
                 log_change(change);
             }
             result.map(Bytes::from).map_err(|err| match err {
-                QuorumError::QuorumNotMet { .. } => CosignError::QuorumNotMet {
-                    detail: err.to_string(),
-                },
+                QuorumError::QuorumNotMet { .. } => CosignError::QuorumNotMet(Box::new(err)),
                 other => CosignError::Failed(Box::new(other)),
             })
         }

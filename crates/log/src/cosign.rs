@@ -95,12 +95,10 @@ impl Cosigner for NoWitness {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CosignError {
-    /// Returned when fewer witnesses than the policy's quorum returned valid cosignatures.
-    #[error("witness quorum not met: {detail}")]
-    QuorumNotMet {
-        /// Which witnesses answered and how.
-        detail: String,
-    },
+    /// Returned when fewer witnesses than the policy's quorum returned valid cosignatures;
+    /// the source is the cosigner's account of which witnesses answered and how.
+    #[error("witness quorum not met: {0}")]
+    QuorumNotMet(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     /// Returned for any other reason the checkpoint cannot be cosigned now; the source is
     /// the cosigner's own error.
     #[error("cosigning failed: {0}")]

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bintrail_log::storage::{CheckpointKind, IndexRecord, LocalStorage, Storage, StorageError};
+use bintrail_log::storage::{
+    CheckpointKind, IndexRecord, LocalStorage, Outage, Storage, StorageError,
+};
 use bintrail_log::{AddError, Added, Log, NoWitness};
 use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::pypi::{Entry, Filename};
@@ -56,7 +58,7 @@ impl Faulty {
             .lock()
             .unwrap()
             .clone()
-            .ok_or_else(|| StorageError::Unavailable("crashed".into()))
+            .ok_or_else(|| StorageError::Unavailable(Outage::Other("crashed".into())))
     }
 
     /// Runs a write, injecting the armed fault if it is for `step`.
@@ -86,8 +88,8 @@ impl Faulty {
         if crash {
             self.inner.lock().unwrap().take();
         }
-        Err(StorageError::Unavailable(format!(
-            "injected failure at {step:?} ({mode:?})"
+        Err(StorageError::Unavailable(Outage::Other(
+            format!("injected failure at {step:?} ({mode:?})").into(),
         )))
     }
 }

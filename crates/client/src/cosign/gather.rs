@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bintrail_tlog::checkpoint::Checkpoint;
-use bintrail_tlog::cosignature::verify_cosignature;
+use bintrail_tlog::cosignature::{CosignatureError, verify_cosignature};
 use bintrail_tlog::hash::Hash;
-use bintrail_tlog::note::{Note, NoteSignature, Verifier};
+use bintrail_tlog::note::{Note, NoteError, NoteSignature, Verifier};
 use futures::future::{BoxFuture, join_all};
 
 use bintrail_tlog::witness::{AddCheckpointRequest, SIZE_CONTENT_TYPE};
@@ -99,7 +99,13 @@ pub enum WitnessFailure {
     Timeout(Duration),
     /// Returned when the connection or the HTTP exchange failed.
     #[error("request failed: {0}")]
-    Transport(String),
+    Transport(#[source] Arc<reqwest::Error>),
+    /// Returned when the answer is longer than the client reads.
+    #[error("request failed: response larger than {limit} bytes")]
+    TooLarge {
+        /// The most bytes read.
+        limit: usize,
+    },
     /// Returned when the witness answered with an unexpected status.
     #[error("status {status}: {body}")]
     Status {
@@ -110,7 +116,7 @@ pub enum WitnessFailure {
     },
     /// Returned when a 409 answer is not a canonical `text/x.tlog.size` body.
     #[error("malformed 409 answer: {0}")]
-    MalformedConflict(String),
+    MalformedConflict(#[source] MalformedConflict),
     /// Returned when the witness says it cosigned a size larger than the
     /// checkpoint: it has seen a tree this log does not have.
     #[error("witness is at size {witness_size}, beyond this checkpoint's {size}")]
@@ -129,7 +135,44 @@ pub enum WitnessFailure {
     Proof(#[source] ProofUnavailable),
     /// Returned when the 200 body has no valid cosignature from the witness's key.
     #[error("no valid cosignature in the answer: {0}")]
-    BadCosignature(String),
+    BadCosignature(#[source] BadCosignature),
+}
+
+/// What is wrong with a 409 answer ([`WitnessFailure::MalformedConflict`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum MalformedConflict {
+    /// Returned when the `Content-Type` is not `text/x.tlog.size`.
+    #[error("content type {content_type:?}, want {SIZE_CONTENT_TYPE}")]
+    ContentType {
+        /// The content type the witness sent.
+        content_type: String,
+    },
+    /// Returned when the body is not a canonical decimal and a newline.
+    #[error("{excerpt}")]
+    Body {
+        /// The start of the body, lossily decoded.
+        excerpt: String,
+    },
+}
+
+/// Why a 200 answer holds no valid cosignature ([`WitnessFailure::BadCosignature`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadCosignature {
+    /// Returned when the body is not note signature lines.
+    #[error("{0}")]
+    Lines(#[source] NoteError),
+    /// Returned when no signature line is from the witness's key.
+    #[error("no signature line from the witness's key")]
+    Missing,
+    /// Returned when the witness's cosignature has a zero timestamp, which
+    /// tlog-witness forbids.
+    #[error("cosignature has a zero timestamp")]
+    ZeroTimestamp,
+    /// Returned when the witness's cosignature does not verify.
+    #[error("{0}")]
+    Invalid(#[source] CosignatureError),
 }
 
 /// The outcome of one round: the valid cosignatures and each witness's failure.
@@ -288,7 +331,7 @@ impl Gatherer {
             .body(body)
             .send()
             .await
-            .map_err(|e| transport(&e, self.timeout))?;
+            .map_err(|e| transport(e, self.timeout))?;
         let status = response.status();
         let content_type = response
             .headers()
@@ -331,22 +374,22 @@ async fn read_capped(
     timeout: Duration,
 ) -> Result<Vec<u8>, WitnessFailure> {
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport(&e, timeout))? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport(e, timeout))? {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(WitnessFailure::Transport(format!(
-                "response larger than {MAX_RESPONSE_BYTES} bytes"
-            )));
+            return Err(WitnessFailure::TooLarge {
+                limit: MAX_RESPONSE_BYTES,
+            });
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
 }
 
-fn transport(err: &reqwest::Error, timeout: Duration) -> WitnessFailure {
+fn transport(err: reqwest::Error, timeout: Duration) -> WitnessFailure {
     if err.is_timeout() {
         WitnessFailure::Timeout(timeout)
     } else {
-        WitnessFailure::Transport(err.to_string())
+        WitnessFailure::Transport(Arc::new(err))
     }
 }
 
@@ -354,18 +397,26 @@ fn transport(err: &reqwest::Error, timeout: Duration) -> WitnessFailure {
 pub fn parse_conflict(content_type: &str, body: &[u8]) -> Result<u64, WitnessFailure> {
     let media_type = content_type.split(';').next().unwrap_or("").trim();
     if !media_type.eq_ignore_ascii_case(SIZE_CONTENT_TYPE) {
-        return Err(WitnessFailure::MalformedConflict(format!(
-            "content type {content_type:?}, want {SIZE_CONTENT_TYPE}"
-        )));
+        return Err(WitnessFailure::MalformedConflict(
+            MalformedConflict::ContentType {
+                content_type: content_type.to_owned(),
+            },
+        ));
     }
     let text = std::str::from_utf8(body)
         .ok()
         .and_then(|t| t.strip_suffix('\n'))
-        .ok_or_else(|| WitnessFailure::MalformedConflict(excerpt(body)))?;
+        .ok_or_else(|| malformed_body(body))?;
     match text.parse::<u64>() {
         Ok(size) if size.to_string() == text => Ok(size),
-        _ => Err(WitnessFailure::MalformedConflict(excerpt(body))),
+        _ => Err(malformed_body(body)),
     }
+}
+
+fn malformed_body(body: &[u8]) -> WitnessFailure {
+    WitnessFailure::MalformedConflict(MalformedConflict::Body {
+        excerpt: excerpt(body),
+    })
 }
 
 /// Finds and verifies the witness's cosignature in a 200 body (note signature
@@ -376,17 +427,17 @@ pub fn verify_answer(
     body: &[u8],
 ) -> Result<NoteSignature, WitnessFailure> {
     let signatures = NoteSignature::parse_lines(body)
-        .map_err(|e| WitnessFailure::BadCosignature(e.to_string()))?;
-    let mut last_error = String::from("no signature line from the witness's key");
+        .map_err(|e| WitnessFailure::BadCosignature(BadCosignature::Lines(e)))?;
+    let mut last_error = BadCosignature::Missing;
     for sig in signatures
         .iter()
         .filter(|s| s.name == witness.name() && s.key_id == witness.key_id())
     {
         match verify_cosignature(witness, checkpoint, sig) {
             // tlog-witness: "the timestamp MUST NOT be zero".
-            Ok(0) => last_error = String::from("cosignature has a zero timestamp"),
+            Ok(0) => last_error = BadCosignature::ZeroTimestamp,
             Ok(_) => return Ok(sig.clone()),
-            Err(e) => last_error = e.to_string(),
+            Err(e) => last_error = BadCosignature::Invalid(e),
         }
     }
     Err(WitnessFailure::BadCosignature(last_error))

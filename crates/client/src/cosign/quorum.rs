@@ -17,7 +17,7 @@ use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::note::{Note, NoteError, Verifier};
 use bintrail_tlog::policy::{Policy, PolicyLog, Quorum};
 
-use super::gather::{ConsistencySource, Gathered, Gatherer, WitnessEndpoint};
+use super::gather::{ConsistencySource, Gathered, Gatherer, WitnessEndpoint, WitnessFailure};
 use super::health::{HealthBoard, HealthChange, RoundOutcome, WitnessHealth};
 
 /// Cosigns checkpoints for a log whose tlog-policy names witnesses with URLs.
@@ -28,7 +28,7 @@ pub struct QuorumCosigner {
 }
 
 /// Why a checkpoint could not be cosigned.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum QuorumError {
     /// Returned by [`QuorumCosigner::new`] when even every witness with a URL
@@ -42,14 +42,26 @@ pub enum QuorumError {
     #[error("the log's checkpoint note is malformed: {0}")]
     MalformedNote(#[source] NoteError),
     /// Returned when fewer witnesses than the quorum gave valid cosignatures;
-    /// `detail` names each witness's outcome, for the operator.
-    #[error("witness quorum not met for size {size}: {detail}")]
+    /// the message names each witness's outcome, for the operator.
+    #[error(
+        "witness quorum not met for size {size}: {}",
+        describe(cosigned, failed)
+    )]
     QuorumNotMet {
         /// The checkpoint size.
         size: u64,
-        /// Per witness: "cosigned" or why not.
-        detail: String,
+        /// The policy names of the witnesses that cosigned.
+        cosigned: Vec<String>,
+        /// The policy names of the witnesses that did not, each with why.
+        failed: Vec<(String, WitnessFailure)>,
     },
+}
+
+/// "NAME: cosigned" for each cosigner, then "NAME: why" for each failure, joined by "; ".
+fn describe(cosigned: &[String], failed: &[(String, WitnessFailure)]) -> String {
+    let mut parts: Vec<String> = cosigned.iter().map(|n| format!("{n}: cosigned")).collect();
+    parts.extend(failed.iter().map(|(n, failure)| format!("{n}: {failure}")));
+    parts.join("; ")
 }
 
 /// The tlog-policy a log publishes (`GET /policy`) so verifiers can save it:
@@ -166,9 +178,11 @@ impl QuorumCosigner {
         let quorum_met = self.policy.quorum_met(&cosigners);
         let changes = self.record_health(&gathered, checkpoint.size, quorum_met);
         if !quorum_met {
+            let (cosigned, failed) = self.outcomes(&gathered);
             let err = QuorumError::QuorumNotMet {
                 size: checkpoint.size,
-                detail: self.describe(&gathered),
+                cosigned,
+                failed,
             };
             return (Err(err), changes);
         }
@@ -204,7 +218,8 @@ impl QuorumCosigner {
         self.health.record(outcomes, quorum_met)
     }
 
-    fn describe(&self, gathered: &Gathered) -> String {
+    /// The round's outcomes under the policy's witness names: who cosigned, who did not and why.
+    fn outcomes(&self, gathered: &Gathered) -> (Vec<String>, Vec<(String, WitnessFailure)>) {
         let name = |v: &Verifier| {
             self.policy
                 .witnesses
@@ -212,18 +227,13 @@ impl QuorumCosigner {
                 .find(|w| &w.verifier == v)
                 .map_or_else(|| v.name().to_owned(), |w| w.name.clone())
         };
-        let mut parts: Vec<String> = gathered
-            .cosignatures
+        let cosigned = gathered.cosignatures.iter().map(|(v, _)| name(v)).collect();
+        let failed = gathered
+            .failures
             .iter()
-            .map(|(v, _)| format!("{}: cosigned", name(v)))
+            .map(|(v, failure)| (name(v), failure.clone()))
             .collect();
-        parts.extend(
-            gathered
-                .failures
-                .iter()
-                .map(|(v, failure)| format!("{}: {failure}", name(v))),
-        );
-        parts.join("; ")
+        (cosigned, failed)
     }
 }
 

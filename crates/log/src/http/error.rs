@@ -78,13 +78,26 @@ fn unreachable_backend(error: &crate::BatchError) -> bool {
     )
 }
 
-/// Whether a storage failure's detail is EMFILE or ENFILE. The detail is the text the
-/// sequencer passed on (its errors reach adds as text), with `std::io::Error`'s
-/// `(os error N)` suffix; SQLite reports the same condition as "unable to open".
-fn out_of_descriptors(detail: &str) -> bool {
-    detail.contains("(os error 24)")
-        || detail.contains("(os error 23)")
-        || detail.contains("unable to open database file")
+/// Whether a batch failed because the process ran out of file descriptors: an I/O error
+/// EMFILE or ENFILE anywhere in the error's sources, or SQLite's "unable to open" (the
+/// code it reports for the same condition).
+fn out_of_descriptors(error: &crate::BatchError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error.error());
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            let errno = rustix::io::Errno::from_io_error(io);
+            if errno == Some(rustix::io::Errno::MFILE) || errno == Some(rustix::io::Errno::NFILE) {
+                return true;
+            }
+        }
+        if e.downcast_ref::<rusqlite::Error>()
+            .is_some_and(|s| s.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen))
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// An error answer to an HTTP request.
@@ -213,8 +226,7 @@ impl ApiError {
             AddError::Storage(error) => {
                 // The detail names files under the data directory (finding L3):
                 // it goes to the operator's log, the client gets what to do.
-                let detail = error.to_string();
-                storage_episode::failed(&detail);
+                storage_episode::failed(&error.to_string());
                 if unreachable_backend(&error) {
                     // An object store, database or sequencing lease that is not there
                     // now: the add may be retried as it is.
@@ -223,7 +235,7 @@ impl ApiError {
                         retry_after,
                         index: None,
                     }
-                } else if out_of_descriptors(&detail) {
+                } else if out_of_descriptors(&error) {
                     // Finding H5: EMFILE/ENFILE is the process's limit, not a full disk.
                     ApiError::Unavailable {
                         message: OUT_OF_DESCRIPTORS.to_owned(),
@@ -327,7 +339,9 @@ mod tests {
             ),
             (
                 AddError::from(crate::LogError::Storage(
-                    crate::storage::StorageError::Unavailable("PostgreSQL: closed".into()),
+                    crate::storage::StorageError::Unavailable(
+                        crate::storage::Outage::DatabaseTimeout(Duration::from_secs(10)),
+                    ),
                 )),
                 StatusCode::SERVICE_UNAVAILABLE,
             ),
@@ -358,6 +372,36 @@ mod tests {
         let body = err.body().to_string();
         assert!(!body.contains("/srv/data"), "{body}");
         assert!(body.contains("disk full"), "{body}");
+    }
+
+    /// Finding H5: running out of descriptors is a 503 to retry, not a full disk. The
+    /// kind is read from the error itself, not from its text.
+    #[test]
+    fn descriptor_exhaustion_is_recognized_by_its_errno() {
+        let io = |path: &str, errno: i32| {
+            AddError::from(crate::LogError::Storage(crate::storage::StorageError::Io {
+                op: "open",
+                path: path.into(),
+                source: std::io::Error::from_raw_os_error(errno),
+            }))
+        };
+        let answer = |err| ApiError::from_add(err, "f", Duration::from_secs(1));
+        for errno in [24, 23] {
+            let err = answer(io("/srv/data/tile/0/000", errno));
+            assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE, "{errno}");
+            assert_eq!(err.to_string(), OUT_OF_DESCRIPTORS);
+        }
+        // ENOSPC is a full disk, even where a path happens to read like EMFILE.
+        let err = answer(io("/srv/(os error 24)/tile", 28));
+        assert_eq!(err.status(), StatusCode::INSUFFICIENT_STORAGE);
+        let sqlite = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+            None,
+        );
+        let err = answer(AddError::from(crate::LogError::Storage(
+            crate::storage::StorageError::Database(sqlite),
+        )));
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::files::{
     write_files_durably,
 };
 use super::sqlite::SqliteIndex;
-use super::{CheckpointKind, IndexRecord, Storage, StorageError};
+use super::{CheckpointKind, IndexRecord, Outage, Storage, StorageError};
 
 /// Tiles larger than this are read on a blocking thread even when cached (a hash tile is
 /// 8 KiB; an entry bundle of 256 typical entries about 30 KiB).
@@ -49,10 +49,9 @@ impl LocalStorage {
             .open(&lock_path)
             .map_err(|e| io_error("open", &lock_path, e))?;
         lock.try_lock().map_err(|_| {
-            StorageError::Unavailable(format!(
-                "{} is in use by another bintrail log",
-                root.display()
-            ))
+            StorageError::Unavailable(Outage::Locked {
+                path: root.to_path_buf(),
+            })
         })?;
         let index = SqliteIndex::open(&root.join("index.sqlite"))?;
         Ok(LocalStorage {

@@ -210,9 +210,9 @@ pub enum StorageError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// Returned when the index database fails (including a full disk).
+    /// Returned when the embedded index database (SQLite) fails, including a full disk.
     #[error("index database: {0}")]
-    Database(String),
+    Database(#[source] rusqlite::Error),
     /// Returned when a stored value does not parse (corruption or a foreign file).
     #[error("corrupt {what}: {detail}")]
     Corrupt {
@@ -235,7 +235,89 @@ pub enum StorageError {
         /// The index the caller supplied.
         got: u64,
     },
-    /// Returned by fault-injecting test backends, and by backends that are shut down.
+    /// Returned when a backend cannot be used now but may be later (another process holds
+    /// it, a server does not answer, this frontend does not hold the sequencing lease). The
+    /// HTTP layer answers adds that fail so with a 503, not a 507.
     #[error("storage unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Outage),
+}
+
+/// Why a backend is unavailable ([`StorageError::Unavailable`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Outage {
+    /// Returned when another process (or another [`LocalStorage`] in this process) has the
+    /// data directory open.
+    #[error("{} is in use by another bintrail log", .path.display())]
+    Locked {
+        /// The data directory.
+        path: std::path::PathBuf,
+    },
+    /// Returned when PostgreSQL refuses or fails a call (connection, query, transaction).
+    #[error("PostgreSQL: {0}")]
+    Database(#[source] tokio_postgres::Error),
+    /// Returned when PostgreSQL does not answer a call in time.
+    #[error("PostgreSQL did not answer within {0:?}")]
+    DatabaseTimeout(std::time::Duration),
+    /// Returned when an object store call fails.
+    #[error("object store: {op} {path}: {source}")]
+    ObjectStore {
+        /// What was being done, e.g. "put", "get".
+        op: &'static str,
+        /// The object's path under the log's prefix.
+        path: String,
+        /// The object store's error.
+        source: Box<object_store::Error>,
+    },
+    /// Returned when the object store cannot be configured (a bad setting or endpoint).
+    #[error("object store {what}: {source}")]
+    ObjectStoreConfig {
+        /// "configuration", or "setting NAME" for one setting.
+        what: String,
+        /// The object store's error.
+        source: Box<object_store::Error>,
+    },
+    /// Returned when a create-only put finds an object already there.
+    #[error("object already exists")]
+    ObjectExists,
+    /// Returned when the object store does not support a conditional write.
+    #[error("object store does not support this write")]
+    UnsupportedWrite,
+    /// Returned when this frontend does not hold the sequencing lease.
+    #[error("this frontend does not hold the sequencing lease")]
+    NotLeaseHolder,
+    /// Returned when the lease has too little time left to start a write.
+    #[error("the sequencing lease runs out in {left:?}; not writing")]
+    LeaseEnding {
+        /// The time the lease has left.
+        left: std::time::Duration,
+    },
+    /// Returned when the lease changed hands since this frontend read the tree.
+    #[error("the sequencing lease changed hands; re-reading the tree first")]
+    LeaseChanged,
+    /// Returned when the database's fencing token is not this frontend's, or the lease
+    /// expired: another frontend may be sequencing.
+    #[error("this frontend lost the sequencing lease (its fencing token is {fence}, the database's {current}{})", if *.expired { ", expired" } else { "" })]
+    LeaseLost {
+        /// This frontend's fencing token.
+        fence: i64,
+        /// The database's.
+        current: i64,
+        /// Whether the lease had expired.
+        expired: bool,
+    },
+    /// Returned when the database's sequenced tree is not the one this frontend holds.
+    #[error(
+        "the database's tree has {stored} entries, this frontend's {size}; re-reading it first"
+    )]
+    TreeMoved {
+        /// The database's sequenced size.
+        stored: i64,
+        /// This frontend's.
+        size: i64,
+    },
+    /// Returned by other backends (test doubles that inject faults or have "crashed",
+    /// backends outside this crate) with their own error.
+    #[error("{0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }

@@ -25,7 +25,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Row, Transaction};
 
-use crate::storage::{CheckpointKind, StorageError};
+use crate::storage::{CheckpointKind, Outage, StorageError};
 
 /// Bound on one database round trip (or transaction), so a database that stopped answering
 /// fails a batch instead of hanging the sequencer.
@@ -245,10 +245,11 @@ impl Db {
             .map_err(db_error)?;
         let (current, valid): (i64, bool) = (get(&row, 0)?, get(&row, 1)?);
         if current != fence || !valid {
-            return Err(StorageError::Unavailable(format!(
-                "this frontend lost the sequencing lease (its fencing token is {fence}, the database's {current}{})",
-                if valid { "" } else { ", expired" }
-            )));
+            return Err(StorageError::Unavailable(Outage::LeaseLost {
+                fence,
+                current,
+                expired: !valid,
+            }));
         }
         Ok(())
     }
@@ -268,9 +269,7 @@ impl Db {
                 .map_err(db_error)?;
             let stored: i64 = get(&row, 0)?;
             if stored != size {
-                return Err(StorageError::Unavailable(format!(
-                    "the database's tree has {stored} entries, this frontend's {size}; re-reading it first"
-                )));
+                return Err(StorageError::Unavailable(Outage::TreeMoved { stored, size }));
             }
         })
     }
@@ -525,9 +524,9 @@ fn to_i64(v: u64) -> Result<i64, StorageError> {
 /// A database failure: "unavailable", which the HTTP layer answers with a 503 (and logs
 /// the detail for the operator); the batch is retried by the client.
 pub(crate) fn db_error(e: tokio_postgres::Error) -> StorageError {
-    StorageError::Unavailable(format!("PostgreSQL: {e}"))
+    StorageError::Unavailable(Outage::Database(e))
 }
 
 fn timeout_error() -> StorageError {
-    StorageError::Unavailable(format!("PostgreSQL did not answer within {OP_TIMEOUT:?}"))
+    StorageError::Unavailable(Outage::DatabaseTimeout(OP_TIMEOUT))
 }

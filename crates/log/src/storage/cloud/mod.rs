@@ -45,7 +45,7 @@ use self::db::{Db, Row2};
 use self::metrics::{Backend, CloudMetrics, Latencies};
 use self::objects::Objects;
 pub use self::objects::S3Location;
-use super::{CheckpointKind, IndexRecord, Storage, StorageError, StoredEntry};
+use super::{CheckpointKind, IndexRecord, Outage, Storage, StorageError, StoredEntry};
 use crate::metrics::ExtraMetrics;
 
 /// How long the sequencing lease lasts by default: a dead sequencer is replaced within
@@ -234,21 +234,15 @@ impl CloudStorage {
     fn writable(&self) -> Result<(i64, u64), StorageError> {
         let fence = self.lease.fence.load(Ordering::SeqCst);
         if fence == 0 {
-            return Err(StorageError::Unavailable(
-                "this frontend does not hold the sequencing lease".into(),
-            ));
+            return Err(StorageError::Unavailable(Outage::NotLeaseHolder));
         }
         let left = lock(&self.lease.deadline).saturating_duration_since(Instant::now());
         if left < self.lease_length / 3 {
-            return Err(StorageError::Unavailable(format!(
-                "the sequencing lease runs out in {left:?}; not writing"
-            )));
+            return Err(StorageError::Unavailable(Outage::LeaseEnding { left }));
         }
         match *lock(&self.lease.synced) {
             Some((f, size)) if f == fence => Ok((fence, size)),
-            _ => Err(StorageError::Unavailable(
-                "the sequencing lease changed hands; re-reading the tree first".into(),
-            )),
+            _ => Err(StorageError::Unavailable(Outage::LeaseChanged)),
         }
     }
 }

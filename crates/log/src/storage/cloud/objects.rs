@@ -29,7 +29,7 @@ use object_store::{
     PutPayload, RetryConfig,
 };
 
-use crate::storage::StorageError;
+use crate::storage::{Outage, StorageError};
 
 /// Full tiles never change (tlog-tiles): caches may keep them for a year.
 pub(crate) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -101,7 +101,10 @@ impl Objects {
         let mut builder = AmazonS3Builder::from_env();
         for (name, value) in aws {
             let key: AmazonS3ConfigKey = name.to_ascii_lowercase().parse().map_err(|e| {
-                StorageError::Unavailable(format!("object store setting {name}: {e}"))
+                StorageError::Unavailable(Outage::ObjectStoreConfig {
+                    what: format!("setting {name}"),
+                    source: Box::new(e),
+                })
             })?;
             builder = builder.with_config(key, value);
         }
@@ -138,7 +141,12 @@ impl Objects {
             .with_retry(retry)
             .with_client_options(client)
             .build()
-            .map_err(|e| StorageError::Unavailable(format!("object store configuration: {e}")))?;
+            .map_err(|e| {
+                StorageError::Unavailable(Outage::ObjectStoreConfig {
+                    what: "configuration".to_owned(),
+                    source: Box::new(e),
+                })
+            })?;
         Ok(Objects {
             store: Arc::new(store),
             prefix: location.prefix.clone(),
@@ -264,18 +272,20 @@ enum PutError {
 impl From<PutError> for StorageError {
     fn from(e: PutError) -> StorageError {
         match e {
-            PutError::Exists => StorageError::Unavailable("object already exists".into()),
-            PutError::Unsupported => {
-                StorageError::Unavailable("object store does not support this write".into())
-            }
+            PutError::Exists => StorageError::Unavailable(Outage::ObjectExists),
+            PutError::Unsupported => StorageError::Unavailable(Outage::UnsupportedWrite),
             PutError::Storage(e) => e,
         }
     }
 }
 
 /// An object store failure: "unavailable", which the HTTP layer answers with a 503.
-fn store_error(op: &str, rel: &str, e: object_store::Error) -> StorageError {
-    StorageError::Unavailable(format!("object store: {op} {rel}: {e}"))
+fn store_error(op: &'static str, rel: &str, e: object_store::Error) -> StorageError {
+    StorageError::Unavailable(Outage::ObjectStore {
+        op,
+        path: rel.to_owned(),
+        source: Box::new(e),
+    })
 }
 
 #[cfg(test)]

@@ -324,7 +324,7 @@ fn lock(m: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
 }
 
 fn db_error(e: rusqlite::Error) -> StorageError {
-    StorageError::Database(e.to_string())
+    StorageError::Database(e)
 }
 
 #[cfg(test)]
