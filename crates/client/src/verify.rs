@@ -442,17 +442,17 @@ pub fn verify_signed_checkpoint(
         }),
         // Either no policy log has this origin, or none of the keys the policy lists
         // for it signed: both mean "not a log this policy trusts".
-        Err(policy::VerifyError::UnknownLog { origin })
-        | Err(policy::VerifyError::NotSignedByLog { origin }) => {
+        Err(policy::CheckpointVerifyError::UnknownLog { origin })
+        | Err(policy::CheckpointVerifyError::NotSignedByLog { origin }) => {
             Err(VerifyError::UnknownLog { origin })
         }
-        Err(policy::VerifyError::InvalidLogSignature { origin, error }) => {
+        Err(policy::CheckpointVerifyError::InvalidLogSignature { origin, error }) => {
             Err(VerifyError::BadLogSignature {
                 origin,
                 reason: error.to_string(),
             })
         }
-        Err(policy::VerifyError::QuorumNotMet { cosigners, .. }) => {
+        Err(policy::CheckpointVerifyError::QuorumNotMet { cosigners, .. }) => {
             Err(VerifyError::QuorumNotMet { cosigners })
         }
         Err(other) => Err(VerifyError::malformed(

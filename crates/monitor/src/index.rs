@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// Errors from the identifier index.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum IndexError {
+pub enum IdentifierIndexError {
     /// Returned when SQLite fails (cannot open, disk full, corrupt file).
     #[error("identifier index: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -81,9 +81,9 @@ pub struct IdentifierIndex {
 impl IdentifierIndex {
     /// Opens (creating if absent) the index at `path` for the log `origin`.
     ///
-    /// Returns [`IndexError::OriginMismatch`] when the file was made for another origin, and
-    /// [`IndexError::Sqlite`] when it cannot be opened or initialized.
-    pub fn open(path: &Path, origin: &str) -> Result<IdentifierIndex, IndexError> {
+    /// Returns [`IdentifierIndexError::OriginMismatch`] when the file was made for another origin, and
+    /// [`IdentifierIndexError::Sqlite`] when it cannot be opened or initialized.
+    pub fn open(path: &Path, origin: &str) -> Result<IdentifierIndex, IdentifierIndexError> {
         let conn = Connection::open(path)?;
         // WAL + NORMAL: one fsync per checkpointed WAL rather than per transaction; see the module doc for
         // why losing the last batches on power loss is harmless.
@@ -112,7 +112,7 @@ impl IdentifierIndex {
             .optional()?;
         match stored {
             Some(stored) if stored != origin => {
-                return Err(IndexError::OriginMismatch {
+                return Err(IdentifierIndexError::OriginMismatch {
                     stored,
                     requested: origin.to_string(),
                 });
@@ -129,7 +129,7 @@ impl IdentifierIndex {
     }
 
     /// The number of leaves `[0, checked_size)` whose entries are indexed; 0 for a new index.
-    pub fn checked_size(&self) -> Result<u64, IndexError> {
+    pub fn checked_size(&self) -> Result<u64, IdentifierIndexError> {
         let value: Option<String> = self
             .conn
             .query_row(
@@ -140,7 +140,7 @@ impl IdentifierIndex {
             .optional()?;
         match value {
             None => Ok(0),
-            Some(v) => v.parse().map_err(|_| IndexError::Corrupt {
+            Some(v) => v.parse().map_err(|_| IdentifierIndexError::Corrupt {
                 filename: "meta.checked_size".into(),
                 reason: "not a decimal size",
             }),
@@ -155,7 +155,7 @@ impl IdentifierIndex {
         &mut self,
         entries: &[IndexedEntry],
         checked_size: u64,
-    ) -> Result<Vec<Insertion>, IndexError> {
+    ) -> Result<Vec<Insertion>, IdentifierIndexError> {
         let tx = self.conn.transaction()?;
         let mut out = Vec::with_capacity(entries.len());
         {
@@ -200,7 +200,7 @@ impl IdentifierIndex {
         &self,
         project: &str,
         filename: &str,
-    ) -> Result<Option<IndexedEntry>, IndexError> {
+    ) -> Result<Option<IndexedEntry>, IdentifierIndexError> {
         let mut stmt = self.conn.prepare_cached(SELECT_ONE)?;
         match stmt
             .query_row(params![project, filename], row_to_entry)
@@ -212,7 +212,7 @@ impl IdentifierIndex {
     }
 
     /// Every indexed entry of the PEP 503 normalized `project`, ordered by filename.
-    pub fn project_files(&self, project: &str) -> Result<Vec<IndexedEntry>, IndexError> {
+    pub fn project_files(&self, project: &str) -> Result<Vec<IndexedEntry>, IdentifierIndexError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT filename, leaf_index, digest, publisher, project FROM entries
              WHERE project = ?1 ORDER BY project, filename",
@@ -230,7 +230,7 @@ impl IdentifierIndex {
         &self,
         project: &str,
         before: u64,
-    ) -> Result<Option<IndexedEntry>, IndexError> {
+    ) -> Result<Option<IndexedEntry>, IdentifierIndexError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT filename, leaf_index, digest, publisher, project FROM entries
              WHERE project = ?1 AND leaf_index < ?2 ORDER BY leaf_index DESC LIMIT 1",
@@ -245,7 +245,10 @@ impl IdentifierIndex {
     }
 
     /// The distinct project names for which `keep` returns true, streamed from disk in name order.
-    pub fn projects_where(&self, keep: impl Fn(&str) -> bool) -> Result<Vec<String>, IndexError> {
+    pub fn projects_where(
+        &self,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, IdentifierIndexError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT DISTINCT project FROM entries ORDER BY project")?;
@@ -264,7 +267,10 @@ impl IdentifierIndex {
 /// Claims `e`'s canonical identifier (`Filename::canonical`) for it, or returns the entry
 /// that holds it already: another spelling of the same file (issue 19, H6), which
 /// [`classify`] then judges like the same filename logged twice.
-fn alias_of(conn: &Connection, e: &IndexedEntry) -> Result<Option<IndexedEntry>, IndexError> {
+fn alias_of(
+    conn: &Connection,
+    e: &IndexedEntry,
+) -> Result<Option<IndexedEntry>, IdentifierIndexError> {
     // Entries come from parsed leaves; a name that does not parse has no identifier.
     let Ok(filename) = e.filename.parse::<Filename>() else {
         return Ok(None);
@@ -295,7 +301,7 @@ fn alias_of(conn: &Connection, e: &IndexedEntry) -> Result<Option<IndexedEntry>,
 
 /// Creates the canonical identifier table, filling it from the entries already indexed
 /// by a monitor older than it (in leaf order, so the first spelling holds each).
-fn index_identifiers(conn: &Connection) -> Result<(), IndexError> {
+fn index_identifiers(conn: &Connection) -> Result<(), IdentifierIndexError> {
     let exists: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'identifiers')",
         [],
@@ -341,7 +347,7 @@ fn to_sql_index(index: u64) -> i64 {
     i64::try_from(index).unwrap_or(i64::MAX)
 }
 
-type RowResult = Result<IndexedEntry, IndexError>;
+type RowResult = Result<IndexedEntry, IdentifierIndexError>;
 
 fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
     let filename: String = row.get(0)?;
@@ -350,13 +356,13 @@ fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
     let publisher: Option<String> = row.get(3)?;
     let project: String = row.get(4)?;
     let Ok(digest) = <[u8; 32]>::try_from(digest.as_slice()) else {
-        return Ok(Err(IndexError::Corrupt {
+        return Ok(Err(IdentifierIndexError::Corrupt {
             filename,
             reason: "digest is not 32 bytes",
         }));
     };
     let Ok(index) = u64::try_from(index) else {
-        return Ok(Err(IndexError::Corrupt {
+        return Ok(Err(IdentifierIndexError::Corrupt {
             filename,
             reason: "negative leaf index",
         }));
@@ -491,7 +497,7 @@ mod tests {
         let path = dir.path().join("index.sqlite");
         drop(IdentifierIndex::open(&path, "one.example/log").unwrap());
         match IdentifierIndex::open(&path, "two.example/log") {
-            Err(IndexError::OriginMismatch { stored, requested }) => {
+            Err(IdentifierIndexError::OriginMismatch { stored, requested }) => {
                 assert_eq!(stored, "one.example/log");
                 assert_eq!(requested, "two.example/log");
             }

@@ -40,7 +40,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use error::{LineProblem, PolicyError, VerifyError};
+pub use error::{CheckpointVerifyError, LineProblem, PolicyError};
 
 /// The most `log` lines accepted: the spec's recommended minimum to support.
 pub const MAX_LOGS: usize = 32;
@@ -174,12 +174,18 @@ impl Policy {
     /// Invalid or unknown cosignatures are ignored: they only fail to count. Cosignature
     /// timestamps are not judged (this crate has no clock).
     ///
-    /// Errors, in the order checked: [`VerifyError::Note`], [`VerifyError::Checkpoint`],
-    /// [`VerifyError::UnknownLog`], [`VerifyError::InvalidLogSignature`],
-    /// [`VerifyError::NotSignedByLog`], [`VerifyError::QuorumNotMet`].
-    pub fn verify_checkpoint(&self, note_bytes: &[u8]) -> Result<VerifiedCheckpoint, VerifyError> {
-        let note = Note::parse(note_bytes).map_err(VerifyError::Note)?;
-        let checkpoint: Checkpoint = note.text.parse().map_err(VerifyError::Checkpoint)?;
+    /// Errors, in the order checked: [`CheckpointVerifyError::Note`], [`CheckpointVerifyError::Checkpoint`],
+    /// [`CheckpointVerifyError::UnknownLog`], [`CheckpointVerifyError::InvalidLogSignature`],
+    /// [`CheckpointVerifyError::NotSignedByLog`], [`CheckpointVerifyError::QuorumNotMet`].
+    pub fn verify_checkpoint(
+        &self,
+        note_bytes: &[u8],
+    ) -> Result<VerifiedCheckpoint, CheckpointVerifyError> {
+        let note = Note::parse(note_bytes).map_err(CheckpointVerifyError::Note)?;
+        let checkpoint: Checkpoint = note
+            .text
+            .parse()
+            .map_err(CheckpointVerifyError::Checkpoint)?;
         let origin = checkpoint.origin.clone();
         let logs: Vec<Verifier> = self
             .logs
@@ -188,19 +194,19 @@ impl Policy {
             .map(|log| log.verifier.clone())
             .collect();
         if logs.is_empty() {
-            return Err(VerifyError::UnknownLog { origin });
+            return Err(CheckpointVerifyError::UnknownLog { origin });
         }
         let log = match note.verify(&logs) {
             Ok(verified) => verified[0].clone(),
             Err(NoteError::NoVerifiedSignature) => {
-                return Err(VerifyError::NotSignedByLog { origin });
+                return Err(CheckpointVerifyError::NotSignedByLog { origin });
             }
-            Err(error) => return Err(VerifyError::InvalidLogSignature { origin, error }),
+            Err(error) => return Err(CheckpointVerifyError::InvalidLogSignature { origin, error }),
         };
         let keys: Vec<Verifier> = self.witnesses.iter().map(|w| w.verifier.clone()).collect();
         let cosigned = verified_cosigners(&note, &checkpoint, &keys);
         if !self.quorum_met(&cosigned) {
-            return Err(VerifyError::QuorumNotMet {
+            return Err(CheckpointVerifyError::QuorumNotMet {
                 origin,
                 size: checkpoint.size,
                 cosigners: self.names_of(&cosigned),

@@ -47,7 +47,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::hash::Hash;
 use crate::note::{Note, NoteError};
-use crate::policy::{Policy, VerifiedCheckpoint, VerifyError};
+use crate::policy::{CheckpointVerifyError, Policy, VerifiedCheckpoint};
 use crate::tree::{TreeError, verify_record};
 
 /// The first line of every proof.
@@ -141,7 +141,7 @@ pub enum ProofVerifyError {
     /// Returned when the checkpoint fails the policy: unknown or wrong log, bad log
     /// signature, or too few valid cosignatures.
     #[error("checkpoint rejected by policy: {0}")]
-    Checkpoint(#[from] VerifyError),
+    Checkpoint(#[from] CheckpointVerifyError),
     /// Returned when the index is not below the checkpoint's tree size.
     #[error("index {index} is not in the checkpointed tree of size {size}")]
     IndexOutOfRange {
@@ -735,7 +735,7 @@ mod tests {
         assert!(matches!(
             proof_for(&f, 1).verify(&f.policy, f.leaves[1]),
             Err(ProofVerifyError::Checkpoint(
-                VerifyError::QuorumNotMet { .. }
+                CheckpointVerifyError::QuorumNotMet { .. }
             ))
         ));
     }

@@ -7,7 +7,7 @@
 //! proof from the stored checkpoint, atomically moves its state forward
 //! (compare-and-swap, so concurrent requests never roll it back), and returns a
 //! `cosignature/v1` signature. Validly signed checkpoints that contradict the
-//! stored one are kept as [`store::Evidence`].
+//! stored one are kept as [`store::ForkEvidence`].
 //!
 //! ```
 //! use std::sync::Arc;

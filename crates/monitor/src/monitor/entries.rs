@@ -53,7 +53,7 @@ pub(super) fn previous_releases(
     entries: &[IndexedEntry],
     inserted: Vec<Insertion>,
     watch: &[regex::Regex],
-) -> Result<Vec<(Insertion, Option<IndexedEntry>)>, crate::index::IndexError> {
+) -> Result<Vec<(Insertion, Option<IndexedEntry>)>, crate::index::IdentifierIndexError> {
     let mut out = Vec::with_capacity(inserted.len());
     for (entry, how) in entries.iter().zip(inserted) {
         let previous =

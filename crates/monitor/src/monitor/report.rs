@@ -7,7 +7,7 @@ use bintrail_client::fetch::FetchError;
 use bintrail_client::verify::VerifyError;
 
 use crate::finding::{CheckpointRef, Finding};
-use crate::index::IndexError;
+use crate::index::IdentifierIndexError;
 use crate::registry::RegistryError;
 use crate::webhook::WebhookSender;
 
@@ -28,7 +28,7 @@ pub enum MonitorError {
     State(String),
     /// Returned when the identifier index fails.
     #[error(transparent)]
-    Index(#[from] IndexError),
+    Index(#[from] IdentifierIndexError),
     /// Returned when the registry could not be read (transient).
     #[error(transparent)]
     Registry(#[from] RegistryError),

@@ -144,7 +144,7 @@ pub enum LineProblem {
 /// Why [`Policy::verify_checkpoint`] rejected a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum VerifyError {
+pub enum CheckpointVerifyError {
     /// Returned when the input is not a well-formed signed note.
     #[error("malformed checkpoint note: {0}")]
     Note(NoteError),

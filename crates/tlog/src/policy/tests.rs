@@ -465,7 +465,7 @@ fn verify_checkpoint_rejects_missing_quorum() {
     let bytes = checkpoint_note(&log_signer(1), &[&x1, &x3]);
     assert_eq!(
         policy.verify_checkpoint(&bytes),
-        Err(VerifyError::QuorumNotMet {
+        Err(CheckpointVerifyError::QuorumNotMet {
             origin: ORIGIN.into(),
             size: 7,
             cosigners: vec!["X1".into(), "X3".into()],
@@ -488,7 +488,7 @@ fn verify_checkpoint_ignores_bad_cosignature() {
     last.signature[20] ^= 1;
     let got = policy.verify_checkpoint(&note.to_bytes());
     assert!(
-        matches!(&got, Err(VerifyError::QuorumNotMet { cosigners, .. }) if cosigners == &["X1", "X3"]),
+        matches!(&got, Err(CheckpointVerifyError::QuorumNotMet { cosigners, .. }) if cosigners == &["X1", "X3"]),
         "{got:?}"
     );
 }
@@ -519,7 +519,7 @@ fn verify_checkpoint_unknown_log() {
     let other = Signer::generate("other.example/log", KeyType::Ed25519, [1; 32]).unwrap();
     assert_eq!(
         policy.verify_checkpoint(&checkpoint_note(&other, &[])),
-        Err(VerifyError::UnknownLog {
+        Err(CheckpointVerifyError::UnknownLog {
             origin: "other.example/log".into()
         })
     );
@@ -530,7 +530,7 @@ fn verify_checkpoint_wrong_log_key() {
     let policy: Policy = fill("log {log}\nquorum none\n").parse().unwrap();
     assert_eq!(
         policy.verify_checkpoint(&checkpoint_note(&log_signer(2), &[])),
-        Err(VerifyError::NotSignedByLog {
+        Err(CheckpointVerifyError::NotSignedByLog {
             origin: ORIGIN.into()
         })
     );
@@ -543,7 +543,7 @@ fn verify_checkpoint_tampered_log_signature() {
     note.signatures[0].signature[0] ^= 0x80;
     assert!(matches!(
         policy.verify_checkpoint(&note.to_bytes()),
-        Err(VerifyError::InvalidLogSignature { .. })
+        Err(CheckpointVerifyError::InvalidLogSignature { .. })
     ));
 }
 
@@ -552,11 +552,11 @@ fn verify_checkpoint_malformed() {
     let policy: Policy = fill("log {log}\nquorum none\n").parse().unwrap();
     assert!(matches!(
         policy.verify_checkpoint(b"not a note"),
-        Err(VerifyError::Note(_))
+        Err(CheckpointVerifyError::Note(_))
     ));
     let signed = Note::sign("example.com/log\nnot a size\n", &[&log_signer(1)]).unwrap();
     assert!(matches!(
         policy.verify_checkpoint(&signed.to_bytes()),
-        Err(VerifyError::Checkpoint(_))
+        Err(CheckpointVerifyError::Checkpoint(_))
     ));
 }

@@ -36,7 +36,7 @@ pub struct LogState {
 /// Evidence of log misbehaviour: a validly signed checkpoint that the witness
 /// found inconsistent with the one it had stored, both kept verbatim.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Evidence {
+pub struct ForkEvidence {
     /// Row id, increasing in recording order.
     pub id: i64,
     /// The log's origin line.
@@ -268,7 +268,7 @@ impl Store {
     }
 
     /// All recorded evidence, oldest first.
-    pub fn evidence(&self) -> Result<Vec<Evidence>, StoreError> {
+    pub fn evidence(&self) -> Result<Vec<ForkEvidence>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, origin, recorded_at, kind, stored_checkpoint, submitted_request
@@ -287,7 +287,7 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (id, origin, recorded_at, kind, stored_checkpoint, submitted_request) = row?;
-            out.push(Evidence {
+            out.push(ForkEvidence {
                 recorded_at: from_sql_size(recorded_at, &origin)?,
                 id,
                 origin,
