@@ -39,108 +39,19 @@
 //! # Ok::<(), bintrail_tlog::tree::TreeError>(())
 //! ```
 
-use std::error::Error as StdError;
-
 use crate::hash::{Hash, empty_tree_hash, leaf_hash, node_hash};
-use crate::tile::coords::{Tile, TileError};
+
+mod error;
+#[cfg(test)]
+mod tests;
+
+pub use error::TreeError;
 
 /// The largest tree size (number of records) this crate handles: 2^63 - 1.
 ///
 /// Stored hash indexes of larger trees would not fit in a `u64`. Functions taking a
 /// tree size from outside return [`TreeError::TreeSizeTooLarge`] above this bound.
 pub const MAX_TREE_SIZE: u64 = (1 << 63) - 1;
-
-/// Errors from tree math, proofs and hash or tile reads.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TreeError {
-    /// Returned when a record index is not below the tree size (including any index
-    /// into an empty tree).
-    #[error("record index {index} is not in a tree of size {size}")]
-    IndexOutOfRange {
-        /// The record index asked for.
-        index: u64,
-        /// The tree size it was asked of.
-        size: u64,
-    },
-    /// Returned when a stored hash index does not name a hash of the tree.
-    #[error("stored hash index {index} is not in a tree of size {size}")]
-    HashNotInTree {
-        /// The stored hash index asked for.
-        index: u64,
-        /// The tree size (records) it was asked of.
-        size: u64,
-    },
-    /// Returned when a consistency proof is asked between an old size larger than
-    /// the new size.
-    #[error("old tree size {old} is larger than new tree size {new}")]
-    InvalidTreeSizes {
-        /// The old (smaller) tree size.
-        old: u64,
-        /// The new (larger) tree size.
-        new: u64,
-    },
-    /// Returned when a tree size exceeds [`MAX_TREE_SIZE`].
-    #[error("tree size {size} exceeds the maximum {MAX_TREE_SIZE}")]
-    TreeSizeTooLarge {
-        /// The offending size.
-        size: u64,
-    },
-    /// Returned when a proof has the wrong number of hashes for its sizes and index.
-    #[error("proof has {got} hashes, want {expected}")]
-    ProofLength {
-        /// The number of hashes the sizes require.
-        expected: usize,
-        /// The number of hashes given.
-        got: usize,
-    },
-    /// Returned when a proof of the right length does not lead to the claimed
-    /// root hash(es): the proof, the record hash or a root hash is wrong.
-    #[error("proof does not verify against the root hash")]
-    InvalidProof,
-    /// Returned when a [`HashReader`] or [`crate::tile::TileReader`] returns a
-    /// different number of items than requested.
-    #[error("reader returned {got} items, want {requested}")]
-    ShortRead {
-        /// How many were requested.
-        requested: usize,
-        /// How many came back.
-        got: usize,
-    },
-    /// Returned when a [`crate::tile::TileReader`] returns tile data of the wrong
-    /// length for the tile's width.
-    #[error("tile {} has {len} bytes, want {expected}", tile.path())]
-    BadTile {
-        /// The tile requested.
-        tile: Tile,
-        /// The length returned.
-        len: usize,
-        /// The length its width requires.
-        expected: usize,
-    },
-    /// Returned when the tiles holding the tree's complete subtrees do not hash to
-    /// the trusted root hash. One of them is wrong; which one cannot be told.
-    #[error("tiles do not hash to the root hash of the tree of size {size}")]
-    TileRootMismatch {
-        /// The size of the trusted tree.
-        size: u64,
-    },
-    /// Returned when a full tile's hash does not match the hash stored in its
-    /// already authenticated parent tile: this tile's data is forged or corrupt.
-    #[error("tile {} does not match its authenticated parent tile", tile.path())]
-    InconsistentTile {
-        /// The tile that failed authentication.
-        tile: Tile,
-    },
-    /// Returned when a tile operation fails, e.g. reading hash data for an entry
-    /// bundle.
-    #[error(transparent)]
-    Tile(#[from] TileError),
-    /// Returned when the storage behind a [`HashReader`] or
-    /// [`crate::tile::TileReader`] fails; the source says how.
-    #[error("reading hashes failed: {0}")]
-    Reader(#[source] Box<dyn StdError + Send + Sync + 'static>),
-}
 
 /// Reads stored hashes by stored hash index.
 ///
@@ -582,105 +493,4 @@ fn records_for_stored_count(count: u64) -> u64 {
         n += 1;
     }
     n
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_hash_index_small_values() {
-        // Layout for 4 records: leaf0, leaf1, node(0..2), leaf2, leaf3, node(2..4), node(0..4).
-        assert_eq!(stored_hash_index(0, 0), 0);
-        assert_eq!(stored_hash_index(0, 1), 1);
-        assert_eq!(stored_hash_index(1, 0), 2);
-        assert_eq!(stored_hash_index(0, 2), 3);
-        assert_eq!(stored_hash_index(0, 3), 4);
-        assert_eq!(stored_hash_index(1, 1), 5);
-        assert_eq!(stored_hash_index(2, 0), 6);
-        assert_eq!(stored_hash_count(4), 7);
-    }
-
-    #[test]
-    fn split_inverts_for_every_small_index() {
-        for index in 0..100_000u64 {
-            let (level, n) = split_stored_hash_index(index);
-            assert_eq!(stored_hash_index(level, n), index, "index {index}");
-        }
-    }
-
-    #[test]
-    fn split_at_the_top_of_the_range() {
-        let top = stored_hash_index(63, 0);
-        assert_eq!(split_stored_hash_index(top), (63, 0));
-        let last_leaf = stored_hash_index(0, MAX_TREE_SIZE);
-        assert_eq!(split_stored_hash_index(last_leaf), (0, MAX_TREE_SIZE));
-        // Every u64 splits without panicking.
-        let _ = split_stored_hash_index(u64::MAX);
-    }
-
-    #[test]
-    fn split_point_is_largest_power_below() {
-        assert_eq!(split_point(2), 1);
-        assert_eq!(split_point(3), 2);
-        assert_eq!(split_point(4), 2);
-        assert_eq!(split_point(5), 4);
-        assert_eq!(split_point(1 << 63), 1 << 62);
-        assert_eq!(split_point(u64::MAX), 1 << 63);
-    }
-
-    #[test]
-    fn in_memory_reader_reports_missing_index() {
-        let hashes = vec![leaf_hash(b"a")];
-        assert!(matches!(
-            hashes.read_hashes(&[1]),
-            Err(TreeError::HashNotInTree { index: 1, size: 1 })
-        ));
-    }
-
-    #[test]
-    fn short_reader_is_caught() {
-        struct Short;
-        impl HashReader for Short {
-            fn read_hashes(&self, _: &[u64]) -> Result<Vec<Hash>, TreeError> {
-                Ok(vec![])
-            }
-        }
-        assert!(matches!(
-            tree_hash(3, &Short),
-            Err(TreeError::ShortRead {
-                requested: 2,
-                got: 0
-            })
-        ));
-    }
-
-    #[test]
-    fn oversized_trees_are_errors_not_panics() {
-        let empty: Vec<Hash> = Vec::new();
-        assert!(matches!(
-            tree_hash(u64::MAX, &empty),
-            Err(TreeError::TreeSizeTooLarge { .. })
-        ));
-        assert!(matches!(
-            prove_record(u64::MAX, 0, &empty),
-            Err(TreeError::TreeSizeTooLarge { .. })
-        ));
-        assert!(matches!(
-            prove_tree(u64::MAX, 1, &empty),
-            Err(TreeError::TreeSizeTooLarge { .. })
-        ));
-        assert!(matches!(
-            stored_hashes(MAX_TREE_SIZE, b"x", &empty),
-            Err(TreeError::TreeSizeTooLarge { .. })
-        ));
-        // Verification needs no stored indexes, so any sizes are fine there.
-        assert!(matches!(
-            verify_record(&[], u64::MAX, Hash::default(), 0, Hash::default()),
-            Err(TreeError::ProofLength {
-                expected: 64,
-                got: 0
-            })
-        ));
-    }
 }
