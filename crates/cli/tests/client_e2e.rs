@@ -5,25 +5,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use bintrail_tlog::note::{KeyType, Signer};
 use common::LogServer;
+use common::{lossy as text, run as bintrail};
 
 const NAME: &str = "demo-1.0-py3-none-any.whl";
 const CONTENTS: &[u8] = b"demo wheel bytes, version 1.0";
-
-fn bintrail(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bintrail"))
-        .args(args)
-        .env_remove("XDG_STATE_HOME")
-        .output()
-        .expect("run bintrail")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// A running log, a work directory, a token file, and a policy trusting the log
 /// with no witnesses.

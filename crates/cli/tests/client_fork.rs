@@ -2,28 +2,17 @@
 //! crates/tlog and served in-process, which can do what a real log never should:
 //! sign two inconsistent histories (issue 5).
 
+mod common;
 #[path = "../../client/tests/support/mod.rs"]
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+use common::{lossy as text, run as bintrail};
 use support::{TestLog, TestServer, pypi_entry};
 
 const NAME: &str = "demo-1.0-py3-none-any.whl";
 const CONTENTS: &[u8] = b"demo wheel contents";
-
-fn bintrail(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bintrail"))
-        .args(args)
-        .env_remove("XDG_STATE_HOME")
-        .output()
-        .expect("run bintrail")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// A log whose entry 3 is our file, then `size - 4` filler entries tagged `tag`.
 fn log_with_file(base: Option<&TestLog>, size: u64, tag: &str) -> TestLog {

@@ -77,13 +77,12 @@ fn kill(server: &LogServer, signal: &str) {
 }
 
 async fn add(server: &LogServer, token: &str, name: &str, sum: &str) -> (StatusCode, Value) {
-    let response = client()
-        .post(server.at("/add"))
-        .bearer_auth(token)
-        .json(&json!({"filename": name, "checksum": sum}))
-        .send()
-        .await
-        .unwrap();
+    let response = common::post_add(
+        &server.at("/add"),
+        token,
+        &json!({"filename": name, "checksum": sum}),
+    )
+    .await;
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }

@@ -7,11 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::LogServer;
+use common::lossy as text;
 use common::witnesses::{log_keygen, p};
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Runs `bintrail ARGS` in `cwd` with no XDG state override.
 fn bintrail_in(cwd: &Path, args: &[&str]) -> Output {

@@ -11,7 +11,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::Duration;
 
 use bintrail_tlog::checkpoint::Checkpoint;
@@ -21,6 +21,7 @@ use bintrail_tlog::tree::{prove_tree, stored_hashes, tree_hash};
 use bintrail_witness::request::AddCheckpointRequest;
 use common::SmallFs;
 use common::raw::{body_of, exchange, status, text};
+use common::witnesses::{bintrail, p as path_str};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ORIGIN: &str = "example.com/hostile-witness";
@@ -74,18 +75,6 @@ impl TestLog {
         }
         .to_bytes()
     }
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
-}
-
-fn bintrail(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_bintrail"))
-        .args(args)
-        .output()
-        .expect("run bintrail");
-    assert!(out.status.success(), "bintrail {args:?}: {out:?}");
 }
 
 impl Witness {

@@ -9,13 +9,7 @@ use serde_json::{Value, json};
 
 /// `POST /add` of `body` with the server's token: the status and the JSON answer.
 async fn add(server: &LogServer, body: &Value) -> (StatusCode, Value) {
-    let response = common::client()
-        .post(server.at("/add"))
-        .bearer_auth(server.token())
-        .json(body)
-        .send()
-        .await
-        .expect("POST /add");
+    let response = server.post_add(body).await;
     let status = response.status();
     (status, response.json().await.expect("JSON answer"))
 }

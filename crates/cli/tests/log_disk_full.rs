@@ -82,13 +82,9 @@ async fn published(log: &LogServer, verifier: &Verifier) -> Checkpoint {
 
 /// One `POST /add`; returns the status and the JSON body.
 async fn add(log: &LogServer, filename: &str, content: &str) -> (u16, Value) {
-    let answer = client()
-        .post(log.at("/add"))
-        .bearer_auth(log.token())
-        .json(&json!({"filename": filename, "checksum": checksum(content)}))
-        .send()
-        .await
-        .expect("POST /add");
+    let answer = log
+        .post_add(&json!({"filename": filename, "checksum": checksum(content)}))
+        .await;
     let status = answer.status().as_u16();
     let text = answer.text().await.expect("body");
     let body = serde_json::from_str(&text)

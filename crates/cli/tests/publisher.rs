@@ -7,24 +7,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::LogServer;
+use common::{lossy as text, run as bintrail};
 
 const GITHUB: &str = "https://token.actions.githubusercontent.com";
 const WORKFLOW: &str = "https://github.com/demo/demo/.github/workflows/release.yml@refs/tags/v1.0";
-
-fn bintrail(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bintrail"))
-        .args(args)
-        .env_remove("XDG_STATE_HOME")
-        .output()
-        .expect("run bintrail")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// A running log, a work directory with its token and a policy trusting it.
 struct Fixture {

@@ -18,16 +18,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// POSTs `body` to `/add` with the server's token.
-async fn add(server: &LogServer, body: &Value) -> reqwest::Response {
-    client()
-        .post(server.at("/add"))
-        .bearer_auth(server.token())
-        .json(body)
-        .send()
-        .await
-        .expect("POST /add")
-}
-
 fn entry(filename: &str, content: &str) -> Value {
     json!({"filename": filename, "checksum": checksum(content)})
 }
@@ -81,14 +71,18 @@ async fn add_returns_a_proof_that_verifies_and_readd_is_idempotent() {
     let server = LogServer::start(&[]);
     let filename = wheel("sampleproject", "4.0.0");
     let sum = checksum("sampleproject 4.0.0");
-    let first = add(&server, &json!({"filename": filename, "checksum": sum})).await;
+    let first = server
+        .post_add(&json!({"filename": filename, "checksum": sum}))
+        .await;
     assert_eq!(first.status(), StatusCode::OK);
     assert_eq!(first.headers()["content-type"], "application/json");
     let first: Value = first.json().await.unwrap();
     let index = verify_add_response(&server, &first, &filename, &sum);
     assert_eq!(first["existing"], false);
 
-    let again = add(&server, &json!({"filename": filename, "checksum": sum})).await;
+    let again = server
+        .post_add(&json!({"filename": filename, "checksum": sum}))
+        .await;
     assert_eq!(again.status(), StatusCode::OK);
     let again: Value = again.json().await.unwrap();
     assert_eq!(verify_add_response(&server, &again, &filename, &sum), index);
@@ -124,7 +118,7 @@ async fn add_with_publisher_is_logged_with_its_publisher_line() {
     let issuer = "https://token.actions.githubusercontent.com";
     let subject = "https://github.com/o/r/.github/workflows/release.yml@refs/tags/v1.0";
     let body = json!({"filename": filename, "checksum": sum, "publisher": {"issuer": issuer, "subject": subject}});
-    let response = add(&server, &body).await;
+    let response = server.post_add(&body).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     let proof = TlogProof::parse(body["proof"].as_str().unwrap().as_bytes()).unwrap();
@@ -132,7 +126,9 @@ async fn add_with_publisher_is_logged_with_its_publisher_line() {
     assert_eq!(proof.extra.as_deref(), Some(expected.as_bytes()));
 
     // Same file and checksum but no publisher is a different entry: 409.
-    let response = add(&server, &json!({"filename": filename, "checksum": sum})).await;
+    let response = server
+        .post_add(&json!({"filename": filename, "checksum": sum}))
+        .await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
 }
 
@@ -141,15 +137,13 @@ async fn conflicting_add_is_409_and_appends_nothing() {
     let server = LogServer::start(&[]);
     let filename = wheel("conflicted", "1.0");
     let original = checksum("original");
-    let response = add(
-        &server,
-        &json!({"filename": filename, "checksum": original}),
-    )
-    .await;
+    let response = server
+        .post_add(&json!({"filename": filename, "checksum": original}))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let before = checkpoint(&server).await.size;
 
-    let response = add(&server, &entry(&filename, "evil")).await;
+    let response = server.post_add(&entry(&filename, "evil")).await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["index"], 0);
@@ -553,7 +547,7 @@ async fn h2c_prior_knowledge_works() {
 #[tokio::test]
 async fn metrics_count_adds_and_never_show_tokens() {
     let server = LogServer::start(&[]);
-    let response = add(&server, &entry(&wheel("metered", "1.0"), "m")).await;
+    let response = server.post_add(&entry(&wheel("metered", "1.0"), "m")).await;
     assert_eq!(response.status(), StatusCode::OK);
     let text = client()
         .get(server.at("/metrics"))
@@ -599,11 +593,9 @@ async fn readme_flow_add_then_bintrail_verify() {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(std::fs::read(&wheel_path).unwrap()))
     };
-    let response = add(
-        &server,
-        &json!({"filename": filename, "checksum": format!("sha256:{digest}")}),
-    )
-    .await;
+    let response = server
+        .post_add(&json!({"filename": filename, "checksum": format!("sha256:{digest}")}))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     let proof_path = dir.path().join(format!("{filename}.tlog-proof"));

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output};
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use bintrail_tlog::hash::Hash;
 use bintrail_tlog::note::{KeyType, Note, Signer, Verifier};
 use bintrail_tlog::tree::{prove_tree, stored_hashes, tree_hash};
 use bintrail_witness::request::AddCheckpointRequest;
+use common::witnesses::p as path_str;
 
 const ORIGIN: &str = "example.com/witness-e2e";
 
@@ -106,10 +107,6 @@ fn bintrail(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run bintrail")
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
 }
 
 impl Setup {

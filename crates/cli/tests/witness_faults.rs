@@ -300,16 +300,6 @@ impl Watcher {
     }
 }
 
-async fn add(log: &LogServer, name: &str) -> reqwest::Response {
-    client()
-        .post(log.at("/add"))
-        .bearer_auth(log.token())
-        .json(&json!({"filename": wheel(name, "1.0"), "checksum": checksum(name)}))
-        .send()
-        .await
-        .expect("POST /add")
-}
-
 async fn published_size(d: &Deployment) -> u64 {
     let note = client()
         .get(d.log.at("/checkpoint"))
@@ -357,7 +347,7 @@ fn check_logged(d: &Deployment, name: &str, body: &Value) -> u64 {
 async fn refused_while_faulty(d: &Deployment, fault: &str, name: &str) -> u64 {
     let before = published_size(d).await;
     let started = Instant::now();
-    let answer = add(&d.log, name).await;
+    let answer = d.log.add_wheel(name).await;
     let waited = started.elapsed();
     assert_eq!(
         answer.status().as_u16(),
@@ -396,7 +386,7 @@ async fn refused_while_faulty(d: &Deployment, fault: &str, name: &str) -> u64 {
 async fn logged_after(d: &Deployment, fault: &str, name: &str, index: u64) -> Duration {
     let started = Instant::now();
     loop {
-        let answer = add(&d.log, name).await;
+        let answer = d.log.add_wheel(name).await;
         let status = answer.status().as_u16();
         if status == 200 {
             let body: Value = answer.json().await.expect("json");
@@ -467,7 +457,7 @@ async fn misbehaving_witnesses_never_make_a_quorum_and_the_log_recovers() {
     let mut logged: BTreeMap<String, u64> = BTreeMap::new();
 
     // All behave: published with valid cosignatures.
-    let answer = add(&d.log, "first").await;
+    let answer = d.log.add_wheel("first").await;
     assert_eq!(answer.status().as_u16(), 200);
     let index = check_logged(&d, "first", &answer.json().await.expect("json"));
     logged.insert("first".into(), index);

@@ -10,8 +10,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bintrail_tlog::policy::Policy;
 use common::witnesses::{WitnessNode, bintrail, log_keygen, p};
-use common::{LogServer, checksum, client, wheel};
-use serde_json::{Value, json};
+use common::{LogServer, client};
+use serde_json::Value;
 
 const ORIGIN: &str = "example.com/witnessed";
 
@@ -76,16 +76,6 @@ fn deploy(add_timeout: &str, witnesses_up: bool) -> Deployment {
     }
 }
 
-async fn add(log: &LogServer, name: &str) -> reqwest::Response {
-    client()
-        .post(log.at("/add"))
-        .bearer_auth(log.token())
-        .json(&json!({"filename": wheel(name, "1.0"), "checksum": checksum(name)}))
-        .send()
-        .await
-        .expect("POST /add")
-}
-
 /// The published checkpoint, checked against the policy; returns its size and
 /// the names of the witnesses whose cosignatures verified.
 async fn published(d: &Deployment) -> (u64, Vec<String>) {
@@ -143,7 +133,7 @@ async fn three_witnesses_quorum_two() {
 
     // All up: adds succeed and carry at least two valid cosignatures.
     for name in ["alpha", "beta"] {
-        let answer = add(&d.log, name).await;
+        let answer = d.log.add_wheel(name).await;
         assert_eq!(answer.status().as_u16(), 200);
         check_add_answer(&d, &answer.json().await.expect("json"));
     }
@@ -173,7 +163,7 @@ async fn three_witnesses_quorum_two() {
 
     // One down: still published.
     d.witnesses[0].stop();
-    let answer = add(&d.log, "gamma").await;
+    let answer = d.log.add_wheel("gamma").await;
     assert_eq!(answer.status().as_u16(), 200);
     check_add_answer(&d, &answer.json().await.expect("json"));
     let (size, cosigners) = published(&d).await;
@@ -185,7 +175,7 @@ async fn three_witnesses_quorum_two() {
     // Two down: nothing new is published and the add answers 503 in time.
     d.witnesses[1].stop();
     let started = Instant::now();
-    let answer = add(&d.log, "delta").await;
+    let answer = d.log.add_wheel("delta").await;
     let waited = started.elapsed();
     eprintln!("two witnesses down: 503 after {waited:?}");
     assert_eq!(answer.status().as_u16(), 503);
@@ -205,7 +195,7 @@ async fn three_witnesses_quorum_two() {
     d.witnesses[1].start();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let answer = add(&d.log, "delta").await;
+        let answer = d.log.add_wheel("delta").await;
         if answer.status().as_u16() == 200 {
             let index = check_add_answer(&d, &answer.json().await.expect("json"));
             assert_eq!(index, 3);
@@ -241,7 +231,7 @@ async fn a_new_log_starts_with_no_witness_reachable() {
     let (empty, _) = bintrail_tlog::checkpoint::open_checkpoint(&note, &d.policy.logs[0].verifier)
         .expect("the log's own checkpoint");
     assert_eq!(empty.size, 0);
-    let answer = add(&d.log, "lonely").await;
+    let answer = d.log.add_wheel("lonely").await;
     assert_eq!(answer.status().as_u16(), 503);
 
     // Two witnesses come up: the pending entry gets published with their cosignatures.
@@ -249,7 +239,7 @@ async fn a_new_log_starts_with_no_witness_reachable() {
     d.witnesses[2].start();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let answer = add(&d.log, "lonely").await;
+        let answer = d.log.add_wheel("lonely").await;
         if answer.status().as_u16() == 200 {
             assert_eq!(check_add_answer(&d, &answer.json().await.expect("json")), 0);
             break;
@@ -329,7 +319,7 @@ async fn a_log_without_witnesses_serves_quorum_none() {
     let text = answer.text().await.expect("text");
     assert_eq!(text, format!("log {}\nquorum none\n", log.vkey()));
     let policy: Policy = text.parse().expect("parses as a tlog-policy");
-    assert_eq!(add(&log, "solo").await.status().as_u16(), 200);
+    assert_eq!(log.add_wheel("solo").await.status().as_u16(), 200);
     let note = client()
         .get(log.at("/checkpoint"))
         .send()
@@ -377,7 +367,7 @@ async fn issue_18_a_witness_down_while_the_quorum_holds_is_logged_once_and_measu
     let mut d = deploy("2s", true);
     let up = "bintrail_witness_up{witness=\"w0\"}";
     for name in ["one", "two"] {
-        assert_eq!(add(&d.log, name).await.status().as_u16(), 200);
+        assert_eq!(d.log.add_wheel(name).await.status().as_u16(), 200);
     }
     let text = metrics(&d.log).await;
     assert_eq!(sample(&text, up), Some(1.0), "{text}");
@@ -399,7 +389,7 @@ async fn issue_18_a_witness_down_while_the_quorum_holds_is_logged_once_and_measu
     // says so once however many rounds go without w0.
     d.witnesses[0].stop();
     for n in 0..6 {
-        let answer = add(&d.log, &format!("without_w0_{n}")).await;
+        let answer = d.log.add_wheel(&format!("without_w0_{n}")).await;
         assert_eq!(answer.status().as_u16(), 200);
         check_add_answer(&d, &answer.json().await.expect("json"));
     }
@@ -457,7 +447,11 @@ async fn issue_18_a_witness_down_while_the_quorum_holds_is_logged_once_and_measu
     loop {
         n += 1;
         assert_eq!(
-            add(&d.log, &format!("back_{n}")).await.status().as_u16(),
+            d.log
+                .add_wheel(&format!("back_{n}"))
+                .await
+                .status()
+                .as_u16(),
             200
         );
         if sample(&metrics(&d.log).await, up) == Some(1.0) {
@@ -467,7 +461,11 @@ async fn issue_18_a_witness_down_while_the_quorum_holds_is_logged_once_and_measu
     }
     for m in 0..3 {
         assert_eq!(
-            add(&d.log, &format!("after_{m}")).await.status().as_u16(),
+            d.log
+                .add_wheel(&format!("after_{m}"))
+                .await
+                .status()
+                .as_u16(),
             200
         );
     }
@@ -490,7 +488,7 @@ async fn issue_18_a_witness_down_while_the_quorum_holds_is_logged_once_and_measu
     // publishes again.
     d.witnesses[1].stop();
     d.witnesses[2].stop();
-    assert_eq!(add(&d.log, "stuck").await.status().as_u16(), 503);
+    assert_eq!(d.log.add_wheel("stuck").await.status().as_u16(), 503);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         log_lines(&d.log, &["checkpoint not published"]).len(),
@@ -500,7 +498,7 @@ async fn issue_18_a_witness_down_while_the_quorum_holds_is_logged_once_and_measu
     );
     d.witnesses[1].start();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while add(&d.log, "stuck").await.status().as_u16() != 200 {
+    while d.log.add_wheel("stuck").await.status().as_u16() != 200 {
         assert!(Instant::now() < deadline, "publishing did not resume");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -205,6 +205,19 @@ impl LogServer {
         format!("{}{path}", self.url)
     }
 
+    /// POSTs `body` to this log's `/add` with its publish token.
+    pub async fn post_add(&self, body: &serde_json::Value) -> reqwest::Response {
+        post_add(&self.at("/add"), &self.token(), body).await
+    }
+
+    /// Adds the wheel `NAME-1.0-py3-none-any.whl` with the checksum of `NAME`.
+    pub async fn add_wheel(&self, name: &str) -> reqwest::Response {
+        self.post_add(
+            &serde_json::json!({"filename": wheel(name, "1.0"), "checksum": checksum(name)}),
+        )
+        .await
+    }
+
     /// Sends SIGTERM and waits (bounded) for the process to exit.
     pub fn terminate(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
@@ -247,6 +260,32 @@ impl Drop for LogServer {
             let _ = child.wait();
         }
     }
+}
+
+/// POSTs `body` to a log's `/add` (`url`) with the bearer `token`.
+pub async fn post_add(url: &str, token: &str, body: &serde_json::Value) -> reqwest::Response {
+    client()
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("POST /add")
+}
+
+/// Runs `bintrail ARGS` without the caller's `XDG_STATE_HOME` (client commands keep
+/// their state where the test says) and returns what it did.
+pub fn run(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_bintrail"))
+        .args(args)
+        .env_remove("XDG_STATE_HOME")
+        .output()
+        .expect("run bintrail")
+}
+
+/// Output bytes as text, lossily.
+pub fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// An HTTP/1.1 client with bounded timeouts.

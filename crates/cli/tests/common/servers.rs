@@ -6,7 +6,6 @@
 //! Both can be stopped and started again on the same data and ports. Both are installed
 //! by `scripts/setup.sh`; a missing one fails the test naming it.
 
-use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,11 +16,7 @@ const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 /// Where `scripts/setup.sh` installs Garage.
 const GARAGE: &str = "/opt/garage/bin/garage";
 
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().unwrap().port()
-}
+pub use super::pypi::free_port;
 
 fn running_as_root() -> bool {
     std::fs::metadata("/proc/self")
