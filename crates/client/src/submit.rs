@@ -113,7 +113,10 @@ pub enum SubmitError {
     Fetch(#[from] FetchError),
     /// Returned when a 200 response is not the expected JSON.
     #[error("malformed add response: {0}")]
-    MalformedResponse(String),
+    MalformedResponse(#[source] serde_json::Error),
+    /// Returned when the request cannot be encoded as JSON.
+    #[error("malformed add response: encoding request: {0}")]
+    EncodeRequest(#[source] serde_json::Error),
 }
 
 /// Submits `request` with bearer `token` and returns the parsed response.
@@ -149,8 +152,7 @@ async fn submit_until(
     request: &AddRequest,
     deadline: Option<(Instant, Duration)>,
 ) -> Result<AddResponse, SubmitError> {
-    let body = serde_json::to_vec(request)
-        .map_err(|err| SubmitError::MalformedResponse(format!("encoding request: {err}")))?;
+    let body = serde_json::to_vec(request).map_err(SubmitError::EncodeRequest)?;
     let mut attempt = 0;
     let mut assigned = None;
     let expired = |assigned: Option<u64>, (start, timeout): (Instant, Duration)| match assigned {
@@ -173,7 +175,7 @@ async fn submit_until(
         match answer {
             Ok(response) => {
                 return serde_json::from_slice(&response.body)
-                    .map_err(|err| SubmitError::MalformedResponse(err.to_string()));
+                    .map_err(SubmitError::MalformedResponse);
             }
             Err(FetchError::Unavailable {
                 retry_after, index, ..

@@ -1,5 +1,7 @@
 //! Why an `add-checkpoint` request was refused, each reason with its own variant.
 
+use bintrail_tlog::checkpoint::CheckpointError;
+use bintrail_tlog::cosignature::CosignatureError;
 use bintrail_tlog::hash::Hash;
 use bintrail_tlog::note::NoteError;
 use bintrail_tlog::witness::RequestError;
@@ -17,7 +19,7 @@ pub enum AddCheckpointError {
     Malformed(#[from] RequestError),
     /// Returned when the checkpoint is not a well-formed signed checkpoint note (400).
     #[error("malformed checkpoint: {0}")]
-    MalformedCheckpoint(String),
+    MalformedCheckpoint(#[source] MalformedCheckpoint),
     /// Returned when the witness does not know the checkpoint's origin (404).
     #[error("unknown log origin {origin:?}")]
     UnknownLog {
@@ -121,4 +123,20 @@ impl From<StoreError> for AddCheckpointError {
             other => Self::Store(other),
         }
     }
+}
+
+/// What is wrong with a submitted checkpoint ([`AddCheckpointError::MalformedCheckpoint`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MalformedCheckpoint {
+    /// Returned when it is not a well-formed signed note.
+    #[error("{0}")]
+    Note(#[source] NoteError),
+    /// Returned when the note's text is not a well-formed checkpoint.
+    #[error("{0}")]
+    Checkpoint(#[source] CheckpointError),
+    /// Returned when the checkpoint cannot be cosigned (for example a field the
+    /// `cosignature/v1` format cannot hold).
+    #[error("{0}")]
+    Cosign(#[source] CosignatureError),
 }

@@ -48,5 +48,5 @@ mod checks;
 mod error;
 mod witness;
 
-pub use error::AddCheckpointError;
+pub use error::{AddCheckpointError, MalformedCheckpoint};
 pub use witness::{Witness, WitnessKeyError, signature_line};

@@ -10,7 +10,7 @@ use bintrail_tlog::cosignature::cosign;
 use bintrail_tlog::note::{KeyType, Note, NoteSignature, Signer, Verifier};
 
 use crate::checks::{check_consistency, check_sizes, verify_log_signature};
-use crate::error::AddCheckpointError;
+use crate::error::{AddCheckpointError, MalformedCheckpoint};
 use crate::store::{EvidenceKind, LogState, Store, StoreError};
 use bintrail_tlog::witness::AddCheckpointRequest;
 
@@ -48,13 +48,10 @@ impl Witness {
     pub fn add_checkpoint(&self, body: &[u8], now: u64) -> Result<String, AddCheckpointError> {
         let request = AddCheckpointRequest::parse(body)?;
         let note = Note::parse(&request.checkpoint)
-            .map_err(|e| AddCheckpointError::MalformedCheckpoint(e.to_string()))?;
-        let checkpoint: Checkpoint =
-            note.text
-                .parse()
-                .map_err(|e: bintrail_tlog::checkpoint::CheckpointError| {
-                    AddCheckpointError::MalformedCheckpoint(e.to_string())
-                })?;
+            .map_err(|e| AddCheckpointError::MalformedCheckpoint(MalformedCheckpoint::Note(e)))?;
+        let checkpoint: Checkpoint = note.text.parse().map_err(|e| {
+            AddCheckpointError::MalformedCheckpoint(MalformedCheckpoint::Checkpoint(e))
+        })?;
         let state =
             self.store
                 .log(&checkpoint.origin)?
@@ -77,7 +74,7 @@ impl Witness {
             return Err(AddCheckpointError::ClockUnset);
         }
         let cosignature = cosign(&self.signer, &checkpoint, now)
-            .map_err(|e| AddCheckpointError::MalformedCheckpoint(e.to_string()))?;
+            .map_err(|e| AddCheckpointError::MalformedCheckpoint(MalformedCheckpoint::Cosign(e)))?;
         let mut stored = Note {
             text: note.text.clone(),
             signatures: log_signatures,
