@@ -502,6 +502,13 @@ async fn issue_18_a_witness_down_while_the_quorum_holds_is_logged_once_and_measu
         assert!(Instant::now() < deadline, "publishing did not resume");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The line reaches the test through a reader thread: wait (bounded) for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while log_lines(&d.log, &["checkpoints are published again"]).is_empty()
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(
         log_lines(&d.log, &["checkpoints are published again"]).len(),
         1
