@@ -54,7 +54,7 @@ start() {
   PID=$!
   PIDS+=("$PID")
   for _ in $(seq 300); do
-    URL="$(sed -n 's/^bintrail: listening on \(http:[^ ]*\).*/\1/p' "$WORK/$name.out")"
+    URL="$(sed -n 's/^bintrail: listening on \(http:[^ ]*\).*/\1/p' "$WORK/$name.out" 2>/dev/null || true)"
     if [ -n "$URL" ]; then return 0; fi
     if ! kill -0 "$PID" 2>/dev/null; then break; fi
     sleep 0.1
