@@ -4,8 +4,9 @@
 #
 # Starts a throwaway PostgreSQL 15 cluster and a single-node Garage 2.5.0 (both from scripts/setup.sh) on
 # ephemeral loopback ports, then for each of: the embedded default (--data), one frontend on S3 + PostgreSQL,
-# and two frontends on S3 + PostgreSQL (the second a standby until the first dies, so the load goes to the
-# sequencing one): closed-loop adds (bintrail loadgen --scenario add) and tile reads (--scenario tiles).
+# and two frontends on S3 + PostgreSQL with the load split between them (the one without the lease forwards
+# its adds to the sequencer), then the second alone after the first handed the lease over: closed-loop adds
+# (bintrail loadgen --scenario add) and tile reads (--scenario tiles).
 #
 # Usage: scripts/bench-cloud.sh
 # Environment (all optional):
@@ -116,31 +117,41 @@ FE1="$URL"; FE1_PID="$PID"
 load cloud1-add "$FE1" "$WORK/fe1/publish-token" --scenario add --concurrency "$CONC" --duration "${SECS}s"
 load cloud1-tiles "$FE1" "$WORK/fe1/publish-token" --scenario tiles --concurrency 64 --duration "${SECS}s"
 
-# A second frontend: a standby until the first stops; the load then moves to it.
-"$BIN" serve --listen 127.0.0.1:0 --checkpoint-interval 1s --data "$WORK/fe2" \
-  --private-key "$WORK/fe1/log.key" --tokens "$WORK/fe1/tokens" "${CLOUD[@]}" >"$WORK/fe2.out" 2>"$WORK/fe2.err" &
-FE2_PID=$!; PIDS+=("$FE2_PID")
-sleep 2
+# A second frontend on the same bucket and database: it serves at once and forwards its adds to the first
+# (the sequencer). The same total load, half through each frontend at once.
+start fe2 --data "$WORK/fe2" --private-key "$WORK/fe1/log.key" --tokens "$WORK/fe1/tokens" "${CLOUD[@]}"
+FE2="$URL"; FE2_PID="$PID"
+HALF=$(( CONC / 2 ))
+load cloud2-seq "$FE1" "$WORK/fe1/publish-token" --scenario add --concurrency "$HALF" --duration "${SECS}s" &
+SEQ_LOAD=$!
+load cloud2-fwd "$FE2" "$WORK/fe1/publish-token" --scenario add --concurrency "$HALF" --duration "${SECS}s"
+wait "$SEQ_LOAD"
+load cloud2-tiles "$FE2" "$WORK/fe1/publish-token" --scenario tiles --concurrency 64 --duration "${SECS}s"
+
+# The first frontend stops; the second takes the lease over and sequences itself.
 kill -TERM "$FE1_PID"; wait "$FE1_PID" 2>/dev/null || true
 T0=$(date +%s.%N)
 for _ in $(seq 600); do
-  FE2="$(sed -n 's/^bintrail: listening on \(http:[^ ]*\).*/\1/p' "$WORK/fe2.out")"
-  [ -n "$FE2" ] && curl -sf "$FE2/healthz/sequencer" >/dev/null && break
+  curl -sf "$FE2/healthz/sequencer" >/dev/null && break
   sleep 0.05
 done
 TAKEOVER=$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { printf "%.1f", a - b }')
-load cloud2-add "$FE2" "$WORK/fe1/publish-token" --scenario add --concurrency "$CONC" --duration "${SECS}s"
+load cloud3-add "$FE2" "$WORK/fe1/publish-token" --scenario add --concurrency "$CONC" --duration "${SECS}s"
 
 echo
 echo "| run ($SECS s each, closed loop, $CONC adds in flight, HTTP/1.1) | adds/s | add latency | errors |"
 echo "|---|---|---|---|"
 echo "| embedded default (--data: files + SQLite) | $(rate local-add) | $(lat local-add) | $(errors local-add) |"
 echo "| S3 (Garage) + PostgreSQL, one frontend | $(rate cloud1-add) | $(lat cloud1-add) | $(errors cloud1-add) |"
-echo "| S3 + PostgreSQL, second frontend after a clean handover | $(rate cloud2-add) | $(lat cloud2-add) | $(errors cloud2-add) |"
+echo "| S3 + PostgreSQL, two frontends, $HALF in flight through each: total | $(( $(rate cloud2-seq) + $(rate cloud2-fwd) )) | | |"
+echo "| ... through the sequencing frontend | $(rate cloud2-seq) | $(lat cloud2-seq) | $(errors cloud2-seq) |"
+echo "| ... through the other frontend (forwarded) | $(rate cloud2-fwd) | $(lat cloud2-fwd) | $(errors cloud2-fwd) |"
+echo "| S3 + PostgreSQL, the second frontend alone after a clean handover | $(rate cloud3-add) | $(lat cloud3-add) | $(errors cloud3-add) |"
 echo
 echo "| tile reads (64 in flight) | reads/s | latency |"
 echo "|---|---|---|"
 echo "| embedded default | $(rate local-tiles) | $(lat local-tiles) |"
-echo "| S3 + PostgreSQL frontend | $(rate cloud1-tiles) | $(lat cloud1-tiles) |"
+echo "| S3 + PostgreSQL frontend (the sequencer) | $(rate cloud1-tiles) | $(lat cloud1-tiles) |"
+echo "| S3 + PostgreSQL frontend that does not sequence | $(rate cloud2-tiles) | $(lat cloud2-tiles) |"
 echo
-echo "Handover: the standby served as sequencer ${TAKEOVER}s after the first frontend's SIGTERM."
+echo "Handover: the second frontend sequenced ${TAKEOVER}s after the first frontend's SIGTERM."

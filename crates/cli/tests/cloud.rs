@@ -734,6 +734,24 @@ async fn three_frontends_take_adds_while_the_sequencer_is_killed() {
             StatusCode::SERVICE_UNAVAILABLE
         };
         assert_eq!(health.status(), expected, "{url}");
+        if i != first {
+            let metrics = client()
+                .get(format!("{url}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                !metrics.contains("bintrail_forwarded_writes_total{outcome=\"relayed\"} 0\n"),
+                "{metrics}"
+            );
+            assert!(
+                metrics.contains("\nbintrail_storage_sequencer 0\n"),
+                "{metrics}"
+            );
+        }
     }
 
     // Load: six clients, each add through the next live frontend, every add retried
@@ -928,6 +946,13 @@ async fn three_frontends_take_adds_while_the_sequencer_is_killed() {
     queries.extend(records);
     let out = go_common::run(&bin, &(queries.join("\n") + "\n"));
     assert_eq!(out.lines().count(), queries.len(), "{out}");
+    eprintln!(
+        "x/mod's tlog: tree of {} entries from a frontend's tiles, {} distinct checkpoints \
+         served during the run are prefixes of it, {} acknowledged entries at their indexes",
+        last.0,
+        sizes.len(),
+        acked.len()
+    );
 
     // A conflicting digest is refused by every frontend, and of two different digests for
     // one new file sent at once to two frontends exactly one is logged.

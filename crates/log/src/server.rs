@@ -212,6 +212,11 @@ impl Server {
         let mut extra: Vec<Arc<dyn crate::metrics::ExtraMetrics>> = vec![outbound.clone()];
         extra.extend(cosigner.metrics());
         extra.extend(cloud.as_ref().map(|cloud| cloud.metrics()));
+        let forward = cloud.as_ref().map(|cloud| {
+            let cloud = cloud.clone();
+            http::forward::Forwarder::new(move || cloud.leader_url(), 2 * config.add_timeout)
+        });
+        extra.extend(forward.as_ref().map(|f| f.metrics()));
         let extra_metrics: Option<Arc<dyn crate::metrics::ExtraMetrics>> =
             Some(Arc::new(crate::metrics::AllMetrics(extra)));
         let log = Log::open_with(options, storage, cosigner)
@@ -224,10 +229,7 @@ impl Server {
             bulk_body_timeout: config.bulk_body_timeout,
             retry_after: config.checkpoint_interval,
             sigstore_root,
-            forward: cloud.as_ref().map(|cloud| {
-                let cloud = cloud.clone();
-                http::forward::Forwarder::new(move || cloud.leader_url(), 2 * config.add_timeout)
-            }),
+            forward,
             ..HttpOptions::default()
         };
         let app = http::router_with_metrics(

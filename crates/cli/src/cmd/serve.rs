@@ -89,7 +89,8 @@ pub struct Args {
     s3_endpoint: Option<String>,
     /// Keep the tree state, uniqueness index and sequencing lease in PostgreSQL,
     /// postgres://USER[:PASSWORD]@HOST[:PORT]/DB (needs --storage). Several frontends on
-    /// one bucket and database take turns sequencing [default: the data directory].
+    /// one bucket and database all serve; one sequences at a time and the others forward
+    /// adds to it [default: the data directory].
     #[arg(long, value_name = "URL")]
     database: Option<String>,
     /// With --database: the URL other frontends forward adds to while this one

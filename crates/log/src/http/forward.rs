@@ -11,6 +11,7 @@
 //! its client sees the connection fail. Neither acknowledges an add that is then lost.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -19,6 +20,7 @@ use axum::response::Response;
 use bytes::Bytes;
 
 use super::{ApiError, AppState};
+use crate::metrics::ExtraMetrics;
 
 /// Marks a forwarded request: a frontend that receives one while it does not sequence
 /// (the lease moved meanwhile) refuses it with a 503 rather than forwarding it again.
@@ -30,6 +32,29 @@ pub struct Forwarder {
     leader: Arc<dyn Fn() -> Option<String> + Send + Sync>,
     client: reqwest::Client,
     wait: Duration,
+    counts: Arc<Counts>,
+}
+
+/// Forwarded writes by outcome, for `GET /metrics`.
+#[derive(Default)]
+struct Counts {
+    relayed: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl ExtraMetrics for Counts {
+    fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = write!(
+            out,
+            "# HELP bintrail_forwarded_writes_total Adds and bulk appends this frontend forwarded to the sequencing frontend, by outcome (relayed: its answer was passed on; failed: a 503 because it did not answer).\n\
+             # TYPE bintrail_forwarded_writes_total counter\n\
+             bintrail_forwarded_writes_total{{outcome=\"relayed\"}} {}\n\
+             bintrail_forwarded_writes_total{{outcome=\"failed\"}} {}\n",
+            self.relayed.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        );
+    }
 }
 
 impl std::fmt::Debug for Forwarder {
@@ -51,6 +76,7 @@ impl Forwarder {
         Forwarder {
             leader: Arc::new(leader),
             wait,
+            counts: Arc::default(),
             // Adds are small and the sequencer near: a connection that cannot be made in
             // 2 s belongs to a dead frontend, and the client is told to retry.
             client: reqwest::Client::builder()
@@ -59,6 +85,13 @@ impl Forwarder {
                 .build()
                 .unwrap_or_default(),
         }
+    }
+}
+
+impl Forwarder {
+    /// The series this forwarder adds to `GET /metrics`.
+    pub fn metrics(&self) -> Arc<dyn ExtraMetrics> {
+        self.counts.clone()
     }
 }
 
@@ -125,18 +158,24 @@ pub(super) async fn forward_if_follower(
         let bytes = answer.bytes().await.map_err(failed)?;
         Ok::<_, ApiError>((status, headers, bytes))
     };
+    let counts = &forwarder.counts;
     let (status, headers, bytes) = tokio::select! {
         answer = exchange => match answer {
             Ok(answer) => answer,
-            Err(e) => return Some(Err(e)),
+            Err(e) => {
+                counts.failed.fetch_add(1, Ordering::Relaxed);
+                return Some(Err(e));
+            }
         },
         () = lease_moves(forwarder, &url) => {
+            counts.failed.fetch_add(1, Ordering::Relaxed);
             return Some(Err(unavailable(
                 "the sequencer is unavailable: its lease ran out or moved while it held this add; retry the same add"
                     .to_owned(),
             )));
         }
     };
+    counts.relayed.fetch_add(1, Ordering::Relaxed);
     let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut kept = Vec::new();
     for name in [header::CONTENT_TYPE, header::RETRY_AFTER] {

@@ -439,9 +439,15 @@ impl Candidate {
         {
             Ok(fence) => {
                 *lock(&self.lease.leader) = None;
+                let mut sent = sent;
                 if fence > 1 {
-                    // Let object writes of the previous holder land before ours.
+                    // Let object writes of the previous holder land before ours, then renew:
+                    // the grace must not eat into the time the first batches may write.
                     tokio::time::sleep(TAKEOVER_GRACE).await;
+                    sent = Instant::now();
+                    if !self.db.renew(fence, self.length).await? {
+                        return Ok(false);
+                    }
                 }
                 *lock(&self.lease.deadline) = sent + self.length;
                 *lock(&self.lease.since) = Instant::now();
@@ -459,7 +465,13 @@ impl Candidate {
                     tracing::info!(holder = %current.name, url = current.url.as_deref().unwrap_or(""), seconds_left = current.left, "another frontend sequences; forwarding adds to it");
                 }
                 let left = Duration::from_secs_f64(current.left.clamp(0.0, 3600.0));
-                *lock(&self.lease.leader) = Some((current.url.unwrap_or_default(), sent + left));
+                // A lease still in this frontend's name (a renewal after the takeover grace
+                // that failed) runs out by itself; never forward to oneself meanwhile.
+                let url = match current.name == self.holder {
+                    true => String::new(),
+                    false => current.url.unwrap_or_default(),
+                };
+                *lock(&self.lease.leader) = Some((url, sent + left));
                 Ok(false)
             }
         }
