@@ -11,8 +11,9 @@
 //! - a frontend paused (SIGSTOP) past its lease while another takes over publishes nothing
 //!   after it is resumed;
 //! - three frontends all taking adds (the ones without the lease forward them to the
-//!   sequencer) under concurrent load while the sequencing one is SIGKILLed again and
-//!   again: every acknowledged add is at its index with its digest, no index is given
+//!   sequencer) under concurrent load while the sequencing one is SIGKILLed four times at
+//!   random points (the seed is printed; `BINTRAIL_KILL_SEED` replays it): every
+//!   acknowledged add is at its index with its digest, no index is given
 //!   twice, every checkpoint any frontend served is a prefix of the last (checked with
 //!   golang.org/x/mod's tlog over the served tiles), and a conflicting digest is refused
 //!   whichever frontend receives it.
@@ -546,8 +547,73 @@ async fn store_and_database_outages_answer_503_and_lose_nothing() {
         acked.insert(name, body["index"].as_u64().unwrap());
     }
 
-    // The object store goes away: adds get a JSON 503 within the request timeout.
+    // Load from four tasks for the whole test: each add is acknowledged (200 with its
+    // index) or refused with a JSON 503, never anything else; a refused add is retried
+    // (same name, same digest) until acknowledged.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refusals = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut load = Vec::new();
+    for t in 0..4 {
+        let (url, token, stop) = (a.at("/add"), token.clone(), stop.clone());
+        let refusals = refusals.clone();
+        load.push(tokio::spawn(async move {
+            let mut ok = Vec::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let name = wheel(&format!("load{t}x{n}"), "1.0");
+                n += 1;
+                loop {
+                    let r = client()
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&json!({"filename": name, "checksum": checksum(&name)}))
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = r.status();
+                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                    match status {
+                        StatusCode::OK => {
+                            ok.push((name, body["index"].as_u64().unwrap()));
+                            break;
+                        }
+                        StatusCode::SERVICE_UNAVAILABLE => {
+                            assert!(body["error"].is_string(), "{body}");
+                            refusals.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        other => panic!("{name}: {other} {body}"),
+                    }
+                }
+            }
+            ok
+        }));
+    }
+    // A reader keeps every checkpoint the frontend serves meanwhile.
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+    let reader = {
+        let (url, stop, seen) = (a.at("/checkpoint"), stop.clone(), seen.clone());
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok(r) = client().get(&url).send().await
+                    && r.status() == StatusCode::OK
+                    && let Ok(note) = r.bytes().await
+                {
+                    seen.lock().unwrap().push(note.to_vec());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // The object store goes away under that load: adds get a JSON 503 within the request
+    // timeout, for as long as it is away.
     garage.stop();
+    let before = refusals.load(std::sync::atomic::Ordering::SeqCst);
     let started = Instant::now();
     let name = wheel("storedown", "1.0");
     let (status, body) = add(&a, &token, &name, &checksum(&name)).await;
@@ -564,42 +630,16 @@ async fn store_and_database_outages_answer_503_and_lose_nothing() {
         "{:?}",
         started.elapsed()
     );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        refusals.load(std::sync::atomic::Ordering::SeqCst) > before,
+        "the load saw no 503 while the store was away"
+    );
     garage.start_again();
     let body = add_until_ok(&a, &token, &name, TAKEOVER).await;
     acked.insert(name, body["index"].as_u64().unwrap());
 
-    // The database restarts under load: adds keep coming from four tasks meanwhile.
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut load = Vec::new();
-    for t in 0..4 {
-        let (url, token, stop) = (a.at("/add"), token.clone(), stop.clone());
-        load.push(tokio::spawn(async move {
-            let mut ok = Vec::new();
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let name = wheel(&format!("load{t}x{n}"), "1.0");
-                n += 1;
-                let r = client()
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&json!({"filename": name, "checksum": checksum(&name)}))
-                    .send()
-                    .await
-                    .unwrap();
-                let status = r.status();
-                let body: Value = r.json().await.unwrap_or(Value::Null);
-                match status {
-                    StatusCode::OK => ok.push((name, body["index"].as_u64().unwrap())),
-                    StatusCode::SERVICE_UNAVAILABLE => {
-                        assert!(body["error"].is_string(), "{body}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    other => panic!("{name}: {other} {body}"),
-                }
-            }
-            ok
-        }));
-    }
+    // The database restarts under the same load.
     tokio::time::sleep(Duration::from_secs(2)).await;
     pg.stop();
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -613,17 +653,45 @@ async fn store_and_database_outages_answer_503_and_lose_nothing() {
     for task in load {
         acked.extend(task.await.unwrap());
     }
+    reader.await.unwrap();
+    eprintln!(
+        "{} adds acknowledged across a store outage and a database restart; {} answered 503 meanwhile",
+        acked.len(),
+        refusals.load(std::sync::atomic::Ordering::SeqCst)
+    );
 
     // Nothing acknowledged is lost, no index is given twice, the tree is one tree.
-    let mut seen = std::collections::HashSet::new();
+    let mut given = std::collections::HashSet::new();
     for index in acked.values() {
-        assert!(seen.insert(*index), "index {index} given twice");
+        assert!(given.insert(*index), "index {index} given twice");
     }
-    let (size, root) = checkpoint_of(&a, &vkey).await;
+    // Adds refused at the stop may still have been pooled: wait until all is published.
+    let deadline = Instant::now() + TAKEOVER;
+    while pg.psql("SELECT published_size = sequenced_size FROM bintrail_log") != "t" {
+        assert!(
+            Instant::now() < deadline,
+            "the last adds were never published"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = Instant::now() + TAKEOVER;
+    let (size, root) = loop {
+        let last = checkpoint_of(&a, &vkey).await;
+        if last.0.to_string() == pg.psql("SELECT published_size FROM bintrail_log") {
+            break last;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the frontend stays at {}",
+            last.0
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert_eq!(
         pg.psql("SELECT count(*) FROM bintrail_entries"),
         size.to_string()
     );
+    let mut records = Vec::new();
     for (name, index) in &acked {
         let r = client()
             .get(a.at(&format!("/lookup/pypi/{name}")))
@@ -633,13 +701,17 @@ async fn store_and_database_outages_answer_503_and_lose_nothing() {
         assert_eq!(r.status(), StatusCode::OK, "{name}");
         let proof = TlogProof::parse(&r.bytes().await.unwrap()).expect("a tlog-proof");
         assert_eq!(proof.index, *index, "{name}");
+        let entry = proof.extra.expect("the entry");
+        assert!(
+            String::from_utf8_lossy(&entry).contains(name.as_str()),
+            "{name}"
+        );
+        records.push((*index, entry));
     }
-    assert_extends(
-        &a,
-        (size, root),
-        (0, bintrail_tlog::hash::empty_tree_hash()),
-    )
-    .await;
+    // golang.org/x/mod's tlog: every checkpoint served across both outages is a prefix of
+    // the last, and every acknowledged entry is its record at its index.
+    let checked = go_verify(&a.url, &vkey, (size, root), &seen.lock().unwrap(), &records);
+    assert!(checked > 2, "only {checked} distinct checkpoints seen");
 }
 
 /// The frontend of `urls` that says it sequences, waiting for one (bounded).
@@ -684,6 +756,50 @@ async fn try_add(url: &str, token: &str, name: &str, sum: &str) -> Option<(u64, 
         }
         other => panic!("{name} through {url}: {other} {body}"),
     }
+}
+
+/// golang.org/x/mod's tlog (GOPATH mode, `tests/go/consistency.go`) over the hash tiles
+/// the frontend at `url` serves: the tree `last` hashes to its root, every checkpoint note
+/// in `seen` is a prefix of it (none is beyond it), and each `(index, entry)` of `records`
+/// is its record at that index. Returns how many distinct checkpoints it checked.
+fn go_verify(
+    url: &str,
+    vkey: &str,
+    last: (u64, bintrail_tlog::hash::Hash),
+    seen: &[Vec<u8>],
+    records: &[(u64, Vec<u8>)],
+) -> usize {
+    let go = tempfile::tempdir().unwrap();
+    let bin = go_common::build(
+        go.path(),
+        "bintrailconsistency",
+        include_str!("go/consistency.go"),
+    );
+    let mut queries = vec![
+        format!("log {url}"),
+        format!("latest {} {}", last.0, last.1.to_base64()),
+    ];
+    let mut sizes = std::collections::BTreeSet::new();
+    for note in seen {
+        let (size, root) = open(note, vkey);
+        assert!(
+            size <= last.0,
+            "a checkpoint of {size} beyond the last {}",
+            last.0
+        );
+        if size > 0 && sizes.insert((size, root.to_base64())) {
+            queries.push(format!("old {size} {}", root.to_base64()));
+        }
+    }
+    for (index, entry) in records {
+        queries.push(format!(
+            "record {index} {}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, entry)
+        ));
+    }
+    let out = go_common::run(&bin, &(queries.join("\n") + "\n"));
+    assert_eq!(out.lines().count(), queries.len(), "{out}");
+    sizes.len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -807,11 +923,20 @@ async fn three_frontends_take_adds_while_the_sequencer_is_killed() {
         })
     };
 
-    // Kill the sequencer three times; each time another frontend takes over and the
-    // killed one comes back as a new frontend.
+    // Kill the sequencer four times, each after a random 0.5 to 4 s of load (so at a
+    // random point of its batches: between them, while one is written, while one is
+    // published); each time another frontend takes over and the killed one comes back as
+    // a new frontend. BINTRAIL_KILL_SEED replays a run's timings.
+    let seed: u64 = std::env::var("BINTRAIL_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("kill timings: BINTRAIL_KILL_SEED={seed}");
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
     let mut takeovers = Vec::new();
-    for round in 0..3 {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+    for round in 0..4 {
+        let pause = rand::Rng::gen_range(&mut rng, 500..4000);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
         let current = urls.lock().unwrap().clone();
         let victim = sequencer_of(&current, TAKEOVER).await;
         kill(&servers[victim], "-KILL");
@@ -840,7 +965,8 @@ async fn three_frontends_take_adds_while_the_sequencer_is_killed() {
     }
     reader.await.unwrap();
     eprintln!(
-        "{} adds acknowledged through 3 frontends; takeovers after SIGKILL took {takeovers:?}",
+        "{} adds acknowledged through 3 frontends; takeovers after SIGKILL took {takeovers:?} \
+         (BINTRAIL_KILL_SEED={seed})",
         acked.len()
     );
     assert!(acked.len() >= 30, "only {} adds went through", acked.len());
@@ -911,46 +1037,22 @@ async fn three_frontends_take_adds_while_the_sequencer_is_killed() {
             text.contains(sum.as_str()) && text.contains(name.as_str()),
             "{text}"
         );
-        records.push(format!(
-            "record {index} {}",
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &entry)
-        ));
+        records.push((*index, entry));
     }
 
-    // golang.org/x/mod's tlog, over the tiles a frontend serves: the last tree hashes to
-    // its root, every checkpoint served during the run is a prefix of it, and every
-    // acknowledged entry is its record at its index.
-    let go = tempfile::tempdir().unwrap();
-    let bin = go_common::build(
-        go.path(),
-        "bintrailconsistency",
-        include_str!("go/consistency.go"),
+    // golang.org/x/mod's tlog, over the tiles a frontend that does not sequence serves.
+    let checked = go_verify(
+        &urls_now[(latest + 1) % urls_now.len()],
+        &vkey,
+        last,
+        &seen.lock().unwrap(),
+        &records,
     );
-    let mut queries = vec![
-        format!("log {}", urls_now[(latest + 1) % urls_now.len()]),
-        format!("latest {} {}", last.0, last.1.to_base64()),
-    ];
-    let mut sizes = std::collections::BTreeSet::new();
-    for note in seen.lock().unwrap().iter() {
-        let (size, root) = open(note, &vkey);
-        assert!(
-            size <= last.0,
-            "a checkpoint of {size} beyond the last {}",
-            last.0
-        );
-        if size > 0 && sizes.insert((size, root.to_base64())) {
-            queries.push(format!("old {size} {}", root.to_base64()));
-        }
-    }
-    assert!(sizes.len() > 3, "checkpoints seen: {sizes:?}");
-    queries.extend(records);
-    let out = go_common::run(&bin, &(queries.join("\n") + "\n"));
-    assert_eq!(out.lines().count(), queries.len(), "{out}");
+    assert!(checked > 3, "only {checked} distinct checkpoints seen");
     eprintln!(
-        "x/mod's tlog: tree of {} entries from a frontend's tiles, {} distinct checkpoints \
+        "x/mod's tlog: tree of {} entries from a frontend's tiles, {checked} distinct checkpoints \
          served during the run are prefixes of it, {} acknowledged entries at their indexes",
         last.0,
-        sizes.len(),
         acked.len()
     );
 
