@@ -11,14 +11,27 @@
 # Usage: scripts/bench-cloud.sh
 # Environment (all optional):
 #   BENCH_SECONDS      length of each measured run        (default 10)
-#   BENCH_CONCURRENCY  adds in flight                     (default 256)
+#   BENCH_CONCURRENCY  adds in flight                     (default 30000)
+#   BENCH_CONNECTIONS  HTTP/2 connections they share      (default 512; the log allows 64 streams on each)
+#   BENCH_HTTP1=1      HTTP/1.1 instead, one connection per add in flight
 #   BENCH_BIN          the bintrail binary                (default: a release build made here)
+#   BENCH_KEEP_LOGS    a directory to copy the servers' stderr, loadgen's JSON reports and the first
+#                      frontend's /metrics after its add run (store and database latencies) into
+# A closed loop measures capacity only with enough adds in flight: each add waits for the next checkpoint (1 s
+# here), so N in flight cannot give more than about N adds/s. 30,000 over 512 HTTP/2 connections is what
+# scripts/bench.sh and bench-ab.sh use for the embedded default's maximum.
 # Needs: jq, curl, runuser (when run as root). Every process it starts is stopped on exit (trap).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 SECS="${BENCH_SECONDS:-10}"
-CONC="${BENCH_CONCURRENCY:-256}"
+CONC="${BENCH_CONCURRENCY:-30000}"
+CONNS="${BENCH_CONNECTIONS:-512}"
+if [ "${BENCH_HTTP1:-0}" = 1 ]; then
+  PROTO=HTTP/1.1; WIRE=(); WIRE_HALF=()
+else
+  PROTO="HTTP/2 over $CONNS connections"; WIRE=(--http2 --connections "$CONNS"); WIRE_HALF=(--http2 --connections $(( CONNS / 2 )))
+fi
 PG_BIN=/usr/lib/postgresql/15/bin
 GARAGE=/opt/garage/bin/garage
 for need in "$PG_BIN/initdb" "$GARAGE"; do
@@ -32,11 +45,13 @@ else
   BIN="$BENCH_BIN"
 fi
 
+LOAD_START="$(cut -d" " -f1-3 /proc/loadavg)"
 WORK="$(mktemp -d -t bintrail-bench-cloud.XXXXXX)"
 PIDS=()
 AS_PG=()
 if [ "$(id -u)" -eq 0 ]; then AS_PG=(runuser -u postgres --); chown postgres:postgres "$WORK"; fi
 cleanup() {
+  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then mkdir -p "$BENCH_KEEP_LOGS"; cp "$WORK"/*.err "$WORK"/*.json "$WORK"/*.txt "$BENCH_KEEP_LOGS"/ 2>/dev/null || true; fi
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
@@ -107,14 +122,15 @@ errors() { jq -r '[.errors | to_entries[] | "\(.value) × \(.key)"] | join(", ")
 
 # Embedded default.
 start local --data "$WORK/local"
-load local-add "$URL" "$WORK/local/publish-token" --scenario add --concurrency "$CONC" --duration "${SECS}s"
+load local-add "$URL" "$WORK/local/publish-token" --scenario add --concurrency "$CONC" "${WIRE[@]}" --duration "${SECS}s"
 load local-tiles "$URL" "$WORK/local/publish-token" --scenario tiles --concurrency 64 --duration "${SECS}s"
 
 # One frontend on S3 + PostgreSQL (key and tokens from its own data directory).
 CLOUD=(--storage s3://bench/log --s3-endpoint "http://127.0.0.1:$S3PORT" --database "$DB")
 start fe1 --data "$WORK/fe1" "${CLOUD[@]}"
 FE1="$URL"; FE1_PID="$PID"
-load cloud1-add "$FE1" "$WORK/fe1/publish-token" --scenario add --concurrency "$CONC" --duration "${SECS}s"
+load cloud1-add "$FE1" "$WORK/fe1/publish-token" --scenario add --concurrency "$CONC" "${WIRE[@]}" --duration "${SECS}s"
+curl -sf "$FE1/metrics" >"$WORK/fe1-metrics.txt" || true
 load cloud1-tiles "$FE1" "$WORK/fe1/publish-token" --scenario tiles --concurrency 64 --duration "${SECS}s"
 
 # A second frontend on the same bucket and database: it serves at once and forwards its adds to the first
@@ -122,9 +138,9 @@ load cloud1-tiles "$FE1" "$WORK/fe1/publish-token" --scenario tiles --concurrenc
 start fe2 --data "$WORK/fe2" --private-key "$WORK/fe1/log.key" --tokens "$WORK/fe1/tokens" "${CLOUD[@]}"
 FE2="$URL"; FE2_PID="$PID"
 HALF=$(( CONC / 2 ))
-load cloud2-seq "$FE1" "$WORK/fe1/publish-token" --scenario add --concurrency "$HALF" --duration "${SECS}s" &
+load cloud2-seq "$FE1" "$WORK/fe1/publish-token" --scenario add --concurrency "$HALF" "${WIRE_HALF[@]}" --duration "${SECS}s" &
 SEQ_LOAD=$!
-load cloud2-fwd "$FE2" "$WORK/fe1/publish-token" --scenario add --concurrency "$HALF" --duration "${SECS}s"
+load cloud2-fwd "$FE2" "$WORK/fe1/publish-token" --scenario add --concurrency "$HALF" "${WIRE_HALF[@]}" --duration "${SECS}s"
 wait "$SEQ_LOAD"
 load cloud2-tiles "$FE2" "$WORK/fe1/publish-token" --scenario tiles --concurrency 64 --duration "${SECS}s"
 
@@ -136,10 +152,10 @@ for _ in $(seq 600); do
   sleep 0.05
 done
 TAKEOVER=$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { printf "%.1f", a - b }')
-load cloud3-add "$FE2" "$WORK/fe1/publish-token" --scenario add --concurrency "$CONC" --duration "${SECS}s"
+load cloud3-add "$FE2" "$WORK/fe1/publish-token" --scenario add --concurrency "$CONC" "${WIRE[@]}" --duration "${SECS}s"
 
 echo
-echo "| run ($SECS s each, closed loop, $CONC adds in flight, HTTP/1.1) | adds/s | add latency | errors |"
+echo "| run ($SECS s each, closed loop, $CONC adds in flight, $PROTO) | adds/s | add latency | errors |"
 echo "|---|---|---|---|"
 echo "| embedded default (--data: files + SQLite) | $(rate local-add) | $(lat local-add) | $(errors local-add) |"
 echo "| S3 (Garage) + PostgreSQL, one frontend | $(rate cloud1-add) | $(lat cloud1-add) | $(errors cloud1-add) |"
@@ -155,3 +171,4 @@ echo "| S3 + PostgreSQL frontend (the sequencer) | $(rate cloud1-tiles) | $(lat 
 echo "| S3 + PostgreSQL frontend that does not sequence | $(rate cloud2-tiles) | $(lat cloud2-tiles) |"
 echo
 echo "Handover: the second frontend sequenced ${TAKEOVER}s after the first frontend's SIGTERM."
+echo "Load average (1, 5, 15 min) at the start: $LOAD_START; at the end: $(cut -d" " -f1-3 /proc/loadavg)."

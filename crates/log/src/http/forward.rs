@@ -26,11 +26,21 @@ use crate::metrics::ExtraMetrics;
 /// (the lease moved meanwhile) refuses it with a 503 rather than forwarding it again.
 pub const FORWARDED: HeaderName = HeaderName::from_static("bintrail-forwarded");
 
+/// HTTP/2 connections a frontend keeps to the sequencer for forwarded writes. Each carries
+/// up to the sequencer's stream limit (64 by default) at once, and a forwarded add holds its
+/// stream until the checkpoint covering it is published (about one checkpoint interval), so
+/// this bounds forwarded adds in flight: 256 × 64 = 16,384.
+const CONNECTIONS: usize = 256;
+
 /// Where a frontend that does not sequence sends writes.
 #[derive(Clone)]
 pub struct Forwarder {
     leader: Arc<dyn Fn() -> Option<String> + Send + Sync>,
-    client: reqwest::Client,
+    /// One client per connection (a client keeps one HTTP/2 connection per host), for
+    /// `http://` and for `https://` sequencers, each made on first use; `next` spreads
+    /// writes over them.
+    clients: Arc<[[std::sync::OnceLock<reqwest::Client>; 2]]>,
+    next: Arc<AtomicU64>,
     wait: Duration,
     counts: Arc<Counts>,
 }
@@ -77,14 +87,34 @@ impl Forwarder {
             leader: Arc::new(leader),
             wait,
             counts: Arc::default(),
-            // Adds are small and the sequencer near: a connection that cannot be made in
-            // 2 s belongs to a dead frontend, and the client is told to retry.
-            client: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .pool_max_idle_per_host(64)
-                .build()
-                .unwrap_or_default(),
+            clients: (0..CONNECTIONS).map(|_| Default::default()).collect(),
+            next: Arc::default(),
         }
+    }
+
+    /// The client for the next forwarded write. Frontends speak HTTP/2 to each other: over
+    /// TLS it is negotiated (ALPN), over plain TCP the sequencer is known to take it (h2c
+    /// with prior knowledge), so every add in flight does not need a TCP connection of its
+    /// own, opened and closed again as the load varies.
+    fn client(&self, url: &str) -> reqwest::Client {
+        let slot = self.next.fetch_add(1, Ordering::Relaxed) as usize % self.clients.len();
+        let plain = url.starts_with("http://");
+        self.clients[slot][usize::from(!plain)]
+            .get_or_init(|| {
+                // Adds are small and the sequencer near: a connection that cannot be made
+                // in 2 s belongs to a dead frontend, and the client is told to retry.
+                let builder = reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .http2_keep_alive_interval(Duration::from_secs(10))
+                    .http2_keep_alive_timeout(Duration::from_secs(5));
+                let builder = if plain {
+                    builder.http2_prior_knowledge()
+                } else {
+                    builder
+                };
+                builder.build().unwrap_or_default()
+            })
+            .clone()
     }
 }
 
@@ -128,7 +158,7 @@ pub(super) async fn forward_if_follower(
         )));
     };
     let mut request = forwarder
-        .client
+        .client(&url)
         .post(format!("{url}{path}"))
         .header(FORWARDED, "1")
         .timeout(body_time + forwarder.wait)
@@ -191,9 +221,9 @@ pub(super) async fn forward_if_follower(
     Some(Ok(response))
 }
 
-/// Resolves once `url` is no longer the lease holder's as this frontend last read it (its
-/// lease ran out, another frontend or this one took it): a sequencer paused or cut off
-/// with the add must not hold the client until the whole timeout.
+/// Resolves once `url` is no longer the lease holder's as this frontend last read it (another
+/// frontend or this one took the lease, or it ran out more than a lease ago): a sequencer
+/// paused or cut off with the add must not hold the client until the whole timeout.
 async fn lease_moves(forwarder: &Forwarder, url: &str) {
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;

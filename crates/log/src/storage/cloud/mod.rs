@@ -186,13 +186,26 @@ impl CloudStorage {
     }
 
     /// While another frontend holds the lease: the URL it takes forwarded adds at, unless
-    /// its lease ran out (as last read from the database) or it recorded none.
+    /// it recorded none or its lease ran out (as last read from the database) more than a
+    /// lease length ago.
+    ///
+    /// The last read is up to a third of a lease old, and later still when this frontend's
+    /// reads wait behind the sequencer's batch transactions on a saturated machine; a holder
+    /// that renews on time can then look expired for a moment. Treating it as gone at once
+    /// answered every forwarded add in flight with a 503 (thousands a run in
+    /// `scripts/bench-cloud.sh`). A holder that really died is replaced within a lease and
+    /// the takeover grace, and the new holder's URL (or this frontend's own lease) ends the
+    /// forwarding to it; meanwhile a forward to a dead frontend fails its connection.
     pub fn leader_url(&self) -> Option<String> {
         if self.fence().is_some() {
             return None;
         }
         match &*lock(&self.lease.leader) {
-            Some((url, until)) if !url.is_empty() && Instant::now() < *until => Some(url.clone()),
+            Some((url, until))
+                if !url.is_empty() && Instant::now() < *until + self.lease_length =>
+            {
+                Some(url.clone())
+            }
             _ => None,
         }
     }
