@@ -142,11 +142,17 @@ pub enum StatementError {
     #[error("{0}")]
     Json(#[source] serde_json::Error),
     /// `_type` is not in-toto Statement v1.
-    #[error("_type {0:?} is not https://in-toto.io/Statement/v1")]
-    Type(String),
+    #[error("_type {found:?} is not https://in-toto.io/Statement/v1")]
+    Type {
+        /// The `_type` the statement names.
+        found: String,
+    },
     /// A `predicateType` PEP 740 does not list.
-    #[error("unsupported predicateType {0:?}")]
-    PredicateType(String),
+    #[error("unsupported predicateType {found:?}")]
+    PredicateType {
+        /// The `predicateType` the statement names.
+        found: String,
+    },
     /// Not exactly one subject.
     #[error("{0} subjects (PEP 740 requires exactly one)")]
     SubjectCount(usize),
@@ -162,8 +168,11 @@ pub enum StatementError {
     #[error("the subject has no sha256 digest")]
     NoSha256,
     /// The `sha256` digest is not 64 lowercase hex digits.
-    #[error("subject sha256 {0:?} is not 64 lowercase hex digits")]
-    Sha256(String),
+    #[error("subject sha256 {found:?} is not 64 lowercase hex digits")]
+    Sha256 {
+        /// The digest as written.
+        found: String,
+    },
 }
 
 /// Why a trusted root was refused.

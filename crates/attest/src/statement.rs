@@ -49,10 +49,14 @@ impl Statement {
     pub fn parse(bytes: &[u8]) -> Result<Statement, StatementError> {
         let wire: StatementWire = serde_json::from_slice(bytes).map_err(StatementError::Json)?;
         if wire.statement_type != STATEMENT_TYPE {
-            return Err(StatementError::Type(wire.statement_type));
+            return Err(StatementError::Type {
+                found: wire.statement_type,
+            });
         }
         if !PREDICATE_TYPES.contains(&wire.predicate_type.as_str()) {
-            return Err(StatementError::PredicateType(wire.predicate_type));
+            return Err(StatementError::PredicateType {
+                found: wire.predicate_type,
+            });
         }
         let [subject] = <[SubjectWire; 1]>::try_from(wire.subject)
             .map_err(|subjects| StatementError::SubjectCount(subjects.len()))?;
@@ -67,7 +71,8 @@ impl Statement {
             .digest
             .get("sha256")
             .ok_or(StatementError::NoSha256)?;
-        let sha256 = parse_sha256(hex).ok_or_else(|| StatementError::Sha256(hex.clone()))?;
+        let sha256 =
+            parse_sha256(hex).ok_or_else(|| StatementError::Sha256 { found: hex.clone() })?;
         Ok(Statement {
             subject: name,
             sha256,
@@ -163,12 +168,12 @@ mod tests {
         let other = String::from_utf8_lossy(ok).replace("publish/v1", "other/v1");
         assert!(matches!(
             Statement::parse(other.as_bytes()),
-            Err(StatementError::PredicateType(_))
+            Err(StatementError::PredicateType { .. })
         ));
         let upper = String::from_utf8_lossy(ok).replace("0000\"}", "000A\"}");
         assert!(matches!(
             Statement::parse(upper.as_bytes()),
-            Err(StatementError::Sha256(_))
+            Err(StatementError::Sha256 { .. })
         ));
     }
 }

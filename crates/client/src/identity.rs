@@ -26,11 +26,17 @@ pub struct IdentityRequirement {
 #[non_exhaustive]
 pub enum IdentityRequirementError {
     /// No `=` separates the issuer from the subject pattern.
-    #[error("expected ISSUER=SUBJECT_REGEX, got {0:?}")]
-    NoSeparator(String),
+    #[error("expected ISSUER=SUBJECT_REGEX, got {argument:?}")]
+    NoSeparator {
+        /// The argument as given.
+        argument: String,
+    },
     /// The issuer is not an `https://` URL (no publisher could ever match it).
-    #[error("the issuer {0:?} is not an https:// URL")]
-    Issuer(String),
+    #[error("the issuer {issuer:?} is not an https:// URL")]
+    Issuer {
+        /// The issuer as given.
+        issuer: String,
+    },
     /// The subject pattern is not a valid regular expression.
     #[error("bad subject regex: {0}")]
     Regex(#[from] regex::Error),
@@ -41,11 +47,15 @@ impl FromStr for IdentityRequirement {
 
     /// Splits at the first `=`: issuers are URLs without `=`, subject patterns may contain it.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (issuer, pattern) = text
-            .split_once('=')
-            .ok_or_else(|| IdentityRequirementError::NoSeparator(text.to_owned()))?;
+        let (issuer, pattern) =
+            text.split_once('=')
+                .ok_or_else(|| IdentityRequirementError::NoSeparator {
+                    argument: text.to_owned(),
+                })?;
         if !issuer.starts_with("https://") || issuer.len() == "https://".len() {
-            return Err(IdentityRequirementError::Issuer(issuer.to_owned()));
+            return Err(IdentityRequirementError::Issuer {
+                issuer: issuer.to_owned(),
+            });
         }
         Ok(IdentityRequirement {
             issuer: issuer.to_owned(),
@@ -129,11 +139,11 @@ mod tests {
     fn bad_requirements_are_refused() {
         assert!(matches!(
             "no-separator".parse::<IdentityRequirement>(),
-            Err(IdentityRequirementError::NoSeparator(_))
+            Err(IdentityRequirementError::NoSeparator { .. })
         ));
         assert!(matches!(
             "http://x=a".parse::<IdentityRequirement>(),
-            Err(IdentityRequirementError::Issuer(_))
+            Err(IdentityRequirementError::Issuer { .. })
         ));
         assert!(matches!(
             "https://x=(".parse::<IdentityRequirement>(),

@@ -119,8 +119,11 @@ pub enum IdentityPolicyError {
         expected: &'static str,
     },
     /// Returned when two project keys normalize to the same name.
-    #[error("project {0} is listed twice (names are compared after PEP 503 normalization)")]
-    Duplicate(String),
+    #[error("project {project} is listed twice (names are compared after PEP 503 normalization)")]
+    Duplicate {
+        /// The project's normalized name.
+        project: String,
+    },
     /// Returned when an `issuer`/`subject` identity is not usable.
     #[error("{place}: {source}")]
     Pattern {
@@ -161,7 +164,9 @@ impl IdentityPolicy {
                 let accepted = parse_project(project, &place)?;
                 let normalized = normalize_project_name(name);
                 if projects.insert(normalized.clone(), accepted).is_some() {
-                    return Err(IdentityPolicyError::Duplicate(normalized));
+                    return Err(IdentityPolicyError::Duplicate {
+                        project: normalized,
+                    });
                 }
             }
         }

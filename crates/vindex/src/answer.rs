@@ -80,11 +80,17 @@ pub enum AnswerError {
     #[error("lookup answer is not {LOOKUP_VERSION} JSON: {0}")]
     Json(#[from] serde_json::Error),
     /// Another version.
-    #[error("lookup answer has version {0:?}, want {LOOKUP_VERSION}")]
-    Version(String),
+    #[error("lookup answer has version {found:?}, want {LOOKUP_VERSION}")]
+    Version {
+        /// The version the answer names.
+        found: String,
+    },
     /// The project name is not a normalized one.
-    #[error("lookup answer names project {0:?}, which is not a PEP 503 normalized name")]
-    Project(String),
+    #[error("lookup answer names project {project:?}, which is not a PEP 503 normalized name")]
+    Project {
+        /// The project name as written.
+        project: String,
+    },
 }
 
 impl LookupAnswer {
@@ -95,10 +101,14 @@ impl LookupAnswer {
         }
         let answer: LookupAnswer = serde_json::from_slice(bytes)?;
         if answer.version != LOOKUP_VERSION {
-            return Err(AnswerError::Version(answer.version));
+            return Err(AnswerError::Version {
+                found: answer.version,
+            });
         }
         if parse_project(&answer.project).as_deref() != Some(answer.project.as_str()) {
-            return Err(AnswerError::Project(answer.project));
+            return Err(AnswerError::Project {
+                project: answer.project,
+            });
         }
         Ok(answer)
     }
