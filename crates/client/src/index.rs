@@ -45,7 +45,7 @@ use crate::consistency::{Observation, observe_checkpoint};
 use crate::fetch::{FetchError, HttpClient, Timeouts};
 use crate::log::LogReader;
 use crate::state::{StateDir, origin_dir_name, write_atomic};
-use crate::verify::{Verified, VerifyError, verify_digest};
+use crate::verify::{NoProof, Verified, VerifyError, verify_digest};
 
 /// An index's two URLs: its root (where `.well-known/` lives) and its Simple API base.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,9 +274,9 @@ impl IndexClient {
         let body = match self.http.get_url(url, MAX_ANSWER_LEN).await {
             Ok(response) => response.body,
             Err(FetchError::NotFound { .. }) => {
-                return Err(VerifyError::NotLogged(format!(
-                    "the index has no inclusion proof at {url}"
-                )));
+                return Err(VerifyError::NotLogged(NoProof::NotInIndex {
+                    url: url.to_owned(),
+                }));
             }
             Err(err) => return Err(err.into()),
         };
@@ -315,9 +315,9 @@ impl IndexClient {
     /// known, and those of [`LogReader::lookup`].
     pub async fn lookup(&self, filename: &str) -> Result<TlogProof, VerifyError> {
         let Some(url) = self.log_url().await? else {
-            return Err(VerifyError::NotLogged(format!(
-                "no inclusion proof for {filename} and the policy names no log URL to look it up"
-            )));
+            return Err(VerifyError::NotLogged(NoProof::NoLogUrl {
+                filename: filename.to_owned(),
+            }));
         };
         self.reader(&url)?.lookup(filename).await
     }

@@ -25,7 +25,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::fetch::{FetchError, HttpClient, Timeouts};
 use crate::state::TileCache;
-use crate::verify::{VerifyError, parse_proof};
+use crate::verify::{NoProof, VerifyError, parse_proof};
 
 /// The largest checkpoint accepted: tlog's own bound on checkpoint bodies plus room
 /// for signatures.
@@ -63,9 +63,7 @@ impl From<ReadError> for VerifyError {
     fn from(err: ReadError) -> Self {
         match err {
             ReadError::Fetch(err) => VerifyError::Fetch(err),
-            ReadError::Unauthenticated(err) => {
-                VerifyError::LogMisbehaved(format!("tiles do not match the signed tree: {err}"))
-            }
+            ReadError::Unauthenticated(err) => VerifyError::LogMisbehaved(err),
             ReadError::Tree(err) => VerifyError::Malformed {
                 what: "tile read".to_owned(),
                 reason: err.to_string(),
@@ -139,10 +137,10 @@ impl LogReader {
         let path = format!("lookup/pypi/{}", name.as_str());
         match self.http.get(&path, MAX_LOOKUP).await {
             Ok(bytes) => parse_proof(&bytes, &self.http.url(&path)),
-            Err(FetchError::NotFound { .. }) => Err(VerifyError::NotLogged(format!(
-                "{} holds no entry for {filename}",
-                self.http.base()
-            ))),
+            Err(FetchError::NotFound { .. }) => Err(VerifyError::NotLogged(NoProof::NotInLog {
+                log: self.http.base().to_string(),
+                filename: filename.to_owned(),
+            })),
             Err(err) => Err(err.into()),
         }
     }

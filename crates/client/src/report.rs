@@ -70,11 +70,21 @@ pub async fn post_evidence(url: &str, document: &serde_json::Value) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::NoProof;
+    use bintrail_tlog::tree::TreeError;
 
     #[test]
     fn only_log_misbehaviour_is_evidence() {
-        assert!(evidence(&VerifyError::NotLogged("x".into()), "f").is_none());
-        let doc = evidence(&VerifyError::LogMisbehaved("bad tiles".into()), "f").unwrap();
+        assert!(
+            evidence(
+                &VerifyError::NotLogged(NoProof::NoLogUrl {
+                    filename: "x".into()
+                }),
+                "f"
+            )
+            .is_none()
+        );
+        let doc = evidence(&VerifyError::LogMisbehaved(TreeError::InvalidProof), "f").unwrap();
         assert_eq!(doc["kind"], "log-misbehaved");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("old.checkpoint"), "o\n1\nAA=\n").unwrap();

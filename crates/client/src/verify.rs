@@ -24,7 +24,7 @@ use bintrail_tlog::note::Verifier;
 use bintrail_tlog::policy::{self, Policy};
 use bintrail_tlog::proof::TlogProof;
 use bintrail_tlog::pypi::{Checksum, Entry, Filename};
-use bintrail_tlog::tree::verify_record;
+use bintrail_tlog::tree::{TreeError, verify_record};
 
 use crate::digest::sha256_reader;
 use crate::fetch::FetchError;
@@ -107,7 +107,7 @@ pub enum VerifyError {
     },
     /// Returned when the log holds no entry for the file, or no proof was at hand.
     #[error("not logged: {0}")]
-    NotLogged(String),
+    NotLogged(NoProof),
     /// Returned when the checkpoint carries no signature from any log in the policy.
     #[error("the checkpoint of {origin:?} is not signed by any log in the policy")]
     UnknownLog {
@@ -157,8 +157,8 @@ pub enum VerifyError {
     },
     /// Returned when the log served data (tiles) that does not match a checkpoint
     /// it signed, so consistency could not be checked.
-    #[error("the log misbehaved: {0}")]
-    LogMisbehaved(String),
+    #[error("the log misbehaved: tiles do not match the signed tree: {0}")]
+    LogMisbehaved(#[source] TreeError),
     /// Returned when an index's log key changed and the new key (under a new origin)
     /// verifies the proof, but the change was not accepted: the draft PEP's "new key
     /// and new origin" case, which the user must confirm from the index's
@@ -207,6 +207,44 @@ pub enum VerifyError {
     /// Returned when talking to the log fails (network, HTTP status, size caps).
     #[error(transparent)]
     Fetch(#[from] FetchError),
+}
+
+/// Why no proof of a file was found ([`VerifyError::NotLogged`]): where it was looked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NoProof {
+    /// A lock file lists the file without a proof.
+    #[error("the lock stores no proof for {filename}")]
+    NotInLock {
+        /// The file name.
+        filename: String,
+    },
+    /// No proof file lies beside the file and no log was given to look it up in.
+    #[error("no proof at {} (pass --proof, or --log URL to look it up)", path.display())]
+    NoProofFile {
+        /// Where the proof was looked for.
+        path: PathBuf,
+    },
+    /// The index answered 404 for the file's proof.
+    #[error("the index has no inclusion proof at {url}")]
+    NotInIndex {
+        /// The proof URL asked.
+        url: String,
+    },
+    /// The index has no proof and the policy names no log to look it up in.
+    #[error("no inclusion proof for {filename} and the policy names no log URL to look it up")]
+    NoLogUrl {
+        /// The file name.
+        filename: String,
+    },
+    /// The log holds no entry for the file.
+    #[error("{log} holds no entry for {filename}")]
+    NotInLog {
+        /// The log's base URL.
+        log: String,
+        /// The file name.
+        filename: String,
+    },
 }
 
 /// The kinds of verification failure a caller reports on, each with a stable label.

@@ -13,7 +13,7 @@ use bintrail_tlog::bundle::parse_entry_bundle_with_width;
 use bintrail_tlog::hash::{Hash, leaf_hash};
 use bintrail_tlog::pypi::Entry;
 use bintrail_tlog::tile::{TILE_WIDTH, Tile, entry_bundle_tiles};
-use bintrail_tlog::tree::stored_hash_index;
+use bintrail_tlog::tree::{TreeError, stored_hash_index};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::index::IndexedEntry;
@@ -56,6 +56,22 @@ pub enum BadLeaf {
     },
 }
 
+impl BadLeaf {
+    /// The leaf's index.
+    pub fn index(&self) -> u64 {
+        match self {
+            BadLeaf::Mismatch { index, .. } | BadLeaf::Unparsable { index, .. } => *index,
+        }
+    }
+
+    /// What was wrong with it.
+    pub fn reason(&self) -> &str {
+        match self {
+            BadLeaf::Mismatch { reason, .. } | BadLeaf::Unparsable { reason, .. } => reason,
+        }
+    }
+}
+
 /// The outcome of checking one group.
 #[derive(Debug, Default)]
 pub struct CheckedGroup {
@@ -76,18 +92,18 @@ pub enum GroupError {
     Fetch(#[from] FetchError),
     /// Returned when the log's tiles do not match its signed root.
     #[error("tiles do not match the signed tree: {0}")]
-    Unauthenticated(String),
+    Unauthenticated(#[source] TreeError),
     /// Returned when the requested range is outside the tree (a bug in the caller).
     #[error("leaf range outside the tree: {0}")]
-    Range(String),
+    Range(#[source] ReadError),
 }
 
 impl From<ReadError> for GroupError {
     fn from(err: ReadError) -> GroupError {
         match err {
             ReadError::Fetch(e) => GroupError::Fetch(e),
-            ReadError::Unauthenticated(e) => GroupError::Unauthenticated(e.to_string()),
-            other => GroupError::Range(other.to_string()),
+            ReadError::Unauthenticated(e) => GroupError::Unauthenticated(e),
+            other => GroupError::Range(other),
         }
     }
 }

@@ -52,5 +52,8 @@ pub mod sweep;
 pub mod webhook;
 
 pub use finding::{CheckpointRef, Finding, FindingKind};
-pub use monitor::{FindingSink, Monitor, MonitorConfig, MonitorError, PassReport, run_forever};
+pub use monitor::{
+    FindingSink, InternalError, Monitor, MonitorConfig, MonitorError, PassReport, StateError,
+    StoredCheckpointError, run_forever,
+};
 pub use progress::ProgressStyle;

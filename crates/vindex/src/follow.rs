@@ -13,6 +13,7 @@ use bintrail_client::verify::{VerifyError, verify_signed_checkpoint};
 use bintrail_monitor::catchup::{self, BadLeaf, GroupError, Tree};
 use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::policy::Policy;
+use bintrail_tlog::tree::TreeError;
 
 /// A verified input checkpoint.
 #[derive(Debug, Clone)]
@@ -48,10 +49,36 @@ pub enum FollowError {
     Fork(#[source] VerifyError),
     /// The input log served tiles or entries that do not match its signed checkpoint.
     #[error("the input log misbehaved: {0}")]
-    Misbehaved(String),
+    Misbehaved(#[source] Misbehavior),
     /// The state directory failed.
     #[error("the input log's state directory: {0}")]
     State(#[source] VerifyError),
+}
+
+/// How a log served data that does not match its signed checkpoint
+/// ([`FollowError::Misbehaved`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Misbehavior {
+    /// The tiles do not hash to the signed root.
+    #[error("tiles do not match the signed tree: {0}")]
+    Tiles(#[source] TreeError),
+    /// A group of leaves could not be checked against the tree.
+    #[error("{0}")]
+    Group(#[source] GroupError),
+    /// A leaf does not match the tree's leaf hash, or does not parse.
+    #[error("leaf {}: {}", .0.index(), .0.reason())]
+    Leaf(BadLeaf),
+    /// Fewer leaves than asked for were checked.
+    #[error("leaves {start}..{end} checked only up to {checked_to}")]
+    Short {
+        /// The first leaf asked for.
+        start: u64,
+        /// The end of the range asked for.
+        end: u64,
+        /// Where checking stopped.
+        checked_to: u64,
+    },
 }
 
 impl FollowError {
@@ -106,7 +133,9 @@ impl Follower {
             })),
             Err(VerifyError::Fetch(e)) => Err(FollowError::Fetch(e)),
             Err(e @ VerifyError::Fork { .. }) => Err(FollowError::Fork(e)),
-            Err(VerifyError::LogMisbehaved(reason)) => Err(FollowError::Misbehaved(reason)),
+            Err(VerifyError::LogMisbehaved(err)) => {
+                Err(FollowError::Misbehaved(Misbehavior::Tiles(err)))
+            }
             Err(e) => Err(FollowError::State(e)),
         }
     }
@@ -123,18 +152,17 @@ impl Follower {
             .await
             .map_err(|e| match e {
                 GroupError::Fetch(f) => FollowError::Fetch(f),
-                other => FollowError::Misbehaved(other.to_string()),
+                other => FollowError::Misbehaved(Misbehavior::Group(other)),
             })?;
-        if let Some(BadLeaf::Mismatch { index, reason } | BadLeaf::Unparsable { index, reason }) =
-            checked.mismatch
-        {
-            return Err(FollowError::Misbehaved(format!("leaf {index}: {reason}")));
+        if let Some(leaf) = checked.mismatch {
+            return Err(FollowError::Misbehaved(Misbehavior::Leaf(leaf)));
         }
         if checked.checked_to != end {
-            return Err(FollowError::Misbehaved(format!(
-                "leaves {start}..{end} checked only up to {}",
-                checked.checked_to
-            )));
+            return Err(FollowError::Misbehaved(Misbehavior::Short {
+                start,
+                end,
+                checked_to: checked.checked_to,
+            }));
         }
         Ok(checked.leaves)
     }

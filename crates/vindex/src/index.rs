@@ -17,11 +17,13 @@ use std::time::Duration;
 use bintrail_log::storage::LocalStorage;
 use bintrail_log::{AddError, Cosigner, Log, LogError, LogOptions};
 use bintrail_monitor::catchup;
-use bintrail_tlog::bundle::parse_entry_bundle_with_width;
+use bintrail_tlog::bundle::{BundleError, parse_entry_bundle_with_width};
+use bintrail_tlog::checkpoint::CheckpointError;
 use bintrail_tlog::entry::EntryKind;
-use bintrail_tlog::note::{Note, Signer};
+use bintrail_tlog::hash::Hash;
+use bintrail_tlog::note::{Note, NoteError, Signer};
 use bintrail_tlog::policy::Policy;
-use bintrail_tlog::tile::{TILE_WIDTH, Tile, TileLevel};
+use bintrail_tlog::tile::{TILE_WIDTH, Tile, TileError, TileLevel};
 use bintrail_tlog::vindex::{MapRoot, MapRootError};
 use tokio::sync::watch;
 
@@ -65,7 +67,7 @@ pub enum VindexError {
     /// The rebuilt map or input tree is not what was published or signed: the input
     /// log changed under the index, or the index's data was altered.
     #[error("{0}")]
-    Diverged(String),
+    Diverged(#[source] Divergence),
     /// The input log's checkpoint is smaller than what the index already published.
     #[error(
         "the input log's checkpoint has {size} leaves, fewer than the {published} the index published a map for"
@@ -76,6 +78,77 @@ pub enum VindexError {
         /// The input size of the last published leaf.
         published: u64,
     },
+}
+
+/// What the rebuilt or logged state disagrees with ([`VindexError::Diverged`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Divergence {
+    /// The input tree rebuilt from the checked leaves is not the signed one.
+    #[error(
+        "the input tree rebuilt from {size} checked leaves has root {rebuilt}, not the signed {signed}"
+    )]
+    InputRoot {
+        /// The input checkpoint's size.
+        size: u64,
+        /// The root rebuilt from the leaves.
+        rebuilt: Hash,
+        /// The signed root.
+        signed: Hash,
+    },
+    /// The map rebuilt on restart does not give the output log's last leaf.
+    #[error(
+        "rebuilt from the input log's first {size} leaves, the input root is {input_root} and the \
+         map root {map_root}, but the published leaf {leaf_index} says {leaf_input_root} and {leaf_map_root}"
+    )]
+    Rebuilt {
+        /// The input size the leaf records.
+        size: u64,
+        /// The rebuilt input root.
+        input_root: Hash,
+        /// The rebuilt map root.
+        map_root: Hash,
+        /// The leaf's index in the output log.
+        leaf_index: u64,
+        /// The input root the leaf records.
+        leaf_input_root: Hash,
+        /// The map root the leaf records.
+        leaf_map_root: Hash,
+    },
+    /// The output log already holds another map root for this input size.
+    #[error(
+        "the output log already holds map root {logged} for input size {input_size}, \
+         not {new}; a second root is never published"
+    )]
+    SecondRoot {
+        /// The input size.
+        input_size: u64,
+        /// The map root logged earlier.
+        logged: Hash,
+        /// The map root that was to be published.
+        new: Hash,
+    },
+    /// The output log's own checkpoint does not parse.
+    #[error("{0}")]
+    Note(#[source] NoteError),
+    /// The output log's checkpoint text is not a checkpoint.
+    #[error("{0}")]
+    Checkpoint(#[source] CheckpointError),
+    /// The last leaf's tile coordinates are invalid.
+    #[error("{0}")]
+    Tile(#[source] TileError),
+    /// The output log does not serve the tile holding its last leaf.
+    #[error("the output log does not serve {path}")]
+    NotServed {
+        /// The tile's path.
+        path: String,
+    },
+    /// The entry bundle holding the last leaf does not parse.
+    #[error("{0}")]
+    Bundle(#[source] BundleError),
+    /// The entry bundle holding the last leaf is empty.
+    #[error("empty entry bundle")]
+    EmptyBundle,
 }
 
 impl VindexError {
@@ -177,10 +250,11 @@ impl Vindex {
             let mut state = self.write();
             let tree = state.tree_hash().map_err(ApplyError::from)?;
             if tree != input.checkpoint.root_hash {
-                return Err(VindexError::Diverged(format!(
-                    "the input tree rebuilt from {} checked leaves has root {tree}, not the signed {}",
-                    input.checkpoint.size, input.checkpoint.root_hash
-                )));
+                return Err(VindexError::Diverged(Divergence::InputRoot {
+                    size: input.checkpoint.size,
+                    rebuilt: tree,
+                    signed: input.checkpoint.root_hash,
+                }));
             }
             state.map_root()
         };
@@ -225,11 +299,14 @@ impl Vindex {
             )
         };
         if tree != leaf.checkpoint.root_hash || root != leaf.map_root {
-            return Err(VindexError::Diverged(format!(
-                "rebuilt from the input log's first {size} leaves, the input root is {tree} and the \
-                 map root {root}, but the published leaf {leaf_index} says {} and {}",
-                leaf.checkpoint.root_hash, leaf.map_root
-            )));
+            return Err(VindexError::Diverged(Divergence::Rebuilt {
+                size,
+                input_root: tree,
+                map_root: root,
+                leaf_index,
+                leaf_input_root: leaf.checkpoint.root_hash,
+                leaf_map_root: leaf.map_root,
+            }));
         }
         let published = self.publish(leaf.clone(), size).await?;
         self.write().published = Some(published);
@@ -266,11 +343,11 @@ impl Vindex {
                     // root is that leaf, anything else is never published.
                     let existing = MapRoot::parse(&logged.bytes)?;
                     if existing.map_root != entry.map_root {
-                        return Err(VindexError::Diverged(format!(
-                            "the output log already holds map root {} for input size {input_size}, \
-                             not {}; a second root is never published",
-                            existing.map_root, entry.map_root
-                        )));
+                        return Err(VindexError::Diverged(Divergence::SecondRoot {
+                            input_size,
+                            logged: existing.map_root,
+                            new: entry.map_root,
+                        }));
                     }
                     entry = existing;
                 }
@@ -325,26 +402,24 @@ fn lock_resume(
 /// The output log's last published leaf and its index, `None` for an empty log.
 async fn last_leaf(output: &Log<MapRoot>) -> Result<Option<(u64, MapRoot)>, VindexError> {
     let note = output.checkpoint();
-    let note = Note::parse(&note).map_err(|e| VindexError::Diverged(e.to_string()))?;
-    let checkpoint: bintrail_tlog::checkpoint::Checkpoint =
-        note.text
-            .parse()
-            .map_err(|e: bintrail_tlog::checkpoint::CheckpointError| {
-                VindexError::Diverged(e.to_string())
-            })?;
+    let diverged = VindexError::Diverged;
+    let note = Note::parse(&note).map_err(|e| diverged(Divergence::Note(e)))?;
+    let checkpoint: bintrail_tlog::checkpoint::Checkpoint = note
+        .text
+        .parse()
+        .map_err(|e| diverged(Divergence::Checkpoint(e)))?;
     let Some(last) = checkpoint.size.checked_sub(1) else {
         return Ok(None);
     };
     let width = last % TILE_WIDTH + 1;
     let tile = Tile::new(TileLevel::Entries, last / TILE_WIDTH, width)
-        .map_err(|e| VindexError::Diverged(e.to_string()))?;
-    let data = output.read_tile(&tile).await?.ok_or_else(|| {
-        VindexError::Diverged(format!("the output log does not serve {}", tile.path()))
-    })?;
-    let entries = parse_entry_bundle_with_width(&data, width)
-        .map_err(|e| VindexError::Diverged(e.to_string()))?;
-    let bytes = entries
-        .last()
-        .ok_or_else(|| VindexError::Diverged("empty entry bundle".into()))?;
+        .map_err(|e| diverged(Divergence::Tile(e)))?;
+    let data = output
+        .read_tile(&tile)
+        .await?
+        .ok_or_else(|| diverged(Divergence::NotServed { path: tile.path() }))?;
+    let entries =
+        parse_entry_bundle_with_width(&data, width).map_err(|e| diverged(Divergence::Bundle(e)))?;
+    let bytes = entries.last().ok_or(diverged(Divergence::EmptyBundle))?;
     Ok(Some((last, MapRoot::parse(bytes)?)))
 }

@@ -34,4 +34,4 @@ pub mod lookup;
 pub mod server;
 pub mod state;
 
-pub use index::{Vindex, VindexError, VindexOptions};
+pub use index::{Divergence, Vindex, VindexError, VindexOptions};

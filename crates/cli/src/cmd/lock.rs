@@ -11,7 +11,7 @@ use bintrail_client::identity_policy::{Accepted, require};
 use bintrail_client::index::IndexClient;
 use bintrail_client::pylock::{LockLog, LockedFile, PyLock};
 use bintrail_client::state::write_atomic;
-use bintrail_client::verify::{VerifyError, load_policy, parse_policy, verify_digest};
+use bintrail_client::verify::{NoProof, VerifyError, load_policy, parse_policy, verify_digest};
 use bintrail_tlog::policy::Policy;
 use bintrail_tlog::pypi::Checksum;
 
@@ -272,7 +272,9 @@ fn verify_locked(
             reason: e.to_string(),
         })?
         .ok_or_else(|| {
-            VerifyError::NotLogged(format!("the lock stores no proof for {}", file.filename))
+            VerifyError::NotLogged(NoProof::NotInLock {
+                filename: file.filename.clone(),
+            })
         })?;
     let verified = verify_digest(digest, &file.filename, &proof, policy)?;
     if let Some(dir) = dir {

@@ -7,7 +7,9 @@ use bintrail_client::consistency::{Observation, observe_checkpoint};
 use bintrail_client::fetch::Timeouts;
 use bintrail_client::log::LogReader;
 use bintrail_client::state::StateDir;
-use bintrail_client::verify::{Verified, VerifyError, load_policy, load_proof, verify_artifact};
+use bintrail_client::verify::{
+    NoProof, Verified, VerifyError, load_policy, load_proof, verify_artifact,
+};
 use bintrail_tlog::policy::Policy;
 use bintrail_tlog::proof::TlogProof;
 
@@ -244,10 +246,9 @@ async fn find_proof(
         .unwrap_or_default();
     match online {
         Some(online) => online.reader.lookup(name).await,
-        None => Err(VerifyError::NotLogged(format!(
-            "no proof at {} (pass --proof, or --log URL to look it up)",
-            beside.display()
-        ))),
+        None => Err(VerifyError::NotLogged(NoProof::NoProofFile {
+            path: beside,
+        })),
     }
 }
 
@@ -351,7 +352,9 @@ mod tests {
 
     #[test]
     fn failure_kinds_have_exit_codes() {
-        let err = VerifyError::NotLogged("x".into());
+        let err = VerifyError::NotLogged(NoProof::NoLogUrl {
+            filename: "x".into(),
+        });
         assert_eq!(err.kind(), FailureKind::NotLogged);
         assert_eq!(exit::code(err.kind()), 3);
     }

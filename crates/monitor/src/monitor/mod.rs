@@ -25,7 +25,9 @@ mod report;
 
 use entries::{checkpoint_ref, equivocation, previous_releases, publisher_drift, watched};
 use report::Emitter;
-pub use report::{FindingSink, MonitorError, PassReport};
+pub use report::{
+    FindingSink, InternalError, MonitorError, PassReport, StateError, StoredCheckpointError,
+};
 
 use crate::catchup::{self, BadLeaf, CheckedGroup, GroupError, Tree};
 use crate::finding::{CheckpointRef, Finding, FindingKind};
@@ -80,8 +82,12 @@ impl Monitor {
     /// Sets up a monitor: parses the log URL and opens (creating) the state directory.
     pub fn new(cfg: MonitorConfig) -> Result<Monitor, MonitorError> {
         let reader = LogReader::new(&cfg.log_url, Timeouts::default())?;
-        let state = StateDir::open(&cfg.state_dir)
-            .map_err(|e| MonitorError::State(format!("{}: {e}", cfg.state_dir.display())))?;
+        let state = StateDir::open(&cfg.state_dir).map_err(|source| {
+            MonitorError::State(StateError::Open {
+                path: cfg.state_dir.clone(),
+                source,
+            })
+        })?;
         let pacer = cfg
             .registry_sweep
             .map(|s| Pacer::new(s.requests_per_second));
@@ -163,15 +169,16 @@ impl Monitor {
                 out.emit(f).await;
                 return Ok(());
             }
-            Err(VerifyError::LogMisbehaved(reason)) => {
-                let detail =
-                    format!("the log's tiles do not match its signed checkpoint: {reason}");
+            Err(VerifyError::LogMisbehaved(err)) => {
+                let detail = format!(
+                    "the log's tiles do not match its signed checkpoint: tiles do not match the signed tree: {err}"
+                );
                 out.emit(Finding::new(FindingKind::Malformed, detail).with_checkpoint(cp_ref))
                     .await;
                 return Ok(());
             }
             Err(VerifyError::Fetch(e)) => return Err(MonitorError::Fetch(e)),
-            Err(e) => return Err(MonitorError::State(e.to_string())),
+            Err(e) => return Err(MonitorError::State(StateError::Observe(e))),
         };
         out.report.checkpoint = Some(checkpoint_ref(&checkpoint));
         let index_path = origin.path().join("monitor-index.sqlite");
@@ -183,9 +190,12 @@ impl Monitor {
     }
 
     fn origin_state(&self, origin: &str, key: &Verifier) -> Result<OriginState, MonitorError> {
-        self.state
-            .log(origin, key)
-            .map_err(|e| MonitorError::State(format!("{}: {e}", self.state.path().display())))
+        self.state.log(origin, key).map_err(|source| {
+            MonitorError::State(StateError::Open {
+                path: self.state.path().to_path_buf(),
+                source,
+            })
+        })
     }
 
     /// Checks and indexes leaves from the index's checked size up to the checkpoint's size. Returns
@@ -245,12 +255,17 @@ impl Monitor {
                         .await;
                     return Ok(touched);
                 }
-                Ok(Err(e)) => return Err(MonitorError::Internal(e.to_string())),
-                Err(e) => return Err(MonitorError::Internal(format!("catch-up task: {e}"))),
+                Ok(Err(e)) => return Err(MonitorError::Internal(InternalError::Group(e))),
+                Err(source) => {
+                    return Err(MonitorError::Internal(InternalError::Task {
+                        what: "catch-up task",
+                        source,
+                    }));
+                }
             };
             let idx = index
                 .take()
-                .ok_or_else(|| MonitorError::Internal("index lost".into()))?;
+                .ok_or(MonitorError::Internal(InternalError::IndexLost))?;
             let stop = self
                 .record_group(idx, group, &cp_ref, &mut index, &mut touched, out)
                 .await?;
@@ -288,7 +303,12 @@ impl Monitor {
             (idx, entries, r)
         })
         .await
-        .map_err(|e| MonitorError::Internal(format!("index task: {e}")))?;
+        .map_err(|source| {
+            MonitorError::Internal(InternalError::Task {
+                what: "index task",
+                source,
+            })
+        })?;
         *slot = Some(idx);
         let inserted = inserted?;
         out.report.checked.1 = checked_to;
@@ -330,18 +350,20 @@ impl Monitor {
 
 /// The checkpoint stored for `origin`, which was verified before it was stored.
 fn stored_checkpoint(origin: &OriginState) -> Result<Checkpoint, MonitorError> {
-    let unreadable = |e: String| {
-        MonitorError::State(format!(
-            "stored checkpoint in {}: {e}",
-            origin.path().display()
-        ))
+    let unreadable = |problem| {
+        MonitorError::State(StateError::StoredCheckpoint {
+            path: origin.path().to_path_buf(),
+            problem,
+        })
     };
-    let note = origin.checkpoint().map_err(|e| unreadable(e.to_string()))?;
-    let note = note.ok_or_else(|| unreadable("missing".into()))?;
-    let note = Note::parse(&note).map_err(|e| unreadable(e.to_string()))?;
+    let note = origin
+        .checkpoint()
+        .map_err(|e| unreadable(StoredCheckpointError::Io(e)))?;
+    let note = note.ok_or_else(|| unreadable(StoredCheckpointError::Missing))?;
+    let note = Note::parse(&note).map_err(|e| unreadable(StoredCheckpointError::Note(e)))?;
     note.text
         .parse()
-        .map_err(|e: bintrail_tlog::checkpoint::CheckpointError| unreadable(e.to_string()))
+        .map_err(|e| unreadable(StoredCheckpointError::Checkpoint(e)))
 }
 
 /// Group tasks in flight, in leaf order. Dropping it (the catch-up ended early) aborts them, so no

@@ -1,11 +1,15 @@
 //! What a pass reports and how: its errors, the sink findings stream to, the per-pass report and
 //! the emitter that counts findings and delivers them to the webhook.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bintrail_client::fetch::FetchError;
 use bintrail_client::verify::VerifyError;
+use bintrail_tlog::checkpoint::CheckpointError;
+use bintrail_tlog::note::NoteError;
 
+use crate::catchup::GroupError;
 use crate::finding::{CheckpointRef, Finding};
 use crate::index::IdentifierIndexError;
 use crate::registry::RegistryError;
@@ -25,7 +29,7 @@ pub enum MonitorError {
     /// Returned when the state directory cannot be read or written, or holds an unreadable
     /// checkpoint.
     #[error("state directory: {0}")]
-    State(String),
+    State(#[source] StateError),
     /// Returned when the identifier index fails.
     #[error(transparent)]
     Index(#[from] IdentifierIndexError),
@@ -34,7 +38,73 @@ pub enum MonitorError {
     Registry(#[from] RegistryError),
     /// Returned when a task of the pass died (a bug; the message says where).
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] InternalError),
+}
+
+/// How the state directory failed ([`MonitorError::State`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// Returned when the directory (or an origin's directory in it) cannot be opened.
+    #[error("{}: {source}", path.display())]
+    Open {
+        /// The state directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Returned when recording or comparing the checkpoint in the state directory failed.
+    #[error("{0}")]
+    Observe(#[source] VerifyError),
+    /// Returned when the checkpoint stored for an origin cannot be read back.
+    #[error("stored checkpoint in {}: {problem}", path.display())]
+    StoredCheckpoint {
+        /// The origin's directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        problem: StoredCheckpointError,
+    },
+}
+
+/// Why a stored checkpoint could not be read back ([`StateError::StoredCheckpoint`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoredCheckpointError {
+    /// Reading the file failed.
+    #[error("{0}")]
+    Io(#[source] std::io::Error),
+    /// No checkpoint is stored.
+    #[error("missing")]
+    Missing,
+    /// The stored note does not parse.
+    #[error("{0}")]
+    Note(#[source] NoteError),
+    /// The note's text is not a checkpoint.
+    #[error("{0}")]
+    Checkpoint(#[source] CheckpointError),
+}
+
+/// A fault inside a pass ([`MonitorError::Internal`]): a bug, not the log's or the network's.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InternalError {
+    /// A catch-up group failed for a reason other than fetching or forged tiles.
+    #[error("{0}")]
+    Group(#[source] GroupError),
+    /// A task of the pass panicked or was cancelled.
+    #[error("{what}: {source}")]
+    Task {
+        /// Which task.
+        what: &'static str,
+        /// How it ended.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// The identifier index was not handed back by the task that held it.
+    #[error("index lost")]
+    IndexLost,
 }
 
 impl MonitorError {
