@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bintrail_client::fetch::Timeouts;
 use bintrail_pyindex::simple::{
-    Format, MAX_PAGE_LEN, PageFile, read_project_list, read_project_page,
+    Format, MAX_PAGE_LEN, PageFile, SimpleError, read_project_list, read_project_page,
 };
 use bintrail_tlog::pypi::{Checksum, Filename, normalize_project_name};
 use futures::{StreamExt, TryStreamExt};
@@ -22,7 +22,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::upstream::fetch;
+use crate::upstream::{UpstreamError, fetch};
 
 /// What the client asks the index for: JSON first, HTML from any index.
 const ACCEPT_PAGES: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1";
@@ -112,10 +112,117 @@ pub enum BackfillError {
     },
     /// Returned when the project list or a project page could not be read.
     #[error("the index: {0}")]
-    Index(String),
+    Index(#[source] IndexReadError),
     /// Returned when the log refused a bulk request (bad token, unreachable, ...).
-    #[error("the log: {0}")]
-    Log(String),
+    #[error("the log: {url}: {problem}")]
+    Log {
+        /// The bulk endpoint.
+        url: Url,
+        /// What went wrong.
+        #[source]
+        problem: BulkError,
+    },
+}
+
+/// Why the index's pages could not be read ([`BackfillError::Index`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IndexReadError {
+    /// The HTTP client could not be built.
+    #[error("{0}")]
+    Client(#[source] reqwest::Error),
+    /// The request failed or the answer was too large.
+    #[error("{0}")]
+    Fetch(#[source] UpstreamError),
+    /// No answer within the timeout.
+    #[error("{url}: timed out")]
+    TimedOut {
+        /// The page asked for.
+        url: Url,
+    },
+    /// An answer with a status other than 2xx or 404.
+    #[error("{url}: HTTP {status}")]
+    Status {
+        /// The page asked for.
+        url: Url,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// An answer in no Simple API format.
+    #[error("{url}: unknown content type {content_type:?}")]
+    ContentType {
+        /// The page asked for.
+        url: Url,
+        /// Its `Content-Type`.
+        content_type: String,
+    },
+    /// The project list is not there (404).
+    #[error("{url}: not found")]
+    NoProjectList {
+        /// The index's root.
+        url: Url,
+    },
+    /// A project named on the command line is not there (404).
+    #[error("{url}: no such project")]
+    NoSuchProject {
+        /// The project page's URL.
+        url: Url,
+    },
+    /// A project's name does not make a URL under the index.
+    #[error("project {name:?}: {source}")]
+    ProjectUrl {
+        /// The project name.
+        name: String,
+        /// Why it does not join.
+        #[source]
+        source: url::ParseError,
+    },
+    /// The project list or a project page does not parse.
+    #[error("{url}: {source}")]
+    Page {
+        /// The page.
+        url: Url,
+        /// Why it does not parse.
+        #[source]
+        source: SimpleError,
+    },
+}
+
+/// Why a bulk request to the log failed ([`BackfillError::Log`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BulkError {
+    /// No answer within the timeout.
+    #[error("timed out")]
+    TimedOut,
+    /// The request or the answer's transfer failed.
+    #[error("{0}")]
+    Transport(#[source] reqwest::Error),
+    /// The answer is longer than the client reads.
+    #[error("response too large")]
+    TooLarge,
+    /// The log refused the request.
+    #[error("HTTP {status}: {message}")]
+    Status {
+        /// The HTTP status code.
+        status: u16,
+        /// The log's error message (or the start of its body).
+        message: String,
+    },
+    /// A line of the answer is not JSON.
+    #[error("unreadable response line: {0}")]
+    Line(#[source] serde_json::Error),
+    /// A result line is not a bulk result.
+    #[error("unreadable result: {0}")]
+    Result(#[source] serde_json::Error),
+    /// The answer does not hold one result per entry sent.
+    #[error("{results} results for {entries} entries")]
+    Count {
+        /// The results received.
+        results: usize,
+        /// The entries sent.
+        entries: usize,
+    },
 }
 
 struct Ctx {
@@ -155,7 +262,7 @@ pub async fn backfill(
         .connect_timeout(config.timeouts.connect)
         .user_agent(concat!("bintrail-backfill/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| BackfillError::Index(e.to_string()))?;
+        .map_err(|e| BackfillError::Index(IndexReadError::Client(e)))?;
     let ctx = Ctx {
         http,
         index,
@@ -226,30 +333,39 @@ async fn get_page(
         fetch(&ctx.http, url, Some(ACCEPT_PAGES), MAX_PAGE_LEN),
     )
     .await
-    .map_err(|_| BackfillError::Index(format!("{url}: timed out")))?
-    .map_err(|e| BackfillError::Index(e.to_string()))?;
+    .map_err(|_| BackfillError::Index(IndexReadError::TimedOut { url: url.clone() }))?
+    .map_err(|e| BackfillError::Index(IndexReadError::Fetch(e)))?;
     if fetched.status == 404 {
         return Ok(None);
     }
     if !(200..300).contains(&fetched.status) {
-        return Err(BackfillError::Index(format!(
-            "{url}: HTTP {}",
-            fetched.status
-        )));
+        return Err(BackfillError::Index(IndexReadError::Status {
+            url: url.clone(),
+            status: fetched.status,
+        }));
     }
     let content_type = fetched.content_type.as_deref().unwrap_or("");
     let format = Format::from_content_type(content_type).ok_or_else(|| {
-        BackfillError::Index(format!("{url}: unknown content type {content_type:?}"))
+        BackfillError::Index(IndexReadError::ContentType {
+            url: url.clone(),
+            content_type: content_type.to_owned(),
+        })
     })?;
     Ok(Some((format, fetched.body)))
 }
 
 async fn project_list(ctx: &Ctx, timeouts: Timeouts) -> Result<Vec<String>, BackfillError> {
-    let (format, body) = get_page(ctx, &ctx.index, timeouts)
-        .await?
-        .ok_or_else(|| BackfillError::Index(format!("{}: not found", ctx.index)))?;
-    let list = read_project_list(&body, format)
-        .map_err(|e| BackfillError::Index(format!("{}: {e}", ctx.index)))?;
+    let (format, body) = get_page(ctx, &ctx.index, timeouts).await?.ok_or_else(|| {
+        BackfillError::Index(IndexReadError::NoProjectList {
+            url: ctx.index.clone(),
+        })
+    })?;
+    let list = read_project_list(&body, format).map_err(|source| {
+        BackfillError::Index(IndexReadError::Page {
+            url: ctx.index.clone(),
+            source,
+        })
+    })?;
     let mut names: Vec<String> = list
         .projects
         .iter()
@@ -266,15 +382,21 @@ async fn project_files(
     name: String,
     timeouts: Timeouts,
 ) -> Result<Vec<Item>, BackfillError> {
-    let url = ctx
-        .index
-        .join(&format!("{name}/"))
-        .map_err(|e| BackfillError::Index(format!("project {name:?}: {e}")))?;
+    let url = ctx.index.join(&format!("{name}/")).map_err(|source| {
+        BackfillError::Index(IndexReadError::ProjectUrl {
+            name: name.clone(),
+            source,
+        })
+    })?;
     let Some((format, body)) = get_page(ctx, &url, timeouts).await? else {
-        return Err(BackfillError::Index(format!("{url}: no such project")));
+        return Err(BackfillError::Index(IndexReadError::NoSuchProject { url }));
     };
-    let page = read_project_page(&body, format)
-        .map_err(|e| BackfillError::Index(format!("{url}: {e}")))?;
+    let page = read_project_page(&body, format).map_err(|source| {
+        BackfillError::Index(IndexReadError::Page {
+            url: url.clone(),
+            source,
+        })
+    })?;
     (ctx.progress)(Progress::Found(page.files.len()));
     let mut items = Vec::with_capacity(page.files.len());
     for file in &page.files {
@@ -414,21 +536,24 @@ async fn post_bulk(
         .header(CONTENT_TYPE, "application/x-ndjson")
         .header(ACCEPT, "application/x-ndjson")
         .body(body);
-    let log_error = |m: String| BackfillError::Log(format!("{}: {m}", ctx.bulk));
+    let log_error = |problem| BackfillError::Log {
+        url: ctx.bulk.clone(),
+        problem,
+    };
     let response = tokio::time::timeout(timeouts.total, request.send())
         .await
-        .map_err(|_| log_error("timed out".into()))?
-        .map_err(|e| log_error(e.without_url().to_string()))?;
+        .map_err(|_| log_error(BulkError::TimedOut))?
+        .map_err(|e| log_error(BulkError::Transport(e.without_url())))?;
     let status = response.status();
     let mut text = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = tokio::time::timeout(timeouts.total, stream.next())
         .await
-        .map_err(|_| log_error("timed out".into()))?
+        .map_err(|_| log_error(BulkError::TimedOut))?
     {
-        let chunk = chunk.map_err(|e| log_error(e.without_url().to_string()))?;
+        let chunk = chunk.map_err(|e| log_error(BulkError::Transport(e.without_url())))?;
         if text.len() + chunk.len() > MAX_BULK_RESPONSE {
-            return Err(log_error("response too large".into()));
+            return Err(log_error(BulkError::TooLarge));
         }
         text.extend_from_slice(&chunk);
     }
@@ -437,25 +562,27 @@ async fn post_bulk(
             .ok()
             .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
             .unwrap_or_else(|| String::from_utf8_lossy(&text).chars().take(200).collect());
-        return Err(log_error(format!("HTTP {}: {message}", status.as_u16())));
+        return Err(log_error(BulkError::Status {
+            status: status.as_u16(),
+            message,
+        }));
     }
     let mut results = Vec::with_capacity(entries.len());
     for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let record: serde_json::Value = serde_json::from_slice(line)
-            .map_err(|e| log_error(format!("unreadable response line: {e}")))?;
+        let record: serde_json::Value =
+            serde_json::from_slice(line).map_err(|e| log_error(BulkError::Line(e)))?;
         if record.get("type").and_then(|t| t.as_str()) == Some("result") {
             let result = record.get("result").cloned().unwrap_or_default();
-            let result: BulkResult = serde_json::from_value(result)
-                .map_err(|e| log_error(format!("unreadable result: {e}")))?;
+            let result: BulkResult =
+                serde_json::from_value(result).map_err(|e| log_error(BulkError::Result(e)))?;
             results.push(result);
         }
     }
     if results.len() != entries.len() {
-        return Err(log_error(format!(
-            "{} results for {} entries",
-            results.len(),
-            entries.len()
-        )));
+        return Err(log_error(BulkError::Count {
+            results: results.len(),
+            entries: entries.len(),
+        }));
     }
     Ok(results)
 }

@@ -38,3 +38,4 @@ mod server;
 mod upstream;
 
 pub use server::{IndexConfig, IndexError, IndexServer};
+pub use upstream::UpstreamError;

@@ -27,11 +27,25 @@ pub(crate) struct Fetched {
 
 /// Why the upstream gave no usable answer.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum UpstreamError {
-    #[error("the upstream index at {url} did not answer: {reason}")]
-    Transport { url: String, reason: String },
+#[non_exhaustive]
+pub enum UpstreamError {
+    /// The request or the body's transfer failed.
+    #[error("the upstream index at {url} did not answer: {source}")]
+    Transport {
+        /// The URL asked.
+        url: String,
+        /// The HTTP client's error (without the URL, which `url` holds).
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The answer is longer than the caller reads.
     #[error("the upstream index's answer for {url} is larger than {limit} bytes")]
-    TooLarge { url: String, limit: usize },
+    TooLarge {
+        /// The URL asked.
+        url: String,
+        /// The most bytes read.
+        limit: usize,
+    },
 }
 
 /// One rewritten answer, ready to serve again while fresh.
@@ -98,7 +112,7 @@ pub(crate) async fn fetch(
 ) -> Result<Fetched, UpstreamError> {
     let transport = |e: reqwest::Error| UpstreamError::Transport {
         url: url.to_string(),
-        reason: e.without_url().to_string(),
+        source: e.without_url(),
     };
     let mut request = client.get(url.clone());
     if let Some(accept) = accept {
