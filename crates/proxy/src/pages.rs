@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bintrail_pyindex::simple::{
-    FileEdit, Format, MAX_PAGE_LEN, read_project_page, rewrite_project_list, rewrite_project_page,
+    FileEdit, Format, MAX_PAGE_LEN, SimpleError, read_project_page, rewrite_project_list,
+    rewrite_project_page,
 };
 use bintrail_tlog::pypi::Checksum;
 use reqwest::Url;
@@ -52,18 +53,39 @@ struct Page {
     url: Url,
 }
 
-/// Why an upstream page could not be served.
+/// Why an upstream page could not be served: a 404, or a 502 whose message is the error's text.
+#[derive(Debug, thiserror::Error)]
 enum PageError {
+    #[error("not found upstream")]
     NotFound,
-    Upstream(String),
+    #[error("upstream page for {project}: {source}")]
+    Unreadable {
+        project: String,
+        #[source]
+        source: SimpleError,
+    },
+    #[error("{url}: {source}")]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url}: upstream answered {status}")]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+    },
+    #[error("{url}: page too large")]
+    TooLarge { url: String },
 }
 
 impl PageError {
     fn response(self) -> Response {
-        match self {
-            PageError::NotFound => error_response(StatusCode::NOT_FOUND, "not found upstream"),
-            PageError::Upstream(message) => error_response(StatusCode::BAD_GATEWAY, &message),
-        }
+        let status = match self {
+            PageError::NotFound => StatusCode::NOT_FOUND,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        error_response(status, &self.to_string())
     }
 }
 
@@ -114,8 +136,11 @@ async fn fetch_project(
     }
     let url = format!("{}{}/", proxy.config.client.index().simple, project);
     let page = fetch(proxy, &url, headers).await?;
-    let listed = read_project_page(&page.body, page.format)
-        .map_err(|e| PageError::Upstream(format!("upstream page for {project}: {e}")))?;
+    let unreadable = |source| PageError::Unreadable {
+        project: project.to_owned(),
+        source,
+    };
+    let listed = read_project_page(&page.body, page.format).map_err(unreadable)?;
     for file in &listed.files {
         let Ok(upstream) = page.url.join(&file.url) else {
             continue;
@@ -140,7 +165,7 @@ async fn fetch_project(
             escape_segment(&file.filename)
         )),
     })
-    .map_err(|e| PageError::Upstream(format!("upstream page for {project}: {e}")))?;
+    .map_err(unreadable)?;
     Ok((page, body))
 }
 
@@ -156,15 +181,18 @@ async fn fetch(proxy: &Proxy, url: &str, headers: &HeaderMap) -> Result<Page, Pa
     let response = request
         .send()
         .await
-        .map_err(|e| PageError::Upstream(format!("{url}: {e}")))?;
+        .map_err(|source| PageError::Transport {
+            url: url.to_owned(),
+            source,
+        })?;
     if response.status() == reqwest::StatusCode::NOT_FOUND {
         return Err(PageError::NotFound);
     }
     if !response.status().is_success() {
-        return Err(PageError::Upstream(format!(
-            "{url}: upstream answered {}",
-            response.status()
-        )));
+        return Err(PageError::Status {
+            url: url.to_owned(),
+            status: response.status(),
+        });
     }
     let final_url = response.url().clone();
     let content_type = response
@@ -178,14 +206,21 @@ async fn fetch(proxy: &Proxy, url: &str, headers: &HeaderMap) -> Result<Page, Pa
         .content_length()
         .is_some_and(|len| len > MAX_PAGE_LEN as u64)
     {
-        return Err(PageError::Upstream(format!("{url}: page too large")));
+        return Err(PageError::TooLarge {
+            url: url.to_owned(),
+        });
     }
     let body = response
         .bytes()
         .await
-        .map_err(|e| PageError::Upstream(format!("{url}: {e}")))?;
+        .map_err(|source| PageError::Transport {
+            url: url.to_owned(),
+            source,
+        })?;
     if body.len() > MAX_PAGE_LEN {
-        return Err(PageError::Upstream(format!("{url}: page too large")));
+        return Err(PageError::TooLarge {
+            url: url.to_owned(),
+        });
     }
     Ok(Page {
         format,

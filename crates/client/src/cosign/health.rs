@@ -13,6 +13,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::gather::WitnessFailure;
+
 /// Upper bounds, in seconds, of the per-witness request duration histogram: a witness on
 /// the same network answers in milliseconds, a distant one in a few hundred; the round
 /// timeout is the last word.
@@ -43,14 +45,14 @@ pub struct WitnessHealth {
 }
 
 /// A witness that changed state in a round: the only events worth a log line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum HealthChange {
     /// The witness gave no cosignature, after cosigning (or in the first round).
     Down {
         /// Its policy name.
         witness: String,
         /// Why not, as the gatherer saw it.
-        reason: String,
+        reason: NoCosignature,
         /// Whether the round still met the quorum without it.
         quorum_met: bool,
     },
@@ -102,7 +104,19 @@ pub enum RoundOutcome {
     /// It cosigned a checkpoint of this size.
     Cosigned(u64),
     /// It gave no valid cosignature, for this reason.
-    Failed(String),
+    Failed(NoCosignature),
+}
+
+/// Why a witness gave no cosignature in a round.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum NoCosignature {
+    /// The round recorded neither a cosignature nor a failure for it.
+    #[error("no answer")]
+    NoAnswer,
+    /// The gatherer's reason.
+    #[error("{0}")]
+    Failed(#[source] WitnessFailure),
 }
 
 struct Slot {
@@ -206,7 +220,9 @@ mod tests {
 
     fn failed() -> (RoundOutcome, Duration) {
         (
-            RoundOutcome::Failed("request failed: connection refused".into()),
+            RoundOutcome::Failed(NoCosignature::Failed(WitnessFailure::Timeout(
+                Duration::from_secs(5),
+            ))),
             Duration::from_millis(40),
         )
     }

@@ -18,7 +18,7 @@ use bintrail_tlog::note::{Note, NoteError, Verifier};
 use bintrail_tlog::policy::{Policy, PolicyLog, Quorum};
 
 use super::gather::{ConsistencySource, Gathered, Gatherer, WitnessEndpoint, WitnessFailure};
-use super::health::{HealthBoard, HealthChange, RoundOutcome, WitnessHealth};
+use super::health::{HealthBoard, HealthChange, NoCosignature, RoundOutcome, WitnessHealth};
 
 /// Cosigns checkpoints for a log whose tlog-policy names witnesses with URLs.
 pub struct QuorumCosigner {
@@ -210,7 +210,9 @@ impl QuorumCosigner {
                             .failures
                             .iter()
                             .find(|(v, _)| v == &witness.verifier)
-                            .map_or_else(|| "no answer".to_owned(), |(_, f)| f.to_string());
+                            .map_or(NoCosignature::NoAnswer, |(_, f)| {
+                                NoCosignature::Failed(f.clone())
+                            });
                         RoundOutcome::Failed(reason)
                     };
                     (outcome, *elapsed)
