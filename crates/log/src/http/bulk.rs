@@ -161,9 +161,9 @@ fn split_lines(body: &[u8], max: usize) -> Result<Vec<&[u8]>, ApiError> {
             continue;
         }
         if lines.len() == max {
-            return Err(ApiError::TooLarge(format!(
-                "bulk append is limited to {max} entries"
-            )));
+            return Err(ApiError::TooLarge {
+                message: format!("bulk append is limited to {max} entries"),
+            });
         }
         lines.push(line);
     }

@@ -105,14 +105,20 @@ fn out_of_descriptors(error: &crate::BatchError) -> bool {
 #[non_exhaustive]
 pub enum ApiError {
     /// 400: the request is malformed (JSON, fields, filename, checksum, path).
-    #[error("{0}")]
-    BadRequest(String),
+    #[error("{message}")]
+    BadRequest {
+        /// The message sent to the client.
+        message: String,
+    },
     /// 401: no valid `Authorization: Bearer` token.
     #[error("missing or invalid bearer token")]
     Unauthorized,
     /// 404: nothing at this path (or not yet covered by the published tree).
-    #[error("{0}")]
-    NotFound(String),
+    #[error("{message}")]
+    NotFound {
+        /// The message sent to the client.
+        message: String,
+    },
     /// 405: the path exists but not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -135,8 +141,11 @@ pub enum ApiError {
         publisher: Option<Box<Publisher>>,
     },
     /// 413: the body or the number of bulk lines is over the limit.
-    #[error("{0}")]
-    TooLarge(String),
+    #[error("{message}")]
+    TooLarge {
+        /// The message sent to the client.
+        message: String,
+    },
     /// 415: the `Content-Type` is not the one the endpoint takes.
     #[error("Content-Type must be {0}")]
     UnsupportedMediaType(&'static str),
@@ -152,11 +161,17 @@ pub enum ApiError {
         index: Option<u64>,
     },
     /// 507: storage failed (disk full or I/O); nothing was half-written.
-    #[error("{0}")]
-    InsufficientStorage(String),
+    #[error("{message}")]
+    InsufficientStorage {
+        /// The message sent to the client.
+        message: String,
+    },
     /// 500: a server fault; the detail is logged, the client gets a generic message.
     #[error("internal error")]
-    Internal(String),
+    Internal {
+        /// What failed, for the operator's log (never sent to the client).
+        detail: String,
+    },
 }
 
 /// The 409 message: names the logged file, and says so when the add named an alias of it.
@@ -174,17 +189,17 @@ impl ApiError {
     /// The status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -202,9 +217,9 @@ impl ApiError {
                     checksum: entry.checksum,
                     publisher: entry.publisher.map(Box::new),
                 },
-                Err(e) => ApiError::Internal(format!(
-                    "the entry logged at index {index} does not parse: {e}"
-                )),
+                Err(e) => ApiError::Internal {
+                    detail: format!("the entry logged at index {index} does not parse: {e}"),
+                },
             },
             AddError::Pending { index } => ApiError::Unavailable {
                 message: format!(
@@ -243,7 +258,9 @@ impl ApiError {
                         index: None,
                     }
                 } else {
-                    ApiError::InsufficientStorage(STORAGE_FAILED.to_owned())
+                    ApiError::InsufficientStorage {
+                        message: STORAGE_FAILED.to_owned(),
+                    }
                 }
             }
         }
@@ -280,7 +297,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(detail) = &self {
+        if let ApiError::Internal { detail } = &self {
             tracing::error!(%detail, "internal error answering a request");
         }
         let mut response = (self.status(), Json(self.body())).into_response();

@@ -149,7 +149,11 @@ pub fn router_with_metrics(
         .route("/healthz", get(read::healthz))
         .route("/healthz/sequencer", get(read::healthz_sequencer))
         .route("/metrics", get(read::metrics))
-        .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
+        .fallback(|| async {
+            ApiError::NotFound {
+                message: "no such endpoint".to_owned(),
+            }
+        })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -239,7 +243,9 @@ async fn read_body(
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, ApiError> {
-    let too_large = || ApiError::TooLarge(format!("request body is larger than {limit} bytes"));
+    let too_large = || ApiError::TooLarge {
+        message: format!("request body is larger than {limit} bytes"),
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -256,9 +262,9 @@ async fn read_body(
             if over_limit {
                 Err(too_large())
             } else {
-                Err(ApiError::BadRequest(format!(
-                    "reading the request body: {err}"
-                )))
+                Err(ApiError::BadRequest {
+                    message: format!("reading the request body: {err}"),
+                })
             }
         }
     }

@@ -32,8 +32,9 @@ fn with_headers(
 /// percent-encoded byte sequence that is not UTF-8) is plain text, which
 /// clients expecting `{"error"}` cannot read (finding L2 in RELIABILITY.md).
 fn path_param(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(p)| p)
-        .map_err(|e| ApiError::BadRequest(format!("invalid path: {}", e.body_text())))
+    path.map(|Path(p)| p).map_err(|e| ApiError::BadRequest {
+        message: format!("invalid path: {}", e.body_text()),
+    })
 }
 
 /// `GET /checkpoint`: the latest published signed checkpoint.
@@ -55,14 +56,18 @@ pub(super) async fn tile(
 ) -> Result<Response, ApiError> {
     let path = path_param(path)?;
     let full_path = format!("tile/{path}");
-    let tile = Tile::from_path(&full_path).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let tile = Tile::from_path(&full_path).map_err(|e| ApiError::BadRequest {
+        message: e.to_string(),
+    })?;
     let data: Option<Bytes> = state
         .log
         .read_tile(&tile)
         .await
-        .map_err(|e| ApiError::Internal(format!("reading {full_path}: {e}")))?;
-    let data = data.ok_or_else(|| {
-        ApiError::NotFound(format!("{full_path} is not covered by the published tree"))
+        .map_err(|e| ApiError::Internal {
+            detail: format!("reading {full_path}: {e}"),
+        })?;
+    let data = data.ok_or_else(|| ApiError::NotFound {
+        message: format!("{full_path} is not covered by the published tree"),
     })?;
     let cache = if tile.is_full() { IMMUTABLE } else { NO_CACHE };
     Ok(with_headers(data, "application/octet-stream", cache))
@@ -75,15 +80,19 @@ pub(super) async fn lookup(
     filename: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let filename = path_param(filename)?;
-    let parsed: Filename = filename
-        .parse()
-        .map_err(|e| ApiError::BadRequest(format!("invalid filename {filename:?}: {e}")))?;
+    let parsed: Filename = filename.parse().map_err(|e| ApiError::BadRequest {
+        message: format!("invalid filename {filename:?}: {e}"),
+    })?;
     let found = state
         .log
         .lookup(parsed.as_str())
         .await
-        .map_err(|e| ApiError::Internal(format!("lookup {filename}: {e}")))?;
-    let added = found.ok_or_else(|| ApiError::NotFound(format!("{filename} is not logged")))?;
+        .map_err(|e| ApiError::Internal {
+            detail: format!("lookup {filename}: {e}"),
+        })?;
+    let added = found.ok_or_else(|| ApiError::NotFound {
+        message: format!("{filename} is not logged"),
+    })?;
     Ok(with_headers(added.tlog_proof().to_bytes(), TEXT, NO_CACHE))
 }
 

@@ -205,8 +205,8 @@ async fn add_inner(
         state.opts.body_timeout,
     )
     .await?;
-    let entry =
-        parse_entry_with(&body, state.opts.sigstore_root()).map_err(ApiError::BadRequest)?;
+    let entry = parse_entry_with(&body, state.opts.sigstore_root())
+        .map_err(|message| ApiError::BadRequest { message })?;
     let timeout = state.opts.body_timeout;
     if let Some(answer) =
         super::forward::forward_if_follower(state, "/add", &parts.headers, &body, timeout).await
