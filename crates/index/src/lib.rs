@@ -29,12 +29,15 @@
 //! [`backfill`] is `bintrail backfill`: logging every file an index already serves.
 
 #![deny(missing_docs)]
+// Outside input must never panic the server: unwrap and expect only in tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod backfill;
 mod pages;
 mod proofs;
 mod relay;
 mod server;
+mod shared;
 mod upstream;
 
 pub use server::{IndexConfig, IndexError, IndexServer};

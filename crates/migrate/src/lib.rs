@@ -16,6 +16,8 @@
 //! the sequenced checkpoint (the commit point), then the published one.
 
 #![deny(missing_docs)]
+// Outside input (a source log) must never panic a migration: unwrap and expect only in tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod copy;
 mod error;
