@@ -13,7 +13,7 @@ use bintrail_tlog::pypi::{Filename, normalize_project_name};
 use bytes::Bytes;
 use url::Url;
 
-use crate::server::{Shared, error, redirect_to};
+use crate::shared::{Shared, error, redirect_to};
 use crate::upstream::{Fetched, fetch};
 
 /// The longest project name accepted (PyPI's limit is far lower).

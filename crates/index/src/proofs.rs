@@ -1,8 +1,5 @@
 //! The transparency endpoint: the log's proof for a file, checked before it is relayed.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use axum::http::StatusCode;
 use axum::response::Response;
 use bintrail_client::consistency::observe_checkpoint;
@@ -11,35 +8,11 @@ use bintrail_pyindex::answer::ProofAnswer;
 use bintrail_pyindex::path::{PathError, ProofPath};
 use bintrail_tlog::pypi::Entry;
 
-use crate::server::{Shared, error, json};
+use crate::shared::{Shared, error, json};
 
-/// The most answers kept; past it the cache starts over.
-const MAX_CACHED_PROOFS: usize = 1 << 18;
 /// Answers are valid forever, but a newer checkpoint is nicer to monitors: clients
 /// may keep one for five minutes.
 const PROOF_CACHE_CONTROL: &str = "public, max-age=300";
-
-/// Verified answers by filename: a logged entry never changes, so neither does the
-/// fact that it was proven against a checkpoint consistent with all this index saw.
-#[derive(Debug, Default)]
-pub(crate) struct ProofCache {
-    answers: Mutex<HashMap<String, String>>,
-}
-
-impl ProofCache {
-    fn get(&self, filename: &str) -> Option<String> {
-        self.answers.lock().ok()?.get(filename).cloned()
-    }
-
-    fn put(&self, filename: &str, answer: String) {
-        if let Ok(mut answers) = self.answers.lock() {
-            if answers.len() >= MAX_CACHED_PROOFS {
-                answers.clear();
-            }
-            answers.insert(filename.to_owned(), answer);
-        }
-    }
-}
 
 /// `GET /transparency/{project}/{version}/{filename}/proof`.
 pub(crate) async fn answer(shared: &Shared, raw_path: &str) -> Response {

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{HeaderName, Method, StatusCode, Uri, header};
 use axum::response::Response;
 
-use crate::server::{Shared, error};
+use crate::shared::{Shared, error};
 
 /// Response headers passed through from the upstream.
 const PASSED: [HeaderName; 6] = [

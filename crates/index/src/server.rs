@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bintrail_client::consistency::observe_checkpoint_note;
 use bintrail_client::fetch::Timeouts;
 use bintrail_client::log::LogReader;
@@ -20,6 +20,7 @@ use bintrail_tlog::policy::Policy;
 use tokio::net::TcpListener;
 use url::Url;
 
+use crate::shared::{ProofCache, Shared, error, json};
 use crate::upstream::PageCache;
 use crate::{pages, proofs, relay};
 
@@ -88,24 +89,6 @@ pub enum IndexError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// What every request handler shares.
-pub(crate) struct Shared {
-    pub upstream: Url,
-    pub upstream_origin: Url,
-    /// Whether relative file URLs resolve the same from this index's `/simple/` as
-    /// from the upstream's base, so that they can stay untouched.
-    pub same_layout: bool,
-    pub public_url: String,
-    pub http: reqwest::Client,
-    pub reader: LogReader,
-    pub log_url: String,
-    pub policy: Policy,
-    pub state: StateDir,
-    pub info_json: String,
-    pub pages: PageCache,
-    pub proofs: proofs::ProofCache,
 }
 
 /// A started index: bound, its log key pinned, not yet serving.
@@ -187,7 +170,7 @@ impl IndexServer {
             state,
             info_json,
             pages: PageCache::default(),
-            proofs: proofs::ProofCache::default(),
+            proofs: ProofCache::default(),
         };
         Ok(IndexServer {
             listener,
@@ -319,39 +302,11 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
     relay::relay(&shared, parts.method, parts.uri).await
 }
 
-/// A JSON body with a status and a `Cache-Control`.
-pub(crate) fn json(status: StatusCode, body: String, cache: &'static str) -> Response {
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    response
-}
-
-/// `{"error": message}` with `status`, never cached.
-pub(crate) fn error(status: StatusCode, message: String) -> Response {
-    let body = serde_json::json!({ "error": message }).to_string();
-    json(status, body, "no-store")
-}
-
 fn redirect(to: &'static str) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::MOVED_PERMANENTLY;
     response
         .headers_mut()
         .insert(header::LOCATION, HeaderValue::from_static(to));
-    response
-}
-
-/// A permanent redirect to `to`.
-pub(crate) fn redirect_to(to: &str) -> Response {
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::MOVED_PERMANENTLY;
-    if let Ok(value) = HeaderValue::from_str(to) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
     response
 }
