@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use common::LogServer;
 use common::pypi::{
-    self, Daemon, INSTALL_TIMEOUT, PypiServer, REQUESTS_SET, http_get, output_text, pip_install,
+    self, Daemon, PypiServer, REQUESTS_SET, bintrail_bounded, http_get, output_text, pip_install,
     uv_install,
 };
 use common::witnesses::{WitnessNode, log_keygen, p};
@@ -96,12 +96,7 @@ impl Stack {
             p(&state),
         ];
         args.extend(files.iter().map(|f| p(f)));
-        let out = pypi::run_bounded(
-            Path::new(env!("CARGO_BIN_EXE_bintrail")),
-            &args,
-            &[],
-            INSTALL_TIMEOUT,
-        );
+        let out = bintrail_bounded(&args);
         assert!(out.status.success(), "add: {}", output_text(&out));
     }
 
@@ -395,15 +390,6 @@ fn index(stack: &Stack, log: &LogServer, port: u16, tag: &str) -> Daemon {
     )
 }
 
-fn bintrail(args: &[&str]) -> std::process::Output {
-    pypi::run_bounded(
-        Path::new(env!("CARGO_BIN_EXE_bintrail")),
-        args,
-        &[],
-        INSTALL_TIMEOUT,
-    )
-}
-
 #[test]
 fn through_bintrail_index_the_key_is_discovered_and_a_changed_key_is_refused() {
     let stack = Stack::new(false);
@@ -448,11 +434,11 @@ fn through_bintrail_index_the_key_is_discovered_and_a_changed_key_is_refused() {
     let verify_state = stack.path("verify-state");
     let mut args = vec!["verify", "--index", &root, "--state", p(&verify_state)];
     args.extend(files.iter().map(|f| p(f)));
-    let out = bintrail(&args);
+    let out = bintrail_bounded(&args);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let tampered = stack.path("idna-3.10-py3-none-any.whl");
     std::fs::copy(pypi::fixtures().join(SIX), &tampered).unwrap();
-    let out = bintrail(&[
+    let out = bintrail_bounded(&[
         "verify",
         "--index",
         &simple,
@@ -477,7 +463,7 @@ fn through_bintrail_index_the_key_is_discovered_and_a_changed_key_is_refused() {
         text.contains("key-changed") && text.contains("announcements"),
         "{text}"
     );
-    let out = bintrail(&[
+    let out = bintrail_bounded(&[
         "verify",
         "--index",
         &root,
@@ -582,7 +568,7 @@ fn an_identity_policy_refuses_files_whose_logged_publisher_it_does_not_accept() 
     let stack = Stack::new(false);
     // The wheel logged with its attestation: the entry carries the certificate's CircleCI publisher.
     let attestation = pypi::fixtures().join(format!("{CIRCLECI_FIXTURE}.publish.attestation"));
-    let out = bintrail(&[
+    let out = bintrail_bounded(&[
         "add",
         "--log",
         &stack.log.url,
@@ -720,7 +706,7 @@ fn an_identity_policy_refuses_files_whose_logged_publisher_it_does_not_accept() 
         "[projects.x]\nidentities = [{ issuer = \"https://x\" }]\n",
     )
     .unwrap();
-    let out = bintrail(&[
+    let out = bintrail_bounded(&[
         "proxy",
         "--index",
         &stack.pypi.simple(),

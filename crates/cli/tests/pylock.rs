@@ -6,20 +6,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
 use common::LogServer;
-use common::pypi::{self, INSTALL_TIMEOUT, PypiServer, REQUESTS_SET};
+use common::pypi::{self, INSTALL_TIMEOUT, PypiServer, REQUESTS_SET, bintrail_bounded};
 use common::witnesses::p;
-
-fn bintrail(args: &[&str]) -> Output {
-    pypi::run_bounded(
-        Path::new(env!("CARGO_BIN_EXE_bintrail")),
-        args,
-        &[],
-        INSTALL_TIMEOUT,
-    )
-}
 
 /// Logs every file of the requests set with `bintrail add`.
 fn log_set(log: &LogServer, pypi: &PypiServer, dir: &Path) {
@@ -39,7 +29,7 @@ fn log_set(log: &LogServer, pypi: &PypiServer, dir: &Path) {
     ];
     args.extend(REQUESTS_SET.iter().map(|n| p(&pypi.file(n)).to_owned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = bintrail(&args);
+    let out = bintrail_bounded(&args);
     assert!(out.status.success(), "{}", pypi::output_text(&out));
 }
 
@@ -79,7 +69,7 @@ fn lock_then_verify_lock_and_tampering_is_named() {
     );
     let original = std::fs::read_to_string(&lock).unwrap();
 
-    let out = bintrail(&[
+    let out = bintrail_bounded(&[
         "lock",
         p(&lock),
         "--policy",
@@ -102,7 +92,7 @@ fn lock_then_verify_lock_and_tampering_is_named() {
 
     // Offline: the log is stopped; the lock alone (and the key it pins) suffices.
     drop(log);
-    let out = bintrail(&["verify", "--lock", p(&lock)]);
+    let out = bintrail_bounded(&["verify", "--lock", p(&lock)]);
     assert_eq!(out.status.code(), Some(0), "{}", pypi::output_text(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout)
@@ -110,7 +100,7 @@ fn lock_then_verify_lock_and_tampering_is_named() {
             .count(),
         5
     );
-    let out = bintrail(&["verify", "--lock", p(&lock), "--dir", p(&pypi.packages)]);
+    let out = bintrail_bounded(&["verify", "--lock", p(&lock), "--dir", p(&pypi.packages)]);
     assert_eq!(out.status.code(), Some(0), "{}", pypi::output_text(&out));
 
     // One altered hash: exit 1, naming that file.
@@ -119,7 +109,7 @@ fn lock_then_verify_lock_and_tampering_is_named() {
     let bad_hash = locked.replace(idna_hash, &format!("{}0", &idna_hash[..63]));
     let altered = d.join("altered-hash.toml");
     std::fs::write(&altered, bad_hash).unwrap();
-    let out = bintrail(&["verify", "--lock", p(&altered)]);
+    let out = bintrail_bounded(&["verify", "--lock", p(&altered)]);
     assert_eq!(out.status.code(), Some(1), "{}", pypi::output_text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -137,7 +127,7 @@ fn lock_then_verify_lock_and_tampering_is_named() {
     let swapped = locked.replacen(idna.as_str(), certifi, 1);
     let altered = d.join("altered-proof.toml");
     std::fs::write(&altered, swapped).unwrap();
-    let out = bintrail(&["verify", "--lock", p(&altered)]);
+    let out = bintrail_bounded(&["verify", "--lock", p(&altered)]);
     assert_eq!(out.status.code(), Some(5), "{}", pypi::output_text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -147,7 +137,7 @@ fn lock_then_verify_lock_and_tampering_is_named() {
 
     // A downloaded file that differs from the lock: exit 1 with --dir.
     std::fs::write(pypi.file("urllib3-2.2.3-py3-none-any.whl"), b"not urllib3").unwrap();
-    let out = bintrail(&["verify", "--lock", p(&lock), "--dir", p(&pypi.packages)]);
+    let out = bintrail_bounded(&["verify", "--lock", p(&lock), "--dir", p(&pypi.packages)]);
     assert_eq!(out.status.code(), Some(1), "{}", pypi::output_text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr)
@@ -237,7 +227,7 @@ fn a_lock_exported_by_uv_takes_proofs_and_verifies() {
             .contains("created-by = \"uv\"")
     );
 
-    let out = bintrail(&[
+    let out = bintrail_bounded(&[
         "lock",
         p(&lock),
         "--policy",
@@ -248,7 +238,7 @@ fn a_lock_exported_by_uv_takes_proofs_and_verifies() {
         p(&d.join("state")),
     ]);
     assert!(out.status.success(), "lock: {}", pypi::output_text(&out));
-    let out = bintrail(&["verify", "--lock", p(&lock), "--dir", p(&pypi.packages)]);
+    let out = bintrail_bounded(&["verify", "--lock", p(&lock), "--dir", p(&pypi.packages)]);
     assert_eq!(out.status.code(), Some(0), "{}", pypi::output_text(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout)

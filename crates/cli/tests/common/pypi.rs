@@ -186,6 +186,17 @@ pub fn run_bounded(program: &Path, args: &[&str], env: &[(&str, &str)], limit: D
     }
 }
 
+/// Runs `bintrail ARGS` (this build's binary) bounded by [`INSTALL_TIMEOUT`]: the proxy
+/// and lockfile tests run client commands that install or download.
+pub fn bintrail_bounded(args: &[&str]) -> Output {
+    run_bounded(
+        Path::new(env!("CARGO_BIN_EXE_bintrail")),
+        args,
+        &[],
+        INSTALL_TIMEOUT,
+    )
+}
+
 /// stdout and stderr of an output, as one text.
 pub fn output_text(out: &Output) -> String {
     format!(
