@@ -242,16 +242,28 @@ impl CloudStorage {
         result
     }
 
-    /// The fence to write under, if this frontend holds the lease with time left and has
-    /// read the tree since it took it.
+    /// The fence to write objects under, if this frontend holds the lease with a third of
+    /// it left and has read the tree since it took it.
     fn writable(&self) -> Result<(i64, u64), StorageError> {
-        let fence = self.lease.fence.load(Ordering::SeqCst);
-        if fence == 0 {
-            return Err(StorageError::Unavailable(Outage::NotLeaseHolder));
-        }
+        let (fence, size) = self.writable_in_database()?;
         let left = lock(&self.lease.deadline).saturating_duration_since(Instant::now());
         if left < self.lease_length / 3 {
             return Err(StorageError::Unavailable(Outage::LeaseEnding { left }));
+        }
+        Ok((fence, size))
+    }
+
+    /// The fence to write to the database under, if this frontend holds the lease and has
+    /// read the tree since it took it. No margin on the lease's time by the local clock:
+    /// the database checks the token and the expiry by its own clock inside the write's
+    /// transaction. (A renewal that waits behind a long batch transaction for the state
+    /// row could otherwise leave under a third of the lease by the local count, and the
+    /// next index append or commit was refused on a saturated machine although the
+    /// database still held the lease for this frontend.)
+    fn writable_in_database(&self) -> Result<(i64, u64), StorageError> {
+        let fence = self.lease.fence.load(Ordering::SeqCst);
+        if fence == 0 {
+            return Err(StorageError::Unavailable(Outage::NotLeaseHolder));
         }
         match *lock(&self.lease.synced) {
             Some((f, size)) if f == fence => Ok((fence, size)),
@@ -282,7 +294,7 @@ impl Storage for CloudStorage {
     }
 
     fn write_checkpoint(&self, kind: CheckpointKind, note: &[u8]) -> Result<(), StorageError> {
-        let (fence, _) = self.writable()?;
+        let (fence, _) = self.writable_in_database()?;
         let size = note_size(note)?;
         self.block_on(
             Backend::Database,
@@ -363,7 +375,7 @@ impl Storage for CloudStorage {
     }
 
     fn append_index(&self, records: &[IndexRecord]) -> Result<(), StorageError> {
-        let (fence, _) = self.writable()?;
+        let (fence, _) = self.writable_in_database()?;
         let rows = records
             .iter()
             .map(|r| {
@@ -393,7 +405,7 @@ impl Storage for CloudStorage {
     }
 
     fn truncate_index(&self, size: u64) -> Result<(), StorageError> {
-        let (fence, _) = self.writable()?;
+        let (fence, _) = self.writable_in_database()?;
         self.block_on(Backend::Database, self.db.truncate(fence, size))
     }
 }
