@@ -95,6 +95,8 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Allow a target that does not resolve to loopback addresses only.
     pub allow_remote: bool,
+    /// Project names for [`Scenario::VindexLookup`] (each request picks one uniformly).
+    pub projects: Vec<String>,
 }
 
 impl Config {
@@ -115,6 +117,7 @@ impl Config {
             timeout: Duration::from_secs(30),
             max_in_flight: 50_000,
             allow_remote: false,
+            projects: Vec::new(),
         }
     }
 }
@@ -183,11 +186,12 @@ pub enum LoadError {
 /// connected. Once requests flow, every failure is counted, never returned.
 pub async fn run(config: Config) -> Result<Report, LoadError> {
     check_settings(&config)?;
-    let (authority, addr) = resolve(&config).await?;
+    let (authority, addr, base_path) = resolve(&config).await?;
     let transport = Transport::connect(addr, config.protocol).await?;
     let client = Arc::new(Client {
         transport,
         authority,
+        base_path,
         token: match &config.token {
             Some(t) => Some(HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
                 LoadError::Prepare {
@@ -218,6 +222,9 @@ pub async fn run(config: Config) -> Result<Report, LoadError> {
 struct Client {
     transport: Transport,
     authority: String,
+    /// The target URL's path without its trailing `/` (empty but for a verifiable index
+    /// served under a path, as `serve --vindex` serves it under `/vindex`).
+    base_path: String,
     token: Option<HeaderValue>,
     timeout: Duration,
 }
@@ -226,9 +233,12 @@ impl Client {
     /// Sends one planned request; the error is the label it failed under.
     async fn send(&self, planned: scenario::Planned) -> Result<(StatusCode, Bytes), String> {
         let uri = if self.transport.wants_absolute_uri() {
-            format!("http://{}{}", self.authority, planned.path)
+            format!(
+                "http://{}{}{}",
+                self.authority, self.base_path, planned.path
+            )
         } else {
-            planned.path
+            format!("{}{}", self.base_path, planned.path)
         };
         let uri: Uri = uri.parse().map_err(|_| "bad request uri".to_owned())?;
         let mut builder = Request::builder().method(planned.method).uri(uri);
@@ -277,8 +287,9 @@ fn check_settings(config: &Config) -> Result<(), LoadError> {
 }
 
 /// Parses the URL and resolves its host; every address must be loopback unless
-/// remote targets are allowed. Returns the authority (`host:port`) and the address.
-async fn resolve(config: &Config) -> Result<(String, SocketAddr), LoadError> {
+/// remote targets are allowed. Returns the authority (`host:port`), the address and the
+/// base path (only a verifiable index's URL may have one).
+async fn resolve(config: &Config) -> Result<(String, SocketAddr, String), LoadError> {
     let invalid = |reason: &str| LoadError::InvalidUrl {
         url: config.url.clone(),
         reason: reason.to_owned(),
@@ -290,7 +301,9 @@ async fn resolve(config: &Config) -> Result<(String, SocketAddr), LoadError> {
     if uri.scheme_str() != Some("http") {
         return Err(invalid("only http:// is supported (h2c for HTTP/2)"));
     }
-    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+    let base_path = uri.path().trim_end_matches('/').to_owned();
+    if uri.query().is_some() || (!base_path.is_empty() && config.scenario != Scenario::VindexLookup)
+    {
         return Err(invalid("give the log's base URL, without a path"));
     }
     let host = uri.host().ok_or_else(|| invalid("no host"))?;
@@ -316,7 +329,7 @@ async fn resolve(config: &Config) -> Result<(String, SocketAddr), LoadError> {
             addr: *addr,
         });
     }
-    Ok((format!("{host}:{port}"), first))
+    Ok((format!("{host}:{port}"), first, base_path))
 }
 
 /// Reads what a read scenario needs: the tree size, and for lookups, filenames from up
@@ -330,6 +343,12 @@ async fn prepare(config: &Config, client: &Client) -> Result<Workload, LoadError
         Scenario::Add => Ok(Workload::Add(generator())),
         Scenario::Bulk { lines } => Ok(Workload::Bulk(generator(), lines)),
         Scenario::Healthz => Ok(Workload::Healthz),
+        Scenario::VindexLookup => {
+            if config.projects.is_empty() {
+                return Err(fail("no project names to look up (--projects FILE)".into()));
+            }
+            Ok(Workload::VindexLookup(config.projects.clone()))
+        }
         Scenario::Tiles | Scenario::Lookup => {
             let body = get_ok(client, "/checkpoint").await.map_err(fail)?;
             let size = checkpoint_size(&body)

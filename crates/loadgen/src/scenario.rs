@@ -30,6 +30,9 @@ pub enum Scenario {
     Lookup,
     /// `GET /healthz`: the machine's HTTP ceiling, the cheapest request the server has.
     Healthz,
+    /// `GET /vindex/v1/lookup/<project>` against a verifiable index (`bintrail vindex
+    /// serve`), for project names drawn uniformly from [`crate::Config::projects`].
+    VindexLookup,
 }
 
 impl Scenario {
@@ -41,6 +44,7 @@ impl Scenario {
             Scenario::Tiles => "tiles",
             Scenario::Lookup => "lookup",
             Scenario::Healthz => "healthz",
+            Scenario::VindexLookup => "vindex-lookup",
         }
     }
 
@@ -87,6 +91,8 @@ pub enum Workload {
     Lookup(Vec<String>),
     /// See [`Scenario::Healthz`].
     Healthz,
+    /// See [`Scenario::VindexLookup`]; project names to look up.
+    VindexLookup(Vec<String>),
 }
 
 impl Workload {
@@ -125,6 +131,10 @@ impl Workload {
                 Planned::get(format!("/lookup/pypi/{name}"))
             }
             Workload::Healthz => Planned::get("/healthz".to_owned()),
+            Workload::VindexLookup(names) => {
+                let name = &names[rng.gen_range(0..names.len())];
+                Planned::get(format!("/vindex/v1/lookup/{name}"))
+            }
         }
     }
 
@@ -154,6 +164,7 @@ impl Workload {
                 Some((logged, others)) => (Outcome::Success { entries: logged }, others),
                 None => (bad(), Vec::new()),
             },
+            Workload::VindexLookup(_) if !is_vindex_answer(body) => (bad(), Vec::new()),
             _ => (Outcome::Success { entries: 0 }, Vec::new()),
         }
     }
@@ -208,6 +219,15 @@ fn judge_bulk(body: &[u8]) -> Option<(u64, Vec<(String, u64)>)> {
         }
     }
     complete.then_some((logged, others))
+}
+
+/// Whether a 200 body looks like a lookup answer: a JSON object that starts with the
+/// format's version. Only the start is read: parsing every answer in full would spend
+/// the cores the index is measured on (`bintrail lookup` is the verifier).
+fn is_vindex_answer(body: &[u8]) -> bool {
+    const VERSION: &[u8] = b"\"bintrail-vindex-lookup/";
+    let head = &body[..body.len().min(64)];
+    head.first() == Some(&b'{') && head.windows(VERSION.len()).any(|w| w == VERSION)
 }
 
 /// A uniformly random leaf's tile at a random level (entry bundles count as one more
@@ -304,6 +324,26 @@ mod tests {
         // Cut before the completion record: the server failed mid-stream.
         let cut = &body[..body.find(r#"{"type":"complete""#).unwrap()];
         assert!(judge_bulk(cut.as_bytes()).is_none());
+    }
+
+    #[test]
+    fn vindex_answers_are_told_from_other_bodies() {
+        let w = Workload::VindexLookup(vec!["demo".into()]);
+        let mut rng = StdRng::seed_from_u64(0);
+        assert_eq!(w.plan(0, &mut rng).path, "/vindex/v1/lookup/demo");
+        let answer = b"{\n  \"version\": \"bintrail-vindex-lookup/v1\",\n  \"project\": \"demo\"}";
+        assert_eq!(
+            w.judge(StatusCode::OK, answer).0,
+            Outcome::Success { entries: 0 }
+        );
+        for body in [&b"ok"[..], b"{\"error\": \"x\"}", b""] {
+            assert_eq!(
+                w.judge(StatusCode::OK, body).0,
+                Outcome::Failure {
+                    label: "bad response".into()
+                }
+            );
+        }
     }
 
     #[test]

@@ -15,9 +15,15 @@ pub struct Args {
     url: String,
     /// What to request: add (POST /add), bulk (POST /admin/bulk/append), tiles (random
     /// tiles and entry bundles, and /checkpoint for one request in ten), lookup
-    /// (GET /lookup/pypi/<logged filename>) or healthz (the HTTP ceiling).
-    #[arg(long, value_parser = ["add", "bulk", "tiles", "lookup", "healthz"])]
+    /// (GET /lookup/pypi/<logged filename>), healthz (the HTTP ceiling) or vindex-lookup
+    /// (GET /vindex/v1/lookup/<project> of a `bintrail vindex serve` at --url, which may
+    /// then have a path such as http://127.0.0.1:8080/vindex; names from --projects).
+    #[arg(long, value_parser = ["add", "bulk", "tiles", "lookup", "healthz", "vindex-lookup"])]
     scenario: String,
+    /// vindex-lookup: a file of project names, one a line; each request looks one up,
+    /// drawn uniformly.
+    #[arg(long, value_name = "FILE")]
+    projects: Option<PathBuf>,
     /// Open loop: start this many requests per second; latency counts from each
     /// request's scheduled start.
     #[arg(
@@ -96,6 +102,7 @@ fn config(args: &Args) -> anyhow::Result<Config> {
         },
         "tiles" => Scenario::Tiles,
         "lookup" => Scenario::Lookup,
+        "vindex-lookup" => Scenario::VindexLookup,
         // clap allows only the values above.
         _ => Scenario::Healthz,
     };
@@ -117,6 +124,15 @@ fn config(args: &Args) -> anyhow::Result<Config> {
     config.timeout = args.timeout;
     config.max_in_flight = args.max_in_flight;
     config.allow_remote = args.allow_remote;
+    if let Some(path) = &args.projects {
+        config.projects = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the project names in {}", path.display()))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
     config.token = match (&args.token_file, &args.token) {
         (Some(path), _) => Some(
             std::fs::read_to_string(path)
