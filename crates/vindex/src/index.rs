@@ -171,6 +171,8 @@ pub(crate) struct Shared {
     follower: Follower,
     /// The output log's last leaf at start, until the map was rebuilt to it.
     resume: std::sync::Mutex<Option<(u64, MapRoot)>>,
+    /// Lookup answers rendered for the latest published leaf.
+    pub(crate) answers: std::sync::Mutex<crate::server::AnswerCache>,
 }
 
 /// A running verifiable index; cheap to clone.
@@ -214,6 +216,7 @@ impl Vindex {
                 published: watch::Sender::new(0),
                 follower,
                 resume: std::sync::Mutex::new(resume),
+                answers: std::sync::Mutex::new(crate::server::AnswerCache::default()),
             }),
         })
     }
