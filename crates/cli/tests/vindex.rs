@@ -5,7 +5,9 @@
 //! rebuilds the map and publishes no second root for any input size, and a tampering
 //! server in front of the index whose forged or truncated answers `lookup` refuses with
 //! the documented exit codes; `monitor --verify-vindex` against an honest index, a lying one and
-//! `serve --vindex`; and an input log that forks (the index stops, and refuses it again on restart).
+//! `serve --vindex`; an input log that forks (the index stops, and refuses it again on restart);
+//! a project with thousands of files, and names whose map keys share a long prefix (found by
+//! brute force), present and absent.
 
 mod common;
 
@@ -630,6 +632,33 @@ fn serve_with_vindex_offers_lookups_of_its_own_log() {
     .unwrap();
     let doc = lookup_at(url, &both, "mine", 3);
     assert_eq!(filenames(&doc).len(), 3);
+    // `bintrail loadgen --scenario vindex-lookup` against it (under the /vindex path):
+    // every lookup answered, present and absent names alike.
+    let names = dir.path().join("names");
+    std::fs::write(&names, "mine\nMine\nnever-logged\n").unwrap();
+    let out = run_bounded(
+        Path::new(BIN),
+        &[
+            "loadgen",
+            "--url",
+            url,
+            "--scenario",
+            "vindex-lookup",
+            "--projects",
+            names.to_str().unwrap(),
+            "--concurrency",
+            "4",
+            "--max-requests",
+            "40",
+            "--json",
+        ],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", output_text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["successes"], 40, "{report}");
+    assert_eq!(report["errors"], serde_json::json!({}), "{report}");
     // The in-process index passes the monitor's audit, and its key lives in the data dir.
     let (code, kinds, stderr) = audit(&log, url, &both, &dir.path().join("s"));
     assert_eq!(code, 0, "{kinds:?} {stderr}");
@@ -764,4 +793,260 @@ fn kill_9_while_following_steady_adds_never_publishes_two_roots_for_one_size() {
     let sizes: Vec<u64> = leaves.iter().map(|l| l.checkpoint.size).collect();
     assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
     assert!(sizes.len() >= 2, "{sizes:?}");
+}
+
+/// Two project names whose map keys share at least their first `bits` bits (`bits` ≤ 32),
+/// found by a birthday search over `collide<i>`: about 2^(bits/2) names.
+fn names_sharing_a_prefix(bits: u32) -> (String, String) {
+    use bintrail_tlog::map::MapKey;
+    let mut seen = std::collections::HashMap::new();
+    for i in 0u64.. {
+        let name = format!("collide{i}");
+        let key = MapKey::for_project(&name);
+        let top = u32::from_be_bytes([key.0[0], key.0[1], key.0[2], key.0[3]]) >> (32 - bits);
+        if let Some(other) = seen.insert(top, name.clone()) {
+            return (other, name);
+        }
+    }
+    unreachable!("the search ends long before u64 runs out")
+}
+
+/// The number of sibling lines in a `bintrail-map-proof/v1` text (after the header and
+/// the terminal line).
+fn map_proof_depth(answer: &Value) -> usize {
+    answer["map_proof"].as_str().unwrap().lines().count() - 2
+}
+
+#[test]
+fn thousands_of_files_and_keys_sharing_a_long_prefix() {
+    use bintrail_tlog::map::MapKey;
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let log = LogServer::start(&[]);
+    // Two names whose keys share 24 bits (a random pair shares about 1), and a third,
+    // never logged, sharing at least 16 bits with them.
+    let (a, b) = names_sharing_a_prefix(24);
+    let ka = MapKey::for_project(&a);
+    assert!(ka.common_prefix(&MapKey::for_project(&b)) >= 24);
+    let c = (0u64..)
+        .map(|i| format!("nearby{i}"))
+        .find(|n| MapKey::for_project(n).common_prefix(&ka) >= 16)
+        .unwrap();
+    // A project with 3,000 files (12 entry bundles), the two neighbours interleaved in it.
+    let huge = versions("huge", 0..3000);
+    add_files(&rt, &log, &huge[..1500]);
+    add_files(&rt, &log, &versions(&a, 0..2));
+    add_files(&rt, &log, &huge[1500..]);
+    add_files(&rt, &log, &versions(&b, 0..3));
+    let size = 3005;
+    let input_policy = dir.path().join("input.policy");
+    std::fs::write(&input_policy, format!("log {}\nquorum none\n", log.vkey())).unwrap();
+    let (key, vkey) = keygen(dir.path());
+    let both = dir.path().join("both.policy");
+    std::fs::write(
+        &both,
+        format!("log {}\nlog {vkey}\nquorum none\n", log.vkey()),
+    )
+    .unwrap();
+    let vindex = start_vindex(&log, &input_policy, &dir.path().join("v"), &key);
+
+    // Every one of the 3,000 files, in log order, verified.
+    let doc = lookup_at(&vindex.url, &both, "huge", size);
+    assert_eq!(doc["present"], true);
+    let names = filenames(&doc);
+    let want: Vec<String> = huge.iter().map(|(n, v)| wheel(n, v)).collect();
+    assert_eq!(names, want);
+    let indices: Vec<u64> = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indices[1499..1501], [1499, 1502]);
+
+    // The neighbours: each gets its own files only, through a proof at least 24 deep.
+    let fetch = |p: &str| -> Value {
+        rt.block_on(async {
+            common::client()
+                .get(format!("{}/vindex/v1/lookup/{p}", vindex.url))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    };
+    for (name, files) in [(&a, 2), (&b, 3)] {
+        let doc = lookup_at(&vindex.url, &both, name, size);
+        let want: Vec<String> = versions(name, 0..files)
+            .iter()
+            .map(|(n, v)| wheel(n, v))
+            .collect();
+        assert_eq!(filenames(&doc), want, "{name}");
+        let answer = fetch(name);
+        assert!(map_proof_depth(&answer) >= 24, "{name}: {answer}");
+    }
+    // The third name's path runs down the shared prefix and ends beside them: absent,
+    // verified, exit 3.
+    let out = lookup(&vindex.url, &both, &c, false);
+    assert_eq!(out.status.code(), Some(3), "{c}: {}", output_text(&out));
+    assert!(output_text(&out).contains("not logged (verified absent"));
+    let answer = fetch(&c);
+    assert!(map_proof_depth(&answer) >= 16, "{c}: {answer}");
+    assert!(answer["entries"].as_array().unwrap().is_empty());
+}
+
+/// Whether the signed note `note` carries a signature line by key name `name`.
+fn signed_by(note: &str, name: &str) -> bool {
+    note.lines()
+        .any(|l| l.starts_with(&format!("\u{2014} {name} ")))
+}
+
+#[test]
+fn the_index_log_is_witnessed_standalone_and_in_process() {
+    use common::witnesses::WitnessNode;
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = |url: &str| -> String {
+        rt.block_on(async {
+            common::client()
+                .get(format!("{url}/checkpoint"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        })
+    };
+
+    // `vindex serve --witness-policy`: each checkpoint of the index's log is cosigned.
+    let log = LogServer::start(&[]);
+    add_files(&rt, &log, &versions("seen", 0..2));
+    let (key, vkey) = keygen(dir.path());
+    let wdir = dir.path().join("w-standalone");
+    std::fs::create_dir_all(&wdir).unwrap();
+    let witness = WitnessNode::new(&wdir, 1, &dir.path().join("vindex.vkey"));
+    let wpolicy = dir.path().join("witness.policy");
+    std::fs::write(
+        &wpolicy,
+        format!(
+            "witness w1 {} http://{}\nquorum w1\n",
+            witness.vkey, witness.addr
+        ),
+    )
+    .unwrap();
+    let input_policy = dir.path().join("input.policy");
+    std::fs::write(&input_policy, format!("log {}\nquorum none\n", log.vkey())).unwrap();
+    let vindex = Daemon::start(&[
+        "vindex",
+        "serve",
+        "--log",
+        &log.url,
+        "--policy",
+        input_policy.to_str().unwrap(),
+        "--data",
+        dir.path().join("v").to_str().unwrap(),
+        "--private-key",
+        key.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "200ms",
+        "--witness-policy",
+        wpolicy.to_str().unwrap(),
+    ]);
+    let both = dir.path().join("both.policy");
+    std::fs::write(
+        &both,
+        format!("log {}\nlog {vkey}\nquorum none\n", log.vkey()),
+    )
+    .unwrap();
+    let doc = lookup_at(&vindex.url, &both, "seen", 2);
+    assert_eq!(filenames(&doc).len(), 2);
+    let note = checkpoint(&vindex.url);
+    assert!(signed_by(&note, "witness.example/w1"), "{note}");
+
+    // `serve --vindex --vindex-witness-policy`: the same for the in-process index, whose
+    // key is the one found in <data>/vindex (made beforehand so the witness knows it).
+    let data = dir.path().join("inproc");
+    let vdir = data.join("vindex");
+    std::fs::create_dir_all(&vdir).unwrap();
+    // keygen writes <dir>/vindex.key and vindex.vkey, where serve --vindex looks.
+    let (_, own_vkey) = keygen(&vdir);
+    let wdir = dir.path().join("w-inproc");
+    std::fs::create_dir_all(&wdir).unwrap();
+    let witness2 = WitnessNode::new(&wdir, 2, &vdir.join("vindex.vkey"));
+    let wpolicy2 = dir.path().join("witness2.policy");
+    std::fs::write(
+        &wpolicy2,
+        format!(
+            "witness w2 {} http://{}\nquorum w2\n",
+            witness2.vkey, witness2.addr
+        ),
+    )
+    .unwrap();
+    let served = LogServer::start_in(
+        &data,
+        &[
+            "--vindex",
+            "--vindex-witness-policy",
+            wpolicy2.to_str().unwrap(),
+        ],
+    );
+    let line = served
+        .stdout_line("bintrail: vindex at ")
+        .expect("vindex line");
+    let (url, printed) = line.split_once(", vkey ").unwrap();
+    assert_eq!(printed, own_vkey);
+    add_files(&rt, &served, &versions("mine", 0..3));
+    let both2 = dir.path().join("both2.policy");
+    std::fs::write(
+        &both2,
+        format!("log {}\nlog {own_vkey}\nquorum none\n", served.vkey()),
+    )
+    .unwrap();
+    let doc = lookup_at(url, &both2, "mine", 3);
+    assert_eq!(filenames(&doc).len(), 3);
+    let note = checkpoint(url);
+    assert!(signed_by(&note, "witness.example/w2"), "{note}");
+    drop(witness);
+    drop(witness2);
+}
+
+#[test]
+fn serve_with_vindex_refuses_tls_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_bounded(
+        Path::new(BIN),
+        &[
+            "serve",
+            "--vindex",
+            "--data",
+            dir.path().join("d").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            dir.path().join("cert.pem").to_str().unwrap(),
+            "--tls-key",
+            dir.path().join("key.pem").to_str().unwrap(),
+        ],
+        &[],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("--vindex cannot run with --tls-cert"),
+        "{}",
+        output_text(&out)
+    );
+    // --vindex-witness-policy means nothing without --vindex.
+    let out = run_bounded(
+        Path::new(BIN),
+        &["serve", "--vindex-witness-policy", "p"],
+        &[],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
 }

@@ -102,6 +102,11 @@ pub struct Args {
     /// its key made on first start in <data>/vindex/vindex.key.
     #[arg(long)]
     vindex: bool,
+    /// With --vindex: a tlog-policy whose witnesses (with URLs) must cosign each checkpoint
+    /// of the index's log of map roots before it is published, as `vindex serve
+    /// --witness-policy` [default: not witnessed].
+    #[arg(long, value_name = "FILE", requires = "vindex")]
+    vindex_witness_policy: Option<PathBuf>,
     /// Diagnostics on stderr: `text` (coloured only on a terminal) or `json` (one
     /// object per line).
     #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Text)]
@@ -143,13 +148,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Diagnostics go to stderr, filtered by RUST_LOG (default: info); stdout carries
     // only the lines below that scripts read.
     crate::logging::init(args.log_format);
-    let vindex = args.vindex;
+    let vindex = args.vindex.then(|| args.vindex_witness_policy.clone());
     let (config_file, flags) = args.settings();
     let file = match &config_file {
         Some(path) => Settings::from_toml_file(path)?,
         None => Settings::default(),
     };
     let config = ServeConfig::resolve(file.overlay(flags))?;
+    if vindex.is_some() && config.tls.is_some() {
+        // The in-process index follows the log through the log's own URL, with a client
+        // that trusts only the system's roots; a log's own certificate is not among them.
+        anyhow::bail!(
+            "--vindex cannot run with --tls-cert: run `bintrail vindex serve --log URL` beside \
+             the log instead (see the README, \"Verifiable lookups\")"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Storage reads that miss the caches run on blocking threads. tokio's default of 512
@@ -220,18 +233,20 @@ async fn start(config: &ServeConfig) -> anyhow::Result<Server> {
     Ok(server)
 }
 
-async fn serve(config: ServeConfig, vindex: bool) -> anyhow::Result<ExitCode> {
+/// `vindex`: `None` without --vindex, else the index's witness policy, if any.
+async fn serve(config: ServeConfig, vindex: Option<Option<PathBuf>>) -> anyhow::Result<ExitCode> {
     let shutdown = install_signals()?;
     let server = start(&config)
         .await
         .map_err(|err| explain_full_disk(err, &config.data))?;
     let url = server.url()?;
     let (server, index) = match vindex {
-        true => {
-            let (server, index) = super::vindex::attach(server, &config, &url).await?;
+        Some(witnesses) => {
+            let (server, index) =
+                super::vindex::attach(server, &config, &url, witnesses.as_deref()).await?;
             (server, Some(index))
         }
-        false => (server, None),
+        None => (server, None),
     };
     let prepared = server.prepared();
     // Stable lines on stdout; the listening line comes last, so a script that waits

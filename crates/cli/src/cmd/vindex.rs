@@ -138,11 +138,13 @@ async fn open<C: Cosigner>(opts: VindexOptions, cosigner: C) -> anyhow::Result<V
 
 /// `serve --vindex`: opens an index over the log `server` serves at `url` (its key in
 /// `<data>/vindex/vindex.key`, made on first start; the log's own published policy to
-/// follow it) and nests its API under `/vindex`. Returns the index and its vkey.
+/// follow it; its log of map roots cosigned by the witnesses of `witness_policy`, when
+/// given) and nests its API under `/vindex`. Returns the index and its vkey.
 pub async fn attach(
     server: bintrail_log::server::Server,
     config: &bintrail_log::config::ServeConfig,
     url: &str,
+    witness_policy: Option<&std::path::Path>,
 ) -> anyhow::Result<(bintrail_log::server::Server, (Vindex, String))> {
     use bintrail_log::keys::{generate_signer, read_signer, write_key_pair};
     use bintrail_tlog::note::KeyType;
@@ -173,7 +175,15 @@ pub async fn attach(
         signer,
         checkpoint_interval: config.checkpoint_interval,
     };
-    let index = open(opts, NoWitness).await?;
+    let index = match witness_policy {
+        Some(path) => {
+            let cosigner =
+                PolicyCosigner::new(read_policy(&path.to_owned())?, Duration::from_secs(15))
+                    .with_context(|| format!("the vindex witness policy {}", path.display()))?;
+            open(opts, cosigner).await?
+        }
+        None => open(opts, NoWitness).await?,
+    };
     let server = server.nest("/vindex", bintrail_vindex::server::router(index.clone()));
     Ok((server, (index, vkey)))
 }
