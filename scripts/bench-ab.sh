@@ -10,7 +10,7 @@
 #          the adds in flight at 2,048, about 2,000 adds/s with a 1 s checkpoint interval)
 #   tiles  loadgen --scenario tiles --concurrency 256 --http2 --connections 4
 #   lookup loadgen --scenario lookup --concurrency 64 --http2 --connections 2
-# and prints one markdown row per run.
+# and prints one markdown row per run, with the log's CPU time per add during the adds load.
 #
 # Usage: scripts/bench-ab.sh BIN_A BIN_B
 #   BIN_A, BIN_B   two release `bintrail` binaries (build each in its own worktree)
@@ -82,20 +82,29 @@ run() {
       --duration "${SECONDS_PER_RUN}s" "$@"
   }
   local adds tiles lookup
+  # The log's CPU time (user + system, clock ticks) over the adds load: CPU per add is far
+  # less sensitive to the shared machine's load than adds/s, which the 1 s checkpoint
+  # interval and the load generator's own share of the 2 cores also set.
+  local ticks0 ticks1
+  ticks0="$(awk '{print $14 + $15}' "/proc/$log_pid/stat")"
   adds="$(load --scenario add --concurrency 30000 --http2 --connections 512)"
+  ticks1="$(awk '{print $14 + $15}' "/proc/$log_pid/stat")"
+  local cpu_per_add
+  cpu_per_add="$(jq -r --argjson ticks "$((ticks1 - ticks0))" --argjson hz "$(getconf CLK_TCK)" \
+    'if .successes > 0 then ($ticks / $hz * 1e6 / .successes | round) else "n/a" end' <<<"$adds")"
   tiles="$(load --scenario tiles --concurrency 256 --http2 --connections 4)"
   lookup="$(load --scenario lookup --concurrency 64 --http2 --connections 2)"
   stop "$log_pid"
   stop "$witness_pid"
   local rate='.successes_per_sec | round'
   local errs='[.errors | to_entries[] | "\(.value) × \(.key)"] | join(", ") | if . == "" then "none" else . end'
-  echo "| $label | $(jq -r "$rate" <<<"$adds") | $(jq -r "$rate" <<<"$tiles") | $(jq -r "$rate" <<<"$lookup") | $(jq -r '.latency_ms.p50 | round' <<<"$adds") ms | $(jq -r "$errs" <<<"$adds"); $(jq -r "$errs" <<<"$tiles"); $(jq -r "$errs" <<<"$lookup") |"
+  echo "| $label | $(jq -r "$rate" <<<"$adds") | $cpu_per_add µs | $(jq -r "$rate" <<<"$tiles") | $(jq -r "$rate" <<<"$lookup") | $(jq -r '.latency_ms.p50 | round' <<<"$adds") ms | $(jq -r "$errs" <<<"$adds"); $(jq -r "$errs" <<<"$tiles"); $(jq -r "$errs" <<<"$lookup") |"
 }
 
 echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start; ${SECONDS_PER_RUN} s loads."
 echo
-echo "| run | adds/s (h2, 30,000 in flight over 512 connections) | tile and checkpoint reads/s (h2, 256) | lookups with proof/s (h2, 64) | add p50 | errors (adds; tiles; lookups) |"
-echo "|---|---|---|---|---|---|"
+echo "| run | adds/s (h2, 30,000 in flight over 512 connections) | log CPU per add | tile and checkpoint reads/s (h2, 256) | lookups with proof/s (h2, 64) | add p50 | errors (adds; tiles; lookups) |"
+echo "|---|---|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do
   run "A$round" "$A"
   run "B$round" "$B"
