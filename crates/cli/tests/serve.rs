@@ -412,14 +412,21 @@ async fn concurrent_conflicting_adds_log_exactly_one_entry_per_filename() {
     let server = LogServer::start(&[]);
     const FILES: usize = 20;
     const RIVALS: usize = 8;
+    // One client for all 160 requests (it opens a connection per request in flight). With
+    // a client per task, each built its TLS roots in turn on this one-threaded runtime
+    // (~0.1 s apiece on a loaded machine) while connections already opened waited to be
+    // written: the log's debug output showed them closed as "sent nothing" by its 10 s
+    // first-byte bound, and their requests failed with IncompleteMessage.
+    let http = client();
     let mut tasks = Vec::new();
     for f in 0..FILES {
         for r in 0..RIVALS {
             let (url, token) = (server.at("/add"), server.token());
             let filename = wheel(&format!("race{f}"), "1.0");
             let sum = checksum(&format!("{f}/{r}"));
+            let http = http.clone();
             tasks.push(tokio::spawn(async move {
-                let response = client()
+                let response = http
                     .post(url)
                     .bearer_auth(token)
                     .json(&json!({"filename": filename, "checksum": sum}))
