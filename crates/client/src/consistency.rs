@@ -17,7 +17,7 @@ use bintrail_tlog::tree::verify_tree;
 
 use crate::log::LogReader;
 use crate::state::{OriginState, StateDir};
-use crate::verify::{Verified, VerifyError};
+use crate::verify::{ForkReason, Verified, VerifyError};
 
 /// What comparing a checkpoint with the stored one found (forks are errors).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,15 +157,14 @@ pub async fn observe_checkpoint_note(
     let stored = parse_stored(&stored_note, &origin)?;
     let cache = origin.tile_cache();
     let fork =
-        |reason: String| fork_error(&origin, &stored, &stored_note, checkpoint, note, reason);
+        |reason: ForkReason| fork_error(&origin, &stored, &stored_note, checkpoint, note, reason);
     match checkpoint.size.cmp(&stored.size) {
         Ordering::Equal if checkpoint.root_hash == stored.root_hash => Ok(Observation::Same {
             size: checkpoint.size,
         }),
-        Ordering::Equal => Err(fork(format!(
-            "two different root hashes for tree size {}",
-            checkpoint.size
-        ))),
+        Ordering::Equal => Err(fork(ForkReason::DifferentRootHashes {
+            size: checkpoint.size,
+        })),
         Ordering::Greater => {
             let proof = reader
                 .prove_tree(
@@ -182,7 +181,7 @@ pub async fn observe_checkpoint_note(
                 stored.size,
                 stored.root_hash,
             )
-            .map_err(|err| fork(format!("consistency proof from the new tree: {err}")))?;
+            .map_err(|err| fork(ForkReason::NewTreeInconsistent(err)))?;
             origin.store_checkpoint(note).map_err(io)?;
             Ok(Observation::Advanced {
                 from: stored.size,
@@ -200,7 +199,7 @@ pub async fn observe_checkpoint_note(
                 checkpoint.size,
                 checkpoint.root_hash,
             )
-            .map_err(|err| fork(format!("consistency proof from the stored tree: {err}")))?;
+            .map_err(|err| fork(ForkReason::StoredTreeInconsistent(err)))?;
             Ok(Observation::Older {
                 seen: checkpoint.size,
                 stored: stored.size,
@@ -222,14 +221,14 @@ fn parse_stored(note: &[u8], origin: &OriginState) -> Result<Checkpoint, VerifyE
 }
 
 /// Saves both checkpoints and returns the [`VerifyError::Fork`] naming them; if even
-/// saving fails, the fork is still reported, with the save error in the reason.
+/// saving fails, the fork is still reported, with the save error beside the reason.
 fn fork_error(
     origin: &OriginState,
     stored: &Checkpoint,
     stored_note: &[u8],
     seen: &Checkpoint,
     seen_note: &[u8],
-    reason: String,
+    reason: ForkReason,
 ) -> VerifyError {
     let explanation = format!(
         "The log {origin_name} signed two checkpoints that cannot both be true.\n\
@@ -243,18 +242,16 @@ fn fork_error(
     );
     let saved =
         origin.save_fork_evidence(stored_note, seen_note, stored.size, seen.size, &explanation);
-    let (evidence, reason) = match saved {
-        Ok(dir) => (dir, reason),
-        Err(err) => (
-            origin.path().to_owned(),
-            format!("{reason}; saving the evidence failed: {err}"),
-        ),
+    let (evidence, save_error) = match saved {
+        Ok(dir) => (dir, None),
+        Err(err) => (origin.path().to_owned(), Some(err)),
     };
     VerifyError::Fork {
         origin: seen.origin.clone(),
         old_size: stored.size,
         new_size: seen.size,
-        reason,
+        reason: Box::new(reason),
         evidence,
+        save_error,
     }
 }

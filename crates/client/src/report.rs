@@ -70,7 +70,7 @@ pub async fn post_evidence(url: &str, document: &serde_json::Value) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::NoProof;
+    use crate::verify::{ForkReason, NoProof};
     use bintrail_tlog::tree::TreeError;
 
     #[test]
@@ -93,8 +93,9 @@ mod tests {
             origin: "o".into(),
             old_size: 1,
             new_size: 2,
-            reason: "r".into(),
+            reason: Box::new(ForkReason::DifferentRootHashes { size: 1 }),
             evidence: dir.path().to_owned(),
+            save_error: None,
         };
         let doc = evidence(&fork, "f").unwrap();
         assert_eq!(doc["kind"], "fork-detected");

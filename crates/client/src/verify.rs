@@ -30,7 +30,7 @@ use crate::digest::sha256_reader;
 
 mod error;
 
-pub use error::{FailureKind, NoProof, VerifyError};
+pub use error::{FailureKind, ForkReason, NoProof, VerifyError};
 
 /// The largest `.tlog-proof` file read: 64 hashes, a checkpoint with 100
 /// signatures and an entry fit in a few tens of kilobytes.

@@ -99,7 +99,7 @@ pub enum VerifyError {
     },
     /// Returned when two checkpoints signed by the same log are inconsistent. Both
     /// are kept as evidence in `evidence`.
-    #[error("FORK DETECTED for {origin}: the log signed tree size {old_size} and tree size {new_size} that are inconsistent ({reason}); evidence saved in {} (README: \"Forks and reset logs\" says what to do)", evidence.display())]
+    #[error("FORK DETECTED for {origin}: the log signed tree size {old_size} and tree size {new_size} that are inconsistent ({reason}{}); evidence saved in {} (README: \"Forks and reset logs\" says what to do)", save_error.as_ref().map(|e| format!("; saving the evidence failed: {e}")).unwrap_or_default(), evidence.display())]
     Fork {
         /// The log's origin.
         origin: String,
@@ -107,10 +107,14 @@ pub enum VerifyError {
         old_size: u64,
         /// The size of the checkpoint just seen.
         new_size: u64,
-        /// What the consistency check found.
-        reason: String,
-        /// The directory holding both signed checkpoints.
+        /// What the consistency check found (boxed: it holds a [`TreeError`], and
+        /// every `Result<_, VerifyError>` would otherwise carry its size).
+        reason: Box<ForkReason>,
+        /// The directory holding both signed checkpoints, or the origin's state
+        /// directory when saving them failed (`save_error`).
         evidence: PathBuf,
+        /// Why saving both checkpoints failed, if it did; the fork is reported either way.
+        save_error: Option<std::io::Error>,
     },
     /// Returned when the log served data (tiles) that does not match a checkpoint
     /// it signed, so consistency could not be checked.
@@ -164,6 +168,24 @@ pub enum VerifyError {
     /// Returned when talking to the log fails (network, HTTP status, size caps).
     #[error(transparent)]
     Fetch(#[from] FetchError),
+}
+
+/// What showed two checkpoints of one log to be inconsistent ([`VerifyError::Fork`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForkReason {
+    /// Both checkpoints have the same tree size but different root hashes.
+    #[error("two different root hashes for tree size {size}")]
+    DifferentRootHashes {
+        /// The tree size of both checkpoints.
+        size: u64,
+    },
+    /// The consistency proof from the new (larger) tree to the stored one does not verify.
+    #[error("consistency proof from the new tree: {0}")]
+    NewTreeInconsistent(#[source] TreeError),
+    /// The consistency proof from the stored (larger) tree to the new one does not verify.
+    #[error("consistency proof from the stored tree: {0}")]
+    StoredTreeInconsistent(#[source] TreeError),
 }
 
 /// Why no proof of a file was found ([`VerifyError::NotLogged`]): where it was looked for.

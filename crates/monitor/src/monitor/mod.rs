@@ -157,11 +157,15 @@ impl Monitor {
                 new_size,
                 reason,
                 evidence,
+                save_error,
                 ..
             }) => {
                 self.forks.insert(note);
+                let unsaved = save_error
+                    .map(|e| format!("; saving the evidence failed: {e}"))
+                    .unwrap_or_default();
                 let detail = format!(
-                    "the log signed tree sizes {old_size} and {new_size} that are inconsistent: {reason}"
+                    "the log signed tree sizes {old_size} and {new_size} that are inconsistent: {reason}{unsaved}"
                 );
                 let f = Finding::new(FindingKind::Fork, detail)
                     .with_checkpoint(cp_ref)
