@@ -210,14 +210,13 @@ pub async fn observe_checkpoint_note(
 
 /// The stored checkpoint: it was verified before it was stored, so only parsed here.
 fn parse_stored(note: &[u8], origin: &OriginState) -> Result<Checkpoint, VerifyError> {
-    let malformed = |reason: String| VerifyError::Malformed {
-        what: format!("stored checkpoint in {}", origin.path().display()),
-        reason,
-    };
-    let note = Note::parse(note).map_err(|err| malformed(err.to_string()))?;
+    let what = || format!("stored checkpoint in {}", origin.path().display());
+    let note = Note::parse(note).map_err(|err| VerifyError::malformed(what(), err))?;
     note.text
         .parse()
-        .map_err(|err: bintrail_tlog::checkpoint::CheckpointError| malformed(err.to_string()))
+        .map_err(|err: bintrail_tlog::checkpoint::CheckpointError| {
+            VerifyError::malformed(what(), err)
+        })
 }
 
 /// Saves both checkpoints and returns the [`VerifyError::Fork`] naming them; if even

@@ -283,8 +283,8 @@ impl IndexClient {
         let answer = ProofAnswer::from_json(&body)
             .map_err(|e| malformed(format!("proof answer from {url}"), e))?;
         answer_to_proof(&answer).map_err(|e| match e {
-            VerifyError::Malformed { reason, .. } => {
-                malformed(format!("proof answer from {url}"), reason)
+            VerifyError::Malformed { source, .. } => {
+                malformed(format!("proof answer from {url}"), source)
             }
             other => other,
         })
@@ -513,11 +513,11 @@ fn checkpoint_of(note: &[u8]) -> Result<Checkpoint, VerifyError> {
         .map_err(|e: bintrail_tlog::checkpoint::CheckpointError| malformed("checkpoint", e))
 }
 
-fn malformed(what: impl Into<String>, reason: impl ToString) -> VerifyError {
-    VerifyError::Malformed {
-        what: what.into(),
-        reason: reason.to_string(),
-    }
+fn malformed(
+    what: impl Into<String>,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> VerifyError {
+    VerifyError::malformed(what, source)
 }
 
 #[cfg(test)]

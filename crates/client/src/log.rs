@@ -64,10 +64,7 @@ impl From<ReadError> for VerifyError {
         match err {
             ReadError::Fetch(err) => VerifyError::Fetch(err),
             ReadError::Unauthenticated(err) => VerifyError::LogMisbehaved(err),
-            ReadError::Tree(err) => VerifyError::Malformed {
-                what: "tile read".to_owned(),
-                reason: err.to_string(),
-            },
+            ReadError::Tree(err) => VerifyError::malformed("tile read", err),
         }
     }
 }
@@ -130,10 +127,9 @@ impl LogReader {
     /// invalid file name or an unparsable proof, [`VerifyError::Fetch`] otherwise.
     /// The proof is unverified.
     pub async fn lookup(&self, filename: &str) -> Result<TlogProof, VerifyError> {
-        let name: Filename = filename.parse().map_err(|err| VerifyError::Malformed {
-            what: format!("file name {filename:?}"),
-            reason: format!("{err}"),
-        })?;
+        let name: Filename = filename
+            .parse()
+            .map_err(|err| VerifyError::malformed(format!("file name {filename:?}"), err))?;
         let path = format!("lookup/pypi/{}", name.as_str());
         match self.http.get(&path, MAX_LOOKUP).await {
             Ok(bytes) => parse_proof(&bytes, &self.http.url(&path)),

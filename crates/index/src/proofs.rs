@@ -57,17 +57,14 @@ pub(crate) async fn answer(shared: &Shared, raw_path: &str) -> Response {
 /// verified against the policy and its checkpoint is consistent with the last seen.
 async fn checked_answer(shared: &Shared, filename: &str) -> Result<String, VerifyError> {
     let proof = shared.reader.lookup(filename).await?;
-    let malformed = |reason: String| VerifyError::Malformed {
-        what: format!("the log's proof for {filename}"),
-        reason,
-    };
+    let what = || format!("the log's proof for {filename}");
     let extra = proof
         .extra
         .as_deref()
-        .ok_or_else(|| malformed("it carries no entry".to_owned()))?;
-    let entry = Entry::parse(extra).map_err(|e| malformed(e.to_string()))?;
+        .ok_or_else(|| VerifyError::malformed(what(), "it carries no entry"))?;
+    let entry = Entry::parse(extra).map_err(|e| VerifyError::malformed(what(), e))?;
     let verified = verify_digest(*entry.checksum.digest(), filename, &proof, &shared.policy)?;
     observe_checkpoint(&shared.state, &shared.reader, &verified).await?;
-    let answer = ProofAnswer::new(&entry, &proof).map_err(|e| malformed(e.to_string()))?;
+    let answer = ProofAnswer::new(&entry, &proof).map_err(|e| VerifyError::malformed(what(), e))?;
     Ok(answer.to_json())
 }

@@ -236,9 +236,8 @@ fn http_url(what: &'static str, text: &str) -> Result<Url, IndexError> {
 async fn pinned_policy(reader: &LogReader, log_url: &str) -> Result<Policy, VerifyError> {
     let http = reader.http();
     let doc = http.get(TLOG_KEY_PATH, MAX_DOCUMENT_LEN).await?;
-    let malformed = |e: bintrail_pyindex::wellknown::WellKnownError| VerifyError::Malformed {
-        what: format!("{TLOG_KEY_PATH} of {log_url}"),
-        reason: e.to_string(),
+    let malformed = |e: bintrail_pyindex::wellknown::WellKnownError| {
+        VerifyError::malformed(format!("{TLOG_KEY_PATH} of {log_url}"), e)
     };
     let key = TlogKey::from_json(&doc).map_err(malformed)?;
     let note = reader.checkpoint_unverified().await?;

@@ -98,18 +98,15 @@ async fn check(proxy: &Proxy, name: &Filename, info: &FileInfo) -> Result<Checke
     let logged = match (&proof.extra, info.sha256) {
         (Some(extra), _) => {
             Entry::parse(extra)
-                .map_err(|e| VerifyError::Malformed {
-                    what: format!("proof entry for {name}"),
-                    reason: e.to_string(),
-                })?
+                .map_err(|e| VerifyError::malformed(format!("proof entry for {name}"), e))?
                 .checksum
         }
         (None, Some(listed)) => listed,
         (None, None) => {
-            return Err(VerifyError::Malformed {
-                what: name.to_string(),
-                reason: "neither the proof nor the page says which SHA-256 was logged".into(),
-            });
+            return Err(VerifyError::malformed(
+                name.to_string(),
+                "neither the proof nor the page says which SHA-256 was logged",
+            ));
         }
     };
     if let Some(listed) = info.sha256

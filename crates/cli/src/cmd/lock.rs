@@ -176,9 +176,11 @@ async fn prove(
 }
 
 fn lock_digest(file: &LockedFile) -> Result<[u8; 32], VerifyError> {
-    file.sha256.ok_or_else(|| VerifyError::Malformed {
-        what: file.filename.clone(),
-        reason: "the lock has no sha256 hash for this file".to_owned(),
+    file.sha256.ok_or_else(|| {
+        VerifyError::malformed(
+            file.filename.clone(),
+            "the lock has no sha256 hash for this file",
+        )
     })
 }
 
@@ -227,12 +229,9 @@ fn require_identities(
     outcome: Outcome,
     required: &[bintrail_client::identity::IdentityRequirement],
 ) -> Result<Outcome, VerifyError> {
-    let identities =
-        lock.attestation_identities(file.package)
-            .map_err(|e| VerifyError::Malformed {
-                what: file.filename.clone(),
-                reason: e.to_string(),
-            })?;
+    let identities = lock
+        .attestation_identities(file.package)
+        .map_err(|e| VerifyError::malformed(file.filename.clone(), e))?;
     let accepted: Vec<Accepted> = identities.into_iter().map(Accepted::Publisher).collect();
     let logged = outcome.verified.entry.publisher.as_ref();
     require(&file.filename, logged, &accepted)?;
@@ -245,13 +244,16 @@ fn lock_policy(lock: &PyLock, explicit: Option<&Path>) -> Result<Policy, VerifyE
     if let Some(path) = explicit {
         return load_policy(path);
     }
-    let bad = |reason: String| VerifyError::Malformed {
-        what: "[tool.bintrail]".into(),
-        reason,
-    };
-    let log = lock.log().map_err(|e| bad(e.to_string()))?.ok_or_else(|| {
-        bad("the lock records no log (run `bintrail lock` first, or pass --policy)".into())
-    })?;
+    let what = "[tool.bintrail]";
+    let log = lock
+        .log()
+        .map_err(|e| VerifyError::malformed(what, e))?
+        .ok_or_else(|| {
+            VerifyError::malformed(
+                what,
+                "the lock records no log (run `bintrail lock` first, or pass --policy)",
+            )
+        })?;
     let text = log
         .policy
         .unwrap_or_else(|| format!("log {}\nquorum none\n", log.vkey));
@@ -267,10 +269,7 @@ fn verify_locked(
     let digest = lock_digest(file)?;
     let proof = lock
         .proof(file)
-        .map_err(|e| VerifyError::Malformed {
-            what: file.filename.clone(),
-            reason: e.to_string(),
-        })?
+        .map_err(|e| VerifyError::malformed(file.filename.clone(), e))?
         .ok_or_else(|| {
             VerifyError::NotLogged(NoProof::NotInLock {
                 filename: file.filename.clone(),

@@ -76,9 +76,8 @@ async fn verify_one(client: &IndexClient, file: &Path) -> Result<Outcome, Verify
     let filename = file
         .file_name()
         .and_then(|name| name.to_str())
-        .ok_or_else(|| VerifyError::Malformed {
-            what: file.display().to_string(),
-            reason: "file name is not UTF-8".to_owned(),
+        .ok_or_else(|| {
+            VerifyError::malformed(file.display().to_string(), "file name is not UTF-8")
         })?;
     let digest = sha256_file(file).map_err(|source| VerifyError::Io {
         path: file.to_owned(),

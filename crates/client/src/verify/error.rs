@@ -149,12 +149,15 @@ pub enum VerifyError {
     },
     /// Returned when an input (proof, policy, entry, file name, server response)
     /// is malformed.
-    #[error("{what}: {reason}")]
+    #[error("{what}: {source}")]
     Malformed {
         /// Which input.
         what: String,
-        /// What is wrong with it.
-        reason: String,
+        /// What is wrong with it: the parser's error, or a message where no parser
+        /// was involved. Open-ended because the inputs are (notes, checkpoints,
+        /// proofs, policies, entries, JSON and TOML documents).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Returned when reading a local file fails.
     #[error("{}: {source}", path.display())]
@@ -309,10 +312,15 @@ impl VerifyError {
         }
     }
 
-    pub(super) fn malformed(what: impl Into<String>, reason: impl ToString) -> Self {
+    /// A [`VerifyError::Malformed`] for the input `what`: `source` is the parser's
+    /// error, or a `String`/`&str` message where there is no error to keep.
+    pub fn malformed(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         VerifyError::Malformed {
             what: what.into(),
-            reason: reason.to_string(),
+            source: source.into(),
         }
     }
 }
