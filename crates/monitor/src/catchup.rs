@@ -9,9 +9,9 @@
 
 use bintrail_client::fetch::FetchError;
 use bintrail_client::log::{LogReader, ReadError};
-use bintrail_tlog::bundle::parse_entry_bundle_with_width;
+use bintrail_tlog::bundle::{BundleError, parse_entry_bundle_with_width};
 use bintrail_tlog::hash::{Hash, leaf_hash};
-use bintrail_tlog::pypi::Entry;
+use bintrail_tlog::pypi::{Entry, EntryError};
 use bintrail_tlog::tile::{TILE_WIDTH, Tile, entry_bundle_tiles};
 use bintrail_tlog::tree::{TreeError, stored_hash_index};
 use futures::{StreamExt, TryStreamExt};
@@ -44,7 +44,7 @@ pub enum BadLeaf {
         /// The first leaf index that could not be matched.
         index: u64,
         /// What was wrong.
-        reason: String,
+        reason: LeafMismatch,
     },
     /// The entry is in the tree but is not a valid `pypi-transparency/v1` entry. It is reported once
     /// and passed over: the log committed to it and cannot take it back.
@@ -52,7 +52,29 @@ pub enum BadLeaf {
         /// The leaf index.
         index: u64,
         /// The parse error.
-        reason: String,
+        reason: EntryError,
+    },
+}
+
+/// Why fetched leaves did not match the tree ([`BadLeaf::Mismatch`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LeafMismatch {
+    /// The entry bundle does not parse, or holds another number of entries than its width.
+    #[error("entry bundle {path}: {source}")]
+    Bundle {
+        /// The bundle's tile path.
+        path: String,
+        /// What is wrong with it.
+        source: BundleError,
+    },
+    /// An entry's leaf hash is not the one the tree commits to.
+    #[error("entry {index} in {path} does not match the tree's leaf hash")]
+    LeafHash {
+        /// The entry's leaf index.
+        index: u64,
+        /// The bundle's tile path.
+        path: String,
     },
 }
 
@@ -65,9 +87,10 @@ impl BadLeaf {
     }
 
     /// What was wrong with it.
-    pub fn reason(&self) -> &str {
+    pub fn reason(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         match self {
-            BadLeaf::Mismatch { reason, .. } | BadLeaf::Unparsable { reason, .. } => reason,
+            BadLeaf::Mismatch { reason, .. } => reason,
+            BadLeaf::Unparsable { reason, .. } => reason,
         }
     }
 }
@@ -265,9 +288,9 @@ fn parse_leaves(checked: CheckedLeaves) -> CheckedGroup {
     for (index, entry) in &checked.leaves {
         match Entry::parse(entry) {
             Ok(e) => out.entries.push(indexed(&e, *index)),
-            Err(err) => out.bad.push(BadLeaf::Unparsable {
+            Err(reason) => out.bad.push(BadLeaf::Unparsable {
                 index: *index,
-                reason: err.to_string(),
+                reason,
             }),
         }
     }
@@ -292,10 +315,13 @@ fn verify_bundles(
         let base = bundle.index * TILE_WIDTH;
         let entries = match parse_entry_bundle_with_width(data, bundle.width) {
             Ok(e) => e,
-            Err(e) => {
+            Err(source) => {
                 out.mismatch = Some(BadLeaf::Mismatch {
                     index: base.max(start),
-                    reason: format!("entry bundle {}: {e}", bundle.path()),
+                    reason: LeafMismatch::Bundle {
+                        path: bundle.path(),
+                        source,
+                    },
                 });
                 return out;
             }
@@ -307,10 +333,10 @@ fn verify_bundles(
             if leaf_hash(entry) != want {
                 out.mismatch = Some(BadLeaf::Mismatch {
                     index: index.max(start),
-                    reason: format!(
-                        "entry {index} in {} does not match the tree's leaf hash",
-                        bundle.path()
-                    ),
+                    reason: LeafMismatch::LeafHash {
+                        index,
+                        path: bundle.path(),
+                    },
                 });
                 return out;
             }

@@ -340,7 +340,7 @@ impl Monitor {
                 }
                 BadLeaf::Mismatch { index, reason } => {
                     stop = true;
-                    (index, reason)
+                    (index, reason.to_string())
                 }
             };
             let f = Finding::new(FindingKind::Malformed, detail)
