@@ -133,7 +133,8 @@ pub enum LoadError {
         /// The URL given.
         url: String,
         /// What is wrong with it.
-        reason: String,
+        #[source]
+        reason: UrlError,
     },
     /// Returned when the host does not resolve.
     #[error("resolving {host}: {source}")]
@@ -176,8 +177,65 @@ pub enum LoadError {
         /// The scenario's name.
         scenario: &'static str,
         /// What went wrong.
-        reason: String,
+        #[source]
+        reason: PrepareError,
     },
+}
+
+/// What is wrong with the target URL ([`LoadError::InvalidUrl`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UrlError {
+    /// Returned when the text is not a URI.
+    #[error(transparent)]
+    Unparsable(hyper::http::uri::InvalidUri),
+    /// Returned when the scheme is not `http`.
+    #[error("only http:// is supported (h2c for HTTP/2)")]
+    NotHttp,
+    /// Returned when the URL has a query, or a path where the scenario takes none.
+    #[error("give the log's base URL, without a path")]
+    HasPath,
+    /// Returned when the URL names no host.
+    #[error("no host")]
+    NoHost,
+}
+
+/// Why a scenario could not prepare ([`LoadError::Prepare`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrepareError {
+    /// Returned when the publish token cannot be sent in an `Authorization` header.
+    #[error("the token holds characters not allowed in a header")]
+    BadToken,
+    /// Returned when a verifiable-index lookup run has no project names.
+    #[error("no project names to look up (--projects FILE)")]
+    NoProjects,
+    /// Returned when a read the preparation needs answered another status than 200.
+    #[error("GET {path}: status {status}")]
+    Status {
+        /// The path requested.
+        path: String,
+        /// The status answered.
+        status: StatusCode,
+    },
+    /// Returned when a read the preparation needs failed before an answer: the
+    /// label is the one the report counts such failures under (`timeout`, `connect`, ...).
+    #[error("GET {path}: {label}")]
+    Request {
+        /// The path requested.
+        path: String,
+        /// The failure's label.
+        label: &'static str,
+    },
+    /// Returned when `GET /checkpoint` answered something that is not a checkpoint.
+    #[error("GET /checkpoint did not return a checkpoint")]
+    NoCheckpoint,
+    /// Returned when the log's checkpoint has tree size 0.
+    #[error("the log is empty; add entries first")]
+    EmptyLog,
+    /// Returned when none of the sampled entry bundles held a PyPI entry.
+    #[error("no entry bundle held a PyPI entry")]
+    NoEntries,
 }
 
 /// Runs the load described by `config` and reports what it measured.
@@ -196,7 +254,7 @@ pub async fn run(config: Config) -> Result<Report, LoadError> {
             Some(t) => Some(HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
                 LoadError::Prepare {
                     scenario: config.scenario.name(),
-                    reason: "the token holds characters not allowed in a header".into(),
+                    reason: PrepareError::BadToken,
                 }
             })?),
             None => None,
@@ -231,7 +289,7 @@ struct Client {
 
 impl Client {
     /// Sends one planned request; the error is the label it failed under.
-    async fn send(&self, planned: scenario::Planned) -> Result<(StatusCode, Bytes), String> {
+    async fn send(&self, planned: scenario::Planned) -> Result<(StatusCode, Bytes), &'static str> {
         let uri = if self.transport.wants_absolute_uri() {
             format!(
                 "http://{}{}{}",
@@ -240,7 +298,7 @@ impl Client {
         } else {
             format!("{}{}", self.base_path, planned.path)
         };
-        let uri: Uri = uri.parse().map_err(|_| "bad request uri".to_owned())?;
+        let uri: Uri = uri.parse().map_err(|_| "bad request uri")?;
         let mut builder = Request::builder().method(planned.method).uri(uri);
         if !self.transport.wants_absolute_uri() {
             builder = builder.header(HOST, &self.authority);
@@ -253,10 +311,10 @@ impl Client {
         }
         let request = builder
             .body(Full::new(planned.body))
-            .map_err(|_| "bad request".to_owned())?;
+            .map_err(|_| "bad request")?;
         match tokio::time::timeout(self.timeout, self.transport.send(request)).await {
-            Err(_) => Err("timeout".to_owned()),
-            Ok(Err(e)) => Err(e.label().to_owned()),
+            Err(_) => Err("timeout"),
+            Ok(Err(e)) => Err(e.label()),
             Ok(Ok(answer)) => Ok(answer),
         }
     }
@@ -290,23 +348,23 @@ fn check_settings(config: &Config) -> Result<(), LoadError> {
 /// remote targets are allowed. Returns the authority (`host:port`), the address and the
 /// base path (only a verifiable index's URL may have one).
 async fn resolve(config: &Config) -> Result<(String, SocketAddr, String), LoadError> {
-    let invalid = |reason: &str| LoadError::InvalidUrl {
+    let invalid = |reason| LoadError::InvalidUrl {
         url: config.url.clone(),
-        reason: reason.to_owned(),
+        reason,
     };
     let uri: Uri = config
         .url
         .parse()
-        .map_err(|e: hyper::http::uri::InvalidUri| invalid(&e.to_string()))?;
+        .map_err(|e| invalid(UrlError::Unparsable(e)))?;
     if uri.scheme_str() != Some("http") {
-        return Err(invalid("only http:// is supported (h2c for HTTP/2)"));
+        return Err(invalid(UrlError::NotHttp));
     }
     let base_path = uri.path().trim_end_matches('/').to_owned();
     if uri.query().is_some() || (!base_path.is_empty() && config.scenario != Scenario::VindexLookup)
     {
-        return Err(invalid("give the log's base URL, without a path"));
+        return Err(invalid(UrlError::HasPath));
     }
-    let host = uri.host().ok_or_else(|| invalid("no host"))?;
+    let host = uri.host().ok_or_else(|| invalid(UrlError::NoHost))?;
     let port = uri.port_u16().unwrap_or(80);
     // An IPv6 literal keeps its brackets in the authority but not in the lookup.
     let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -336,7 +394,7 @@ async fn resolve(config: &Config) -> Result<(String, SocketAddr, String), LoadEr
 /// to 16 random entry bundles.
 async fn prepare(config: &Config, client: &Client) -> Result<Workload, LoadError> {
     let scenario = config.scenario.name();
-    let fail = |reason: String| LoadError::Prepare { scenario, reason };
+    let fail = |reason| LoadError::Prepare { scenario, reason };
     let mut rng = SmallRng::from_entropy();
     let generator = || names::EntryGenerator::new(&mut SmallRng::from_entropy());
     match config.scenario {
@@ -345,16 +403,15 @@ async fn prepare(config: &Config, client: &Client) -> Result<Workload, LoadError
         Scenario::Healthz => Ok(Workload::Healthz),
         Scenario::VindexLookup => {
             if config.projects.is_empty() {
-                return Err(fail("no project names to look up (--projects FILE)".into()));
+                return Err(fail(PrepareError::NoProjects));
             }
             Ok(Workload::VindexLookup(config.projects.clone()))
         }
         Scenario::Tiles | Scenario::Lookup => {
             let body = get_ok(client, "/checkpoint").await.map_err(fail)?;
-            let size = checkpoint_size(&body)
-                .ok_or_else(|| fail("GET /checkpoint did not return a checkpoint".into()))?;
+            let size = checkpoint_size(&body).ok_or_else(|| fail(PrepareError::NoCheckpoint))?;
             if size == 0 {
-                return Err(fail("the log is empty; add entries first".into()));
+                return Err(fail(PrepareError::EmptyLog));
             }
             if config.scenario == Scenario::Tiles {
                 return Ok(Workload::Tiles(size));
@@ -371,14 +428,14 @@ async fn prepare(config: &Config, client: &Client) -> Result<Workload, LoadError
             names.sort();
             names.dedup();
             if names.is_empty() {
-                return Err(fail("no entry bundle held a PyPI entry".into()));
+                return Err(fail(PrepareError::NoEntries));
             }
             Ok(Workload::Lookup(names))
         }
     }
 }
 
-async fn get_ok(client: &Client, path: &str) -> Result<Bytes, String> {
+async fn get_ok(client: &Client, path: &str) -> Result<Bytes, PrepareError> {
     let planned = scenario::Planned {
         method: hyper::Method::GET,
         path: path.to_owned(),
@@ -387,8 +444,14 @@ async fn get_ok(client: &Client, path: &str) -> Result<Bytes, String> {
     };
     match client.send(planned).await {
         Ok((StatusCode::OK, body)) => Ok(body),
-        Ok((status, _)) => Err(format!("GET {path}: status {status}")),
-        Err(label) => Err(format!("GET {path}: {label}")),
+        Ok((status, _)) => Err(PrepareError::Status {
+            path: path.to_owned(),
+            status,
+        }),
+        Err(label) => Err(PrepareError::Request {
+            path: path.to_owned(),
+            label,
+        }),
     }
 }
 
@@ -425,7 +488,12 @@ async fn one_request(
     let latency = scheduled.elapsed();
     let (outcome, lines) = match result {
         Ok((status, body)) => workload.judge(status, &body),
-        Err(label) => (Outcome::Failure { label }, Vec::new()),
+        Err(label) => (
+            Outcome::Failure {
+                label: label.to_owned(),
+            },
+            Vec::new(),
+        ),
     };
     let mut r = lock(recorder);
     r.record(latency, outcome);
