@@ -63,7 +63,7 @@ pub enum AuthError {
         /// The 1-based line number.
         line: usize,
         /// What is wrong with it.
-        reason: String,
+        reason: TokenLineError,
     },
     /// Returned when a token name is empty, too long, or has characters outside
     /// `A-Z a-z 0-9 . _ -`.
@@ -96,6 +96,30 @@ pub enum AuthError {
         /// The tokens file.
         path: PathBuf,
     },
+}
+
+/// What is wrong with a line of the tokens file ([`AuthError::Malformed`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenLineError {
+    /// Returned when the line has no space between the name and the digest.
+    #[error("expected `<name> sha256:<hex>`")]
+    NoSeparator,
+    /// Returned when the name is empty, too long, or has characters outside
+    /// `A-Z a-z 0-9 . _ -`.
+    #[error(
+        "invalid token name {name:?}: use 1 to {MAX_TOKEN_NAME_LEN} characters from A-Z a-z 0-9 . _ -"
+    )]
+    InvalidName {
+        /// The rejected name.
+        name: String,
+    },
+    /// Returned when the digest does not start with `sha256:`.
+    #[error("the digest must start with `sha256:`")]
+    NotSha256,
+    /// Returned when the digest is not 64 hex digits.
+    #[error("the digest must be 64 hex digits")]
+    BadDigest,
 }
 
 /// Extracts the token from an `Authorization` header value of the form

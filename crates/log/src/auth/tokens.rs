@@ -10,7 +10,7 @@ use std::path::Path;
 
 use rand::RngCore;
 
-use super::{AuthError, MAX_TOKEN_NAME_LEN, MAX_TOKENS, TOKEN_PREFIX, digest};
+use super::{AuthError, MAX_TOKEN_NAME_LEN, MAX_TOKENS, TOKEN_PREFIX, TokenLineError, digest};
 
 /// A freshly generated bearer token: the secret the operator hands to a publisher.
 ///
@@ -87,21 +87,25 @@ pub fn parse_tokens(path: &Path, text: &str) -> Result<Vec<TokenEntry>, AuthErro
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let malformed = |reason: &str| AuthError::Malformed {
+        let malformed = |reason| AuthError::Malformed {
             path: path.to_owned(),
             line: i + 1,
-            reason: reason.to_owned(),
+            reason,
         };
         let (name, hash) = line
             .split_once(' ')
-            .ok_or_else(|| malformed("expected `<name> sha256:<hex>`"))?;
-        validate_token_name(name).map_err(|e| malformed(&e.to_string()))?;
+            .ok_or_else(|| malformed(TokenLineError::NoSeparator))?;
+        validate_token_name(name).map_err(|_| {
+            malformed(TokenLineError::InvalidName {
+                name: name.to_owned(),
+            })
+        })?;
         let hex_digest = hash
             .strip_prefix("sha256:")
-            .ok_or_else(|| malformed("the digest must start with `sha256:`"))?;
+            .ok_or_else(|| malformed(TokenLineError::NotSha256))?;
         let mut digest = [0u8; 32];
         hex::decode_to_slice(hex_digest, &mut digest)
-            .map_err(|_| malformed("the digest must be 64 hex digits"))?;
+            .map_err(|_| malformed(TokenLineError::BadDigest))?;
         if entries.iter().any(|e| e.name == name) {
             return Err(AuthError::DuplicateName {
                 path: path.to_owned(),
