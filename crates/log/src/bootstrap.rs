@@ -67,9 +67,9 @@ pub enum BootstrapError {
     )]
     DataNotDirectory(PathBuf),
     /// Returned when the data directory holds another log than the key signs for:
-    /// its checkpoints are for another origin, or signed by another key.
+    /// its checkpoints are for another origin.
     #[error(
-        "the data directory {data} holds the log {holds:?}, but the key {key_path} is {key_name:?}{detail}: \
+        "the data directory {data} holds the log {holds:?}, but the key {key_path} is {key_name:?}: \
          start it with that log's key, or use another --data directory for a new log"
     )]
     WrongLog {
@@ -81,8 +81,23 @@ pub enum BootstrapError {
         key_path: PathBuf,
         /// The key's name.
         key_name: String,
-        /// Empty, or why a same-named key does not fit.
-        detail: String,
+    },
+    /// Returned when the data directory's checkpoints are for the key's origin but
+    /// another key signed them: a log of the same name with another key.
+    #[error(
+        "the data directory {data} holds the log {holds:?}, but the key {key_path} is {key_name:?} \
+         (the same name, but another key signed its checkpoints): \
+         start it with that log's key, or use another --data directory for a new log"
+    )]
+    WrongKey {
+        /// The data directory.
+        data: PathBuf,
+        /// The origin of the directory's checkpoint (the key's name too).
+        holds: String,
+        /// The key file.
+        key_path: PathBuf,
+        /// The key's name.
+        key_name: String,
     },
     /// Returned when an explicitly given tokens file does not exist.
     #[error(
@@ -192,20 +207,28 @@ fn check_data_matches_key(
         return Ok(()); // recovery reports a damaged checkpoint in full
     };
     let holds = note.text.lines().next().unwrap_or_default().to_owned();
-    let detail = if holds != signer.name() {
-        String::new()
+    let (data, key_path, key_name) = (
+        config.data.clone(),
+        key_path.to_owned(),
+        signer.name().to_owned(),
+    );
+    if holds != signer.name() {
+        Err(BootstrapError::WrongLog {
+            data,
+            holds,
+            key_path,
+            key_name,
+        })
     } else if note.verify(&[signer.verifier()]).is_err() {
-        " (the same name, but another key signed its checkpoints)".to_owned()
+        Err(BootstrapError::WrongKey {
+            data,
+            holds,
+            key_path,
+            key_name,
+        })
     } else {
-        return Ok(());
-    };
-    Err(BootstrapError::WrongLog {
-        data: config.data.clone(),
-        holds,
-        key_path: key_path.to_owned(),
-        key_name: signer.name().to_owned(),
-        detail,
-    })
+        Ok(())
+    }
 }
 
 fn prepare_tokens(
