@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use bintrail_pyindex::simple::SimpleError;
 use regex::Regex;
 
 use crate::index::IndexedEntry;
@@ -34,20 +35,20 @@ pub enum RegistryError {
         status: u16,
     },
     /// Returned when a JSON page does not follow PEP 691.
-    #[error("registry {url}: not a PEP 691 project page: {reason}")]
+    #[error("registry {url}: not a PEP 691 project page: {source}")]
     BadJson {
         /// The URL requested.
         url: String,
-        /// What is wrong.
-        reason: String,
+        /// What the JSON parser found wrong.
+        source: serde_json::Error,
     },
     /// Returned when the root page is not a PEP 691 / PEP 503 project list.
-    #[error("registry {url}: not a Simple API project list (the index's root): {reason}")]
+    #[error("registry {url}: not a Simple API project list (the index's root): {source}")]
     BadRoot {
         /// The URL requested.
         url: String,
-        /// What is wrong.
-        reason: String,
+        /// What the Simple API reader found wrong.
+        source: SimpleError,
     },
     /// Returned when the page is larger than the cap (a hostile or broken index).
     #[error("registry {url}: page larger than {limit} bytes")]
@@ -155,7 +156,7 @@ impl RegistryClient {
         if is_json {
             parse_json_page(&page.body)
                 .map(Some)
-                .map_err(|reason| RegistryError::BadJson { url, reason })
+                .map_err(|source| RegistryError::BadJson { url, source })
         } else {
             Ok(Some(parse_html_page(&String::from_utf8_lossy(&page.body))))
         }
@@ -215,7 +216,9 @@ pub(crate) struct Page {
 }
 
 /// Parses a PEP 691 project page: `files[].filename` and `files[].hashes.sha256`.
-pub fn parse_json_page(body: &[u8]) -> Result<Vec<RegistryFile>, String> {
+///
+/// Errors: the JSON parser's, for a body that is not JSON or lacks those fields.
+pub fn parse_json_page(body: &[u8]) -> Result<Vec<RegistryFile>, serde_json::Error> {
     #[derive(serde::Deserialize)]
     struct Page {
         files: Vec<File>,
@@ -225,7 +228,7 @@ pub fn parse_json_page(body: &[u8]) -> Result<Vec<RegistryFile>, String> {
         filename: String,
         hashes: BTreeMap<String, String>,
     }
-    let page: Page = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let page: Page = serde_json::from_slice(body)?;
     Ok(page
         .files
         .into_iter()

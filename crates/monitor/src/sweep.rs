@@ -203,9 +203,9 @@ impl RegistryClient {
             .unwrap_or(Format::Html);
         let body = page.body;
         // The same reader `bintrail index` uses for the root (fuzzed as `project_list`).
-        let list = read_project_list(&body, format).map_err(|e| RegistryError::BadRoot {
+        let list = read_project_list(&body, format).map_err(|source| RegistryError::BadRoot {
             url: url.clone(),
-            reason: e.to_string(),
+            source,
         })?;
         drop(body);
         let names: Vec<String> = list.projects.into_iter().map(|p| p.name).collect();
