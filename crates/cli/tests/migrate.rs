@@ -138,15 +138,22 @@ fn frontend_args(garage: &Garage, pg: &Postgres, keys: &Path) -> Vec<String> {
     ]
 }
 
-/// golang.org/x/mod's verdict on `old` and `new` (checkpoint notes of the log at `url`).
+/// golang.org/x/mod's verdict (`tests/go/consistency.go`) on `old` and `new`, checkpoint
+/// notes of the log at `url`: both verify with `vkey`, the tiles hash to `new`'s root and
+/// `old` is a prefix of `new`. One line a query: "ok" for the URL and the key, then
+/// "ok SIZE" for `new` and for `old`.
 fn go_consistency(dir: &Path, vkey: &str, old: &[u8], new: &[u8], url: &str) -> String {
     let bin = go_common::build(
         dir,
-        "bintrailmigrate",
-        include_str!("migrate/consistency.go"),
+        "bintrailconsistency",
+        include_str!("go/consistency.go"),
     );
     let b64 = base64::engine::general_purpose::STANDARD;
-    let input = format!("{vkey}\n{}\n{}\n{url}\n", b64.encode(old), b64.encode(new));
+    let input = format!(
+        "log {url}\nvkey {vkey}\nlatest-note {}\nold-note {}\n",
+        b64.encode(new),
+        b64.encode(old)
+    );
     go_common::run(&bin, &input).trim().to_owned()
 }
 
@@ -220,7 +227,7 @@ async fn readme_log_moves_to_s3_and_postgres_and_continues() {
     }
     let (_, after) = get(&fe.at("/checkpoint")).await;
     let verdict = go_consistency(dir.path(), &vkey, &before, &after, &fe.url);
-    assert_eq!(verdict, "ok 700 710");
+    assert_eq!(verdict, "ok\nok\nok 710\nok 700", "Go's verdict");
 
     // Migrating into a log a frontend serves is refused (it holds the lease), and so is
     // migrating into the continued log once it stopped: it is no longer empty.
