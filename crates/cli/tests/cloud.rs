@@ -148,8 +148,7 @@ async fn s3_and_postgres_log_end_to_end_with_takeover() {
     );
 
     // The published checkpoint: the same bytes from the frontend and from the bucket.
-    let served = client().get(a.at("/checkpoint")).send().await.unwrap();
-    let note = served.bytes().await.unwrap();
+    let note = checkpoint_note(&a.url).await;
     let (size, _) = open(&note, &vkey);
     assert_eq!(size, 300);
     let object = from_bucket(&garage, "log/checkpoint").await;
@@ -212,14 +211,7 @@ async fn s3_and_postgres_log_end_to_end_with_takeover() {
         started.elapsed()
     );
     for (name, (index, sum)) in acked.iter().step_by(7) {
-        let r = client()
-            .get(b.at(&format!("/lookup/pypi/{name}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{name}");
-        let proof = TlogProof::parse(&r.bytes().await.unwrap()).expect("a tlog-proof");
-        assert_eq!(proof.index, *index, "{name}");
+        lookup_at(&b.url, name, *index).await;
         let (status, body) = add(&b, &token, name, sum).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["index"].as_u64(), Some(*index));
@@ -258,15 +250,7 @@ async fn s3_and_postgres_log_end_to_end_with_takeover() {
     );
 
     // The new checkpoint extends the old one (proved from the bucket's tiles).
-    let note_b = client()
-        .get(b.at("/checkpoint"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let (size_b, root_b) = open(&note_b, &vkey);
+    let (size_b, root_b) = checkpoint_of(&b, &vkey).await;
     assert_eq!(size_b, 301);
     let reader =
         bintrail_client::log::LogReader::new(&b.url, bintrail_client::fetch::Timeouts::default())
@@ -393,16 +377,68 @@ async fn add_until_ok(server: &LogServer, token: &str, name: &str, within: Durat
     }
 }
 
-async fn checkpoint_of(server: &LogServer, vkey: &str) -> (u64, bintrail_tlog::hash::Hash) {
-    let note = client()
-        .get(server.at("/checkpoint"))
+/// The checkpoint note the frontend at `url` serves.
+async fn checkpoint_note(url: &str) -> Vec<u8> {
+    client()
+        .get(format!("{url}/checkpoint"))
         .send()
         .await
         .unwrap()
         .bytes()
         .await
+        .unwrap()
+        .to_vec()
+}
+
+/// (size, root) of the checkpoint `server` serves, opened with the log's key.
+async fn checkpoint_of(server: &LogServer, vkey: &str) -> (u64, bintrail_tlog::hash::Hash) {
+    open(&checkpoint_note(&server.url).await, vkey)
+}
+
+/// Waits (bounded) until the log is quiet, all it sequenced published as the database
+/// says: adds a client gave up on at a stop may still have been pooled.
+async fn wait_until_all_published(pg: &Postgres) {
+    let deadline = Instant::now() + TAKEOVER;
+    while pg.psql("SELECT published_size = sequenced_size FROM bintrail_log") != "t" {
+        assert!(
+            Instant::now() < deadline,
+            "the last adds were never published"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// (size, root) of the checkpoint the frontend at `url` serves once its size is
+/// `published()` (bounded wait): it follows the published checkpoint within a few
+/// checkpoint intervals.
+async fn checkpoint_following(
+    url: &str,
+    vkey: &str,
+    published: impl Fn() -> String,
+) -> (u64, bintrail_tlog::hash::Hash) {
+    let deadline = Instant::now() + TAKEOVER;
+    loop {
+        let last = open(&checkpoint_note(url).await, vkey);
+        if last.0.to_string() == published() {
+            return last;
+        }
+        assert!(Instant::now() < deadline, "{url} stays at {}", last.0);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The tlog-proof the frontend at `url` answers for a lookup of `name`, which must be at
+/// `index`.
+async fn lookup_at(url: &str, name: &str, index: u64) -> TlogProof {
+    let r = client()
+        .get(format!("{url}/lookup/pypi/{name}"))
+        .send()
+        .await
         .unwrap();
-    open(&note, vkey)
+    assert_eq!(r.status(), StatusCode::OK, "{name} on {url}");
+    let proof = TlogProof::parse(&r.bytes().await.unwrap()).expect("a tlog-proof");
+    assert_eq!(proof.index, index, "{name}");
+    proof
 }
 
 /// Checks that the tree `server` serves at (size, root) extends (old_size, old_root).
@@ -497,7 +533,7 @@ async fn a_paused_sequencer_publishes_nothing_after_a_takeover() {
         db_state
     );
     assert_eq!(pg.psql("SELECT count(*) FROM bintrail_entries"), "10");
-    let object = from_bucket_s3_checkpoint(&b).await;
+    let object = checkpoint_note(&b.url).await;
     assert_eq!(open(&object, &vkey), with_b);
     // A's readers see an older checkpoint of the same tree, never another tree.
     assert_extends(&b, with_b, checkpoint_of(&a, &vkey).await).await;
@@ -514,19 +550,6 @@ async fn a_paused_sequencer_publishes_nothing_after_a_takeover() {
         let (status, body) = add(&a, &token, &name, &checksum("other")).await;
         assert_eq!(status, StatusCode::CONFLICT, "{name}: {body}");
     }
-}
-
-/// The published checkpoint note a frontend serves.
-async fn from_bucket_s3_checkpoint(server: &LogServer) -> Vec<u8> {
-    client()
-        .get(server.at("/checkpoint"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -675,43 +698,21 @@ async fn store_and_database_outages_answer_503_and_lose_nothing() {
     for index in acked.values() {
         assert!(given.insert(*index), "index {index} given twice");
     }
-    // Adds refused at the stop may still have been pooled: wait until all is published.
-    let deadline = Instant::now() + TAKEOVER;
-    while pg.psql("SELECT published_size = sequenced_size FROM bintrail_log") != "t" {
-        assert!(
-            Instant::now() < deadline,
-            "the last adds were never published"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let deadline = Instant::now() + TAKEOVER;
-    let (size, root) = loop {
-        let last = checkpoint_of(&a, &vkey).await;
-        if last.0.to_string() == pg.psql("SELECT published_size FROM bintrail_log") {
-            break last;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the frontend stays at {}",
-            last.0
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    wait_until_all_published(&pg).await;
+    let (size, root) = checkpoint_following(&a.url, &vkey, || {
+        pg.psql("SELECT published_size FROM bintrail_log")
+    })
+    .await;
     assert_eq!(
         pg.psql("SELECT count(*) FROM bintrail_entries"),
         size.to_string()
     );
     let mut records = Vec::new();
     for (name, index) in &acked {
-        let r = client()
-            .get(a.at(&format!("/lookup/pypi/{name}")))
-            .send()
+        let entry = lookup_at(&a.url, name, *index)
             .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{name}");
-        let proof = TlogProof::parse(&r.bytes().await.unwrap()).expect("a tlog-proof");
-        assert_eq!(proof.index, *index, "{name}");
-        let entry = proof.extra.expect("the entry");
+            .extra
+            .expect("the entry");
         assert!(
             String::from_utf8_lossy(&entry).contains(name.as_str()),
             "{name}"
@@ -991,37 +992,12 @@ async fn three_frontends_take_adds_while_the_sequencer_is_killed() {
     }
     let urls_now = urls.lock().unwrap().clone();
     let latest = sequencer_of(&urls_now, TAKEOVER).await;
-    // Adds a client gave up on at the stop may still be pooled: wait until the log is
-    // quiet (all it sequenced published). Then every frontend follows the last published
-    // tree within a few checkpoint intervals.
-    let deadline = Instant::now() + TAKEOVER;
-    while pg.psql("SELECT published_size = sequenced_size FROM bintrail_log") != "t" {
-        assert!(
-            Instant::now() < deadline,
-            "the last adds were never published"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // Once the log is quiet, every frontend follows the last published tree.
+    wait_until_all_published(&pg).await;
     let final_size = pg.psql("SELECT published_size FROM bintrail_log");
     let mut last = (0, bintrail_tlog::hash::empty_tree_hash());
     for url in &urls_now {
-        let deadline = Instant::now() + TAKEOVER;
-        loop {
-            let note = client()
-                .get(format!("{url}/checkpoint"))
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            last = open(&note, &vkey);
-            if last.0.to_string() == final_size {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{url} stays at {}", last.0);
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        last = checkpoint_following(url, &vkey, || final_size.clone()).await;
     }
     assert_eq!(
         pg.psql("SELECT count(*) FROM bintrail_entries"),
@@ -1033,15 +1009,7 @@ async fn three_frontends_take_adds_while_the_sequencer_is_killed() {
         let proof = TlogProof::parse(proof.as_bytes()).expect("a tlog-proof");
         assert_eq!(proof.index, *index, "{name}");
         let url = &urls_now[i % urls_now.len()];
-        let r = client()
-            .get(format!("{url}/lookup/pypi/{name}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{name} on {url}");
-        let looked = TlogProof::parse(&r.bytes().await.unwrap()).expect("a tlog-proof");
-        assert_eq!(looked.index, *index, "{name}");
-        let entry = looked.extra.expect("the entry");
+        let entry = lookup_at(url, name, *index).await.extra.expect("the entry");
         let text = String::from_utf8_lossy(&entry);
         assert!(
             text.contains(sum.as_str()) && text.contains(name.as_str()),
