@@ -43,7 +43,8 @@ pub enum FetchError {
         /// The offending URL text.
         url: String,
         /// Why it was refused.
-        reason: String,
+        #[source]
+        reason: UrlError,
     },
     /// Returned when a connect or total timeout expired.
     #[error("{url}: timed out")]
@@ -100,6 +101,21 @@ pub enum FetchError {
     },
 }
 
+/// Why a URL was refused ([`FetchError::InvalidUrl`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UrlError {
+    /// Returned when the text does not parse as a URL.
+    #[error(transparent)]
+    Unparsable(url::ParseError),
+    /// Returned when the scheme is neither `http` nor `https`.
+    #[error("the scheme must be http or https")]
+    NotHttp,
+    /// Returned when an index URL has a query or a fragment.
+    #[error("an index URL has no query or fragment")]
+    QueryOrFragment,
+}
+
 /// A client for one HTTP(S) prefix, such as a log's tlog-tiles prefix.
 ///
 /// Cloning is cheap and shares the connection pool.
@@ -129,12 +145,12 @@ impl HttpClient {
     pub fn new(base: &str, timeouts: Timeouts) -> Result<Self, FetchError> {
         let parsed = Url::parse(base).map_err(|err| FetchError::InvalidUrl {
             url: base.to_owned(),
-            reason: err.to_string(),
+            reason: UrlError::Unparsable(err),
         })?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(FetchError::InvalidUrl {
                 url: base.to_owned(),
-                reason: "the scheme must be http or https".to_owned(),
+                reason: UrlError::NotHttp,
             });
         }
         let inner = reqwest::Client::builder()
@@ -204,12 +220,12 @@ impl HttpClient {
     ) -> Result<Response, FetchError> {
         let parsed = Url::parse(&url).map_err(|err| FetchError::InvalidUrl {
             url: url.clone(),
-            reason: err.to_string(),
+            reason: UrlError::Unparsable(err),
         })?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(FetchError::InvalidUrl {
                 url,
-                reason: "the scheme must be http or https".to_owned(),
+                reason: UrlError::NotHttp,
             });
         }
         let mut request = self.inner.request(method, parsed);

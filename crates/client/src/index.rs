@@ -42,7 +42,7 @@ use bintrail_tlog::pypi::Filename;
 use serde::{Deserialize, Serialize};
 
 use crate::consistency::{Observation, observe_checkpoint};
-use crate::fetch::{FetchError, HttpClient, Timeouts};
+use crate::fetch::{FetchError, HttpClient, Timeouts, UrlError};
 use crate::log::LogReader;
 use crate::state::{StateDir, origin_dir_name, write_atomic};
 use crate::verify::{NoProof, Verified, VerifyError, verify_digest};
@@ -64,16 +64,16 @@ impl IndexUrl {
     /// Errors: [`FetchError::InvalidUrl`] for anything but an `http(s)` URL without
     /// query or fragment.
     pub fn parse(url: &str) -> Result<IndexUrl, FetchError> {
-        let invalid = |reason: &str| FetchError::InvalidUrl {
+        let invalid = |reason| FetchError::InvalidUrl {
             url: url.to_owned(),
-            reason: reason.to_owned(),
+            reason,
         };
-        let parsed = reqwest::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| invalid(UrlError::Unparsable(e)))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(invalid("the scheme must be http or https"));
+            return Err(invalid(UrlError::NotHttp));
         }
         if parsed.query().is_some() || parsed.fragment().is_some() {
-            return Err(invalid("an index URL has no query or fragment"));
+            return Err(invalid(UrlError::QueryOrFragment));
         }
         let text = parsed.as_str().trim_end_matches('/');
         Ok(match text.strip_suffix("/simple") {
