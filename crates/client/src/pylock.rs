@@ -25,10 +25,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use bintrail_tlog::proof::TlogProof;
+use bintrail_tlog::proof::{ProofError, TlogProof};
 use toml_edit::{DocumentMut, Item, Table, value};
 
-use crate::trusted_publisher::TrustedPublisher;
+use crate::trusted_publisher::{TrustedPublisher, TrustedPublisherError};
 
 /// The largest lock file read.
 pub const MAX_LOCK_FILE: usize = 16 << 20;
@@ -56,6 +56,34 @@ pub enum PyLockError {
         /// What is wrong.
         reason: String,
     },
+    /// Returned when a stored proof is not a base64 string of a tlog-proof.
+    #[error("not a pylock.toml: proof of {filename}: {reason}")]
+    BadProof {
+        /// The file the proof is stored for.
+        filename: String,
+        /// What is wrong with the stored value.
+        #[source]
+        reason: StoredProofError,
+    },
+    /// Returned when one of a package's `attestation-identities` does not describe a
+    /// Trusted Publisher (it lacks `kind`, or a key its kind needs).
+    #[error("not a pylock.toml: attestation-identities: {0}")]
+    BadIdentity(#[source] TrustedPublisherError),
+}
+
+/// What is wrong with a proof stored in a lock ([`PyLockError::BadProof`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoredProofError {
+    /// Returned when the value is not a TOML string.
+    #[error("not a string")]
+    NotString,
+    /// Returned when the string is not base64.
+    #[error(transparent)]
+    Base64(base64::DecodeError),
+    /// Returned when the decoded bytes are not a tlog-proof.
+    #[error(transparent)]
+    Proof(ProofError),
 }
 
 /// One wheel or sdist a lock pins.
@@ -134,7 +162,7 @@ impl PyLock {
         Ok(files)
     }
 
-    /// The stored proof for `file`, if any. Errors: [`PyLockError::Structure`] when
+    /// The stored proof for `file`, if any. Errors: [`PyLockError::BadProof`] when
     /// the stored value is not base64 of a tlog-proof.
     pub fn proof(&self, file: &LockedFile) -> Result<Option<TlogProof>, PyLockError> {
         let Some(text) = self
@@ -146,19 +174,25 @@ impl PyLock {
         else {
             return Ok(None);
         };
-        let bad = |reason: String| structure(format!("proof of {}: {reason}", file.filename));
+        let bad = |reason| PyLockError::BadProof {
+            filename: file.filename.clone(),
+            reason,
+        };
         let text = text
             .as_str()
-            .ok_or_else(|| bad("not a string".to_owned()))?;
-        let bytes = BASE64.decode(text).map_err(|e| bad(e.to_string()))?;
+            .ok_or_else(|| bad(StoredProofError::NotString))?;
+        let bytes = BASE64
+            .decode(text)
+            .map_err(|e| bad(StoredProofError::Base64(e)))?;
         TlogProof::parse(&bytes)
             .map(Some)
-            .map_err(|e| bad(e.to_string()))
+            .map_err(|e| bad(StoredProofError::Proof(e)))
     }
 
     /// The package's `[[packages.attestation-identities]]` (PEP 751), empty when it has none.
-    /// Errors: [`PyLockError::Structure`] when they are not tables, or one lacks `kind` or a
-    /// key its kind needs (see [`crate::trusted_publisher`]).
+    /// Errors: [`PyLockError::Structure`] when they are not tables,
+    /// [`PyLockError::BadIdentity`] when one lacks `kind` or a key its kind needs (see
+    /// [`crate::trusted_publisher`]).
     pub fn attestation_identities(
         &self,
         package: usize,
@@ -175,7 +209,7 @@ impl PyLock {
             .into_iter()
             .map(|table| {
                 TrustedPublisher::from_fields(|key| table.get(key).and_then(Item::as_str))
-                    .map_err(|e| structure(format!("attestation-identities: {e}")))
+                    .map_err(PyLockError::BadIdentity)
             })
             .collect()
     }
