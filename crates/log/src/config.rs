@@ -86,12 +86,12 @@ pub enum ConfigError {
     },
     /// Returned when the config file is not valid TOML for [`Settings`] (including an
     /// unknown key or a malformed duration or address).
-    #[error("config file {path}: {message}")]
+    #[error("config file {path}: {source}")]
     Parse {
         /// The config file.
         path: PathBuf,
-        /// The parser's message, naming the key and position.
-        message: String,
+        /// The parser's error, naming the key and position.
+        source: toml::de::Error,
     },
     /// Returned when a setting has a value that cannot work (zero sizes, a TLS
     /// certificate without its key, ...).
@@ -100,7 +100,13 @@ pub enum ConfigError {
         /// The setting's flag name, without `--`.
         setting: &'static str,
         /// Why the value is refused.
-        reason: String,
+        reason: &'static str,
+    },
+    /// Returned when `storage` is not an object-storage location (`s3://bucket/prefix`).
+    #[error("setting storage: {source}")]
+    InvalidStorage {
+        /// What is wrong with the location.
+        source: crate::storage::StorageError,
     },
 }
 
@@ -184,9 +190,9 @@ impl Settings {
             path: path.to_owned(),
             source,
         })?;
-        let settings: Settings = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let settings: Settings = toml::from_str(&text).map_err(|source| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.to_string(),
+            source,
         })?;
         let base = path.parent().unwrap_or(Path::new(""));
         Ok(settings.relative_to(base))
@@ -318,10 +324,9 @@ impl ServeConfig {
             (Some(_), None) => return Err(invalid("database", "required with storage")),
             (None, Some(_)) => return Err(invalid("storage", "required with database")),
             (Some(storage), Some(database)) => {
-                let storage: S3Location =
-                    storage.parse().map_err(|e: crate::storage::StorageError| {
-                        invalid("storage", &e.to_string())
-                    })?;
+                let storage: S3Location = storage
+                    .parse()
+                    .map_err(|source| ConfigError::InvalidStorage { source })?;
                 if !(database.starts_with("postgres://") || database.starts_with("postgresql://")) {
                     return Err(invalid(
                         "database",
@@ -444,11 +449,8 @@ fn nonzero_duration(
     }
 }
 
-fn invalid(setting: &'static str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        setting,
-        reason: reason.to_owned(),
-    }
+fn invalid(setting: &'static str, reason: &'static str) -> ConfigError {
+    ConfigError::Invalid { setting, reason }
 }
 
 #[cfg(test)]
