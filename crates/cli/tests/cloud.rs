@@ -228,14 +228,7 @@ async fn s3_and_postgres_log_end_to_end_with_takeover() {
         .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     assert_eq!(health.text().await.unwrap(), "sequencing\n");
-    let metrics = client()
-        .get(b.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::get_text(&b.at("/metrics")).await;
     assert!(
         metrics.contains("\nbintrail_storage_sequencer 1\n"),
         "{metrics}"
@@ -379,14 +372,8 @@ async fn add_until_ok(server: &LogServer, token: &str, name: &str, within: Durat
 
 /// The checkpoint note the frontend at `url` serves.
 async fn checkpoint_note(url: &str) -> Vec<u8> {
-    client()
-        .get(format!("{url}/checkpoint"))
-        .send()
+    common::get_bytes(&format!("{url}/checkpoint"))
         .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
         .to_vec()
 }
 
@@ -862,14 +849,7 @@ async fn three_frontends_take_adds_while_the_sequencer_is_killed() {
         };
         assert_eq!(health.status(), expected, "{url}");
         if i != first {
-            let metrics = client()
-                .get(format!("{url}/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let metrics = common::get_text(&format!("{url}/metrics")).await;
             assert!(
                 !metrics.contains("bintrail_forwarded_writes_total{outcome=\"relayed\"} 0\n"),
                 "{metrics}"

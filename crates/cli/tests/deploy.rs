@@ -212,14 +212,7 @@ async fn alert_rules_name_metrics_the_log_serves() {
         .collect::<Vec<_>>()
         .join("\n");
     let server = LogServer::start(&[]);
-    let metrics = common::client()
-        .get(server.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::get_text(&server.at("/metrics")).await;
     let mut named = 0;
     for (i, _) in rules.match_indices("bintrail_") {
         let name: String = rules[i..]

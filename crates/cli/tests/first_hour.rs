@@ -262,14 +262,7 @@ fn policy_of_a_new_witnessed_log_and_no_partial_file() {
     let (key, vkey) = log_keygen(dir.path(), "example.com/log");
     let witness = common::witnesses::WitnessNode::new(dir.path(), 1, &vkey);
     let log_policy = dir.path().join("log.policy");
-    std::fs::write(
-        &log_policy,
-        format!(
-            "witness w1 {} http://{}\nquorum w1\n",
-            witness.vkey, witness.addr
-        ),
-    )
-    .unwrap();
+    std::fs::write(&log_policy, witness.policy()).unwrap();
     let server = LogServer::start(&["--private-key", p(&key), "--policy", p(&log_policy)]);
     let saved = dir.path().join("bintrail.policy");
     let policy = |out: &Path| {
@@ -351,14 +344,7 @@ fn add_during_a_quorum_outage_reports_the_sequenced_index() {
     let (key, vkey) = log_keygen(dir.path(), "example.com/log");
     let mut witness = common::witnesses::WitnessNode::new(dir.path(), 1, &vkey);
     let log_policy = dir.path().join("log.policy");
-    std::fs::write(
-        &log_policy,
-        format!(
-            "witness w1 {} http://{}\nquorum w1\n",
-            witness.vkey, witness.addr
-        ),
-    )
-    .unwrap();
+    std::fs::write(&log_policy, witness.policy()).unwrap();
     let server = LogServer::start(&[
         "--private-key",
         p(&key),
@@ -461,14 +447,7 @@ async fn add_submits_concurrently_and_verify_takes_a_directory() {
         .map(|f| stdout.find(&format!("{}: logged", f.display())).unwrap())
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{stdout}");
-    let metrics = common::client()
-        .get(server.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::get_text(&server.at("/metrics")).await;
     let batches = metric(&metrics, "bintrail_batch_size_entries_count");
     assert!(
         batches <= 4.0,

@@ -17,14 +17,7 @@ async fn add(server: &LogServer, body: &Value) -> (StatusCode, Value) {
 /// `POST /admin/bulk/append` of `lines`: the result records, in order.
 async fn bulk(server: &LogServer, lines: &[Value]) -> Vec<Value> {
     let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    let response = common::client()
-        .post(server.at("/admin/bulk/append"))
-        .bearer_auth(server.token())
-        .header("Content-Type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .expect("POST /admin/bulk/append");
+    let response = server.post_bulk(body).await;
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.expect("bulk answer");
     text.lines()
@@ -295,14 +288,7 @@ async fn h6_aliases_of_a_logged_file_are_refused_naming_it() {
         "{}",
         results[1]
     );
-    let checkpoint = common::client()
-        .get(server.at("/checkpoint"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let checkpoint = common::get_text(&server.at("/checkpoint")).await;
     assert_eq!(
         checkpoint.lines().nth(1),
         Some("3"),

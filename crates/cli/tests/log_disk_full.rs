@@ -145,14 +145,7 @@ async fn bulk_before(log: &LogServer, seen: &mut Seen, verifier: &Verifier) {
             format!("{line}\n")
         })
         .collect();
-    let answer = client()
-        .post(log.at("/admin/bulk/append"))
-        .bearer_auth(log.token())
-        .header("Content-Type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .expect("bulk append");
+    let answer = log.post_bulk(body).await;
     assert_eq!(answer.status().as_u16(), 200);
     let text = answer.text().await.expect("body");
     for line in text.lines() {

@@ -41,7 +41,7 @@ impl Stack {
         let (log_key, log_vkey) = log_keygen(d, ORIGIN);
         let witness = witnessed.then(|| WitnessNode::new(d, 0, &log_vkey));
         let witness_lines = match &witness {
-            Some(w) => format!("witness w0 {} http://{}\nquorum w0\n", w.vkey, w.addr),
+            Some(w) => w.policy(),
             None => "quorum none\n".to_owned(),
         };
         std::fs::write(d.join("log-policy"), &witness_lines).unwrap();

@@ -25,14 +25,7 @@ fn entry(filename: &str, content: &str) -> Value {
 /// Fetches and verifies the current checkpoint.
 async fn checkpoint(server: &LogServer) -> Checkpoint {
     let verifier: Verifier = server.vkey().parse().expect("vkey");
-    let note = client()
-        .get(server.at("/checkpoint"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let note = common::get_bytes(&server.at("/checkpoint")).await;
     open_checkpoint(&note, &verifier)
         .expect("checkpoint verifies")
         .0
@@ -465,14 +458,7 @@ async fn checkpoint_and_tiles_have_the_right_headers() {
             )
         })
         .collect();
-    let response = client()
-        .post(server.at("/admin/bulk/append"))
-        .bearer_auth(server.token())
-        .header("Content-Type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = server.post_bulk(body).await;
     assert_eq!(response.status(), StatusCode::OK);
     let _ = response.bytes().await.unwrap();
     assert_eq!(checkpoint(&server).await.size, 300);
@@ -556,14 +542,7 @@ async fn metrics_count_adds_and_never_show_tokens() {
     let server = LogServer::start(&[]);
     let response = server.post_add(&entry(&wheel("metered", "1.0"), "m")).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let text = client()
-        .get(server.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::get_text(&server.at("/metrics")).await;
     assert!(text.contains("\nbintrail_tree_size 1\n"), "{text}");
     assert!(
         text.contains("bintrail_adds_total{outcome=\"new\"} 1"),

@@ -267,14 +267,7 @@ impl Watcher {
         let task = tokio::spawn(async move {
             let mut last = 0;
             while !stop2.load(Ordering::SeqCst) {
-                let note = client()
-                    .get(&url)
-                    .send()
-                    .await
-                    .expect("GET /checkpoint")
-                    .bytes()
-                    .await
-                    .expect("body");
+                let note = common::get_bytes(&url).await;
                 let (size, _) = check_published(&policy, &note, "GET /checkpoint");
                 assert!(size >= last, "the checkpoint went from {last} to {size}");
                 last = size;
@@ -301,14 +294,7 @@ impl Watcher {
 }
 
 async fn published_size(d: &Deployment) -> u64 {
-    let note = client()
-        .get(d.log.at("/checkpoint"))
-        .send()
-        .await
-        .expect("GET /checkpoint")
-        .bytes()
-        .await
-        .expect("body");
+    let note = common::get_bytes(&d.log.at("/checkpoint")).await;
     check_published(&d.policy, &note, "GET /checkpoint").0
 }
 
@@ -414,14 +400,7 @@ async fn bulk(d: &Deployment, names: &[&str]) -> Vec<Value> {
             )
         })
         .collect();
-    let answer = client()
-        .post(d.log.at("/admin/bulk/append"))
-        .bearer_auth(d.log.token())
-        .header("Content-Type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .expect("bulk append");
+    let answer = d.log.post_bulk(body).await;
     assert_eq!(answer.status().as_u16(), 200);
     let text = answer.text().await.expect("body");
     let records: Vec<Value> = text

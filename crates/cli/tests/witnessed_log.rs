@@ -79,14 +79,7 @@ fn deploy(add_timeout: &str, witnesses_up: bool) -> Deployment {
 /// The published checkpoint, checked against the policy; returns its size and
 /// the names of the witnesses whose cosignatures verified.
 async fn published(d: &Deployment) -> (u64, Vec<String>) {
-    let note = client()
-        .get(d.log.at("/checkpoint"))
-        .send()
-        .await
-        .expect("GET /checkpoint")
-        .bytes()
-        .await
-        .expect("body");
+    let note = common::get_bytes(&d.log.at("/checkpoint")).await;
     let verified = d
         .policy
         .verify_checkpoint(&note)
@@ -141,14 +134,7 @@ async fn three_witnesses_quorum_two() {
     assert_eq!(size, 2);
     assert!(cosigners.len() >= 2, "{cosigners:?}");
     // What a verifier saved from GET /policy verifies the served checkpoint.
-    let note = client()
-        .get(d.log.at("/checkpoint"))
-        .send()
-        .await
-        .expect("GET")
-        .bytes()
-        .await
-        .expect("body");
+    let note = common::get_bytes(&d.log.at("/checkpoint")).await;
     let verified = served
         .verify_checkpoint(&note)
         .expect("the served policy verifies the checkpoint");
@@ -220,14 +206,7 @@ async fn a_new_log_starts_with_no_witness_reachable() {
         .await
         .expect("healthz");
     assert_eq!(health.status().as_u16(), 200);
-    let note = client()
-        .get(d.log.at("/checkpoint"))
-        .send()
-        .await
-        .expect("GET")
-        .bytes()
-        .await
-        .expect("body");
+    let note = common::get_bytes(&d.log.at("/checkpoint")).await;
     let (empty, _) = bintrail_tlog::checkpoint::open_checkpoint(&note, &d.policy.logs[0].verifier)
         .expect("the log's own checkpoint");
     assert_eq!(empty.size, 0);
@@ -320,14 +299,7 @@ async fn a_log_without_witnesses_serves_quorum_none() {
     assert_eq!(text, format!("log {}\nquorum none\n", log.vkey()));
     let policy: Policy = text.parse().expect("parses as a tlog-policy");
     assert_eq!(log.add_wheel("solo").await.status().as_u16(), 200);
-    let note = client()
-        .get(log.at("/checkpoint"))
-        .send()
-        .await
-        .expect("GET /checkpoint")
-        .bytes()
-        .await
-        .expect("body");
+    let note = common::get_bytes(&log.at("/checkpoint")).await;
     let verified = policy
         .verify_checkpoint(&note)
         .expect("verifies the checkpoint");
@@ -523,14 +495,7 @@ async fn issue_18_a_witness_down_while_the_quorum_holds_is_logged_once_and_measu
         .expect("witness healthz");
     assert_eq!(health.status().as_u16(), 200);
     assert_eq!(health.text().await.expect("text"), "ok\n");
-    let text = client()
-        .get(format!("http://{w1}/metrics"))
-        .send()
-        .await
-        .expect("witness metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = common::get_text(&format!("http://{w1}/metrics")).await;
     assert!(
         sample(
             &text,

@@ -210,6 +210,18 @@ impl LogServer {
         post_add(&self.at("/add"), &self.token(), body).await
     }
 
+    /// POSTs `body` (NDJSON lines) to this log's `/admin/bulk/append` with its publish token.
+    pub async fn post_bulk(&self, body: String) -> reqwest::Response {
+        client()
+            .post(self.at("/admin/bulk/append"))
+            .bearer_auth(self.token())
+            .header("Content-Type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .expect("POST /admin/bulk/append")
+    }
+
     /// Adds the wheel `NAME-1.0-py3-none-any.whl` with the checksum of `NAME`.
     pub async fn add_wheel(&self, name: &str) -> reqwest::Response {
         self.post_add(
@@ -295,6 +307,31 @@ pub fn client() -> reqwest::Client {
         .connect_timeout(Duration::from_secs(5))
         .build()
         .expect("client")
+}
+
+/// The body of a GET of `url`, whatever its status.
+pub async fn get_bytes(url: &str) -> Vec<u8> {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .bytes()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: body: {e}"))
+        .to_vec()
+}
+
+/// The body of a GET of `url` as text, whatever its status.
+pub async fn get_text(url: &str) -> String {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: body: {e}"))
 }
 
 /// The checksum of `content`, as the log takes it: `sha256:<hex>`.

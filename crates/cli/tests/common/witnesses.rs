@@ -35,6 +35,8 @@ pub fn log_keygen(dir: &Path, origin: &str) -> (PathBuf, PathBuf) {
 
 /// One `bintrail witness serve` process with its own key and database.
 pub struct WitnessNode {
+    /// `w<n>`, its name in policies.
+    name: String,
     db: PathBuf,
     key: PathBuf,
     /// The witness's `cosignature/v1` vkey, for policy lines.
@@ -74,6 +76,7 @@ impl WitnessNode {
             .trim()
             .to_owned();
         let mut node = Self {
+            name: format!("w{n}"),
             db,
             key,
             vkey,
@@ -82,6 +85,16 @@ impl WitnessNode {
         };
         node.start();
         node
+    }
+
+    /// A policy trusting this witness alone, a quorum of one: its `witness` and `quorum`
+    /// lines.
+    pub fn policy(&self) -> String {
+        let name = &self.name;
+        format!(
+            "witness {name} {} http://{}\nquorum {name}\n",
+            self.vkey, self.addr
+        )
     }
 
     /// Starts (or restarts, on the same address) the witness.
