@@ -42,19 +42,7 @@ fn add_files(rt: &tokio::runtime::Runtime, log: &LogServer, files: &[(String, St
             )
         })
         .collect();
-    let text = rt.block_on(async {
-        common::client()
-            .post(log.at("/admin/bulk/append"))
-            .bearer_auth(log.token())
-            .header("Content-Type", "application/x-ndjson")
-            .body(body)
-            .send()
-            .await
-            .expect("bulk append")
-            .text()
-            .await
-            .expect("bulk body")
-    });
+    let text = rt.block_on(async { log.post_bulk(body).await.text().await.expect("bulk body") });
     let logged = text
         .lines()
         .filter(|l| l.contains("\"status\":\"logged\""))
@@ -84,12 +72,31 @@ fn keygen(dir: &Path) -> (PathBuf, String) {
     (key, vkey)
 }
 
-fn start_vindex(log: &LogServer, policy: &Path, data: &Path, key: &Path) -> Daemon {
-    Daemon::start(&[
+/// Writes a policy trusting each of `vkeys` and no witness to `path`, and returns it.
+fn write_policy(path: PathBuf, vkeys: &[&str]) -> PathBuf {
+    let logs: String = vkeys.iter().map(|k| format!("log {k}\n")).collect();
+    std::fs::write(&path, format!("{logs}quorum none\n")).unwrap();
+    path
+}
+
+/// An index's private key (`keygen` in `dir`) and two policies in `dir`: `input.policy`,
+/// the input log of `log_vkey` alone (what the index follows), and `both.policy`, the input
+/// log and the index (what a lookup needs).
+fn index_setup(dir: &Path, log_vkey: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let input = write_policy(dir.join("input.policy"), &[log_vkey]);
+    let (key, vkey) = keygen(dir);
+    let both = write_policy(dir.join("both.policy"), &[log_vkey, &vkey]);
+    (key, input, both)
+}
+
+/// `vindex serve` following `log` (a URL) with `policy`, on `data` with `key`, on a free
+/// port, polling every 200 ms; then `extra`.
+fn start_vindex_with(log: &str, policy: &Path, data: &Path, key: &Path, extra: &[&str]) -> Daemon {
+    let mut args = vec![
         "vindex",
         "serve",
         "--log",
-        &log.url,
+        log,
         "--policy",
         policy.to_str().unwrap(),
         "--data",
@@ -100,9 +107,42 @@ fn start_vindex(log: &LogServer, policy: &Path, data: &Path, key: &Path) -> Daem
         "127.0.0.1:0",
         "--interval",
         "200ms",
-        "--checkpoint-interval",
-        "100ms",
-    ])
+    ];
+    args.extend(extra);
+    Daemon::start(&args)
+}
+
+fn start_vindex(log: &LogServer, policy: &Path, data: &Path, key: &Path) -> Daemon {
+    start_vindex_with(
+        &log.url,
+        policy,
+        data,
+        key,
+        &["--checkpoint-interval", "100ms"],
+    )
+}
+
+/// The index at `url`'s JSON answer for a lookup of `project`.
+fn fetch_lookup(rt: &tokio::runtime::Runtime, url: &str, project: &str) -> Value {
+    rt.block_on(async {
+        common::client()
+            .get(format!("{url}/vindex/v1/lookup/{project}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    })
+}
+
+/// Waits (bounded) until process `pid` has exited; `what` says what kept running.
+fn wait_exited(pid: u32, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !exited(pid) {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn lookup(vindex: &str, policy: &Path, project: &str, json: bool) -> Output {
@@ -189,15 +229,7 @@ fn lookups_prove_every_file_and_survive_a_restart() {
     // Interleave, so a project's indices are not contiguous.
     files.swap(5, 300);
     add_files(&rt, &log, &files);
-    let input_policy = dir.path().join("input.policy");
-    std::fs::write(&input_policy, format!("log {}\nquorum none\n", log.vkey())).unwrap();
-    let (key, vkey) = keygen(dir.path());
-    let both = dir.path().join("both.policy");
-    std::fs::write(
-        &both,
-        format!("log {}\nlog {vkey}\nquorum none\n", log.vkey()),
-    )
-    .unwrap();
+    let (key, input_policy, both) = index_setup(dir.path(), &log.vkey());
     let data = dir.path().join("vindex");
     let vindex = start_vindex(&log, &input_policy, &data, &key);
 
@@ -322,27 +354,10 @@ fn forged_and_truncated_answers_are_refused() {
     let mut files = versions("target", 0..4);
     files.extend(versions("other", 0..3));
     add_files(&rt, &log, &files);
-    let input_policy = dir.path().join("input.policy");
-    std::fs::write(&input_policy, format!("log {}\nquorum none\n", log.vkey())).unwrap();
-    let (key, vkey) = keygen(dir.path());
-    let both = dir.path().join("both.policy");
-    std::fs::write(
-        &both,
-        format!("log {}\nlog {vkey}\nquorum none\n", log.vkey()),
-    )
-    .unwrap();
+    let (key, input_policy, both) = index_setup(dir.path(), &log.vkey());
     let vindex = start_vindex(&log, &input_policy, &dir.path().join("v"), &key);
     lookup_at(&vindex.url, &both, "target", 7);
-    let fetch = |p: &str| -> Value {
-        rt.block_on(async {
-            let r = common::client()
-                .get(format!("{}/vindex/v1/lookup/{p}", vindex.url))
-                .send()
-                .await
-                .unwrap();
-            r.json().await.unwrap()
-        })
-    };
+    let fetch = |p: &str| fetch_lookup(&rt, &vindex.url, p);
     let genuine = fetch("target");
     let absent = fetch("nothing-here");
     let body = Arc::new(Mutex::new(Vec::new()));
@@ -445,14 +460,7 @@ fn input_projects(rt: &tokio::runtime::Runtime, log: &LogServer, size: u64) -> V
     use bintrail_tlog::pypi::Entry;
     rt.block_on(async {
         let tile = Tile::new(TileLevel::Entries, 0, size).unwrap();
-        let data = common::client()
-            .get(log.at(&format!("/{}", tile.path())))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let data = common::get_bytes(&log.at(&format!("/{}", tile.path()))).await;
         parse_entry_bundle_with_width(&data, size)
             .unwrap()
             .iter()
@@ -539,18 +547,10 @@ fn monitor_recomputes_the_map_and_catches_a_lying_index() {
     files.extend(versions("gamma", 0..1));
     files.swap(1, 3);
     add_files(&rt, &log, &files);
-    let input_policy = dir.path().join("input.policy");
-    std::fs::write(&input_policy, format!("log {}\nquorum none\n", log.vkey())).unwrap();
 
     // The honest index passes the audit.
-    let (key, vkey) = keygen(dir.path());
+    let (key, input_policy, both) = index_setup(dir.path(), &log.vkey());
     let honest = start_vindex(&log, &input_policy, &dir.path().join("v"), &key);
-    let both = dir.path().join("both.policy");
-    std::fs::write(
-        &both,
-        format!("log {}\nlog {vkey}\nquorum none\n", log.vkey()),
-    )
-    .unwrap();
     lookup_at(&honest.url, &both, "alpha", 6);
     let (code, kinds, stderr) = audit(&log, &honest.url, &both, &dir.path().join("s0"));
     assert_eq!(code, 0, "{kinds:?} {stderr}");
@@ -567,16 +567,7 @@ fn monitor_recomputes_the_map_and_catches_a_lying_index() {
             None => lists.push((project, vec![i])),
         }
     }
-    let note = rt.block_on(async {
-        common::client()
-            .get(log.at("/checkpoint"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-    });
+    let note = rt.block_on(async { common::get_bytes(&log.at("/checkpoint")).await });
     let alpha = lists.iter().position(|(p, _)| p == "alpha").unwrap();
     let beta = lists.iter().position(|(p, _)| p == "beta").unwrap();
     let mut omitted = lists.clone();
@@ -598,12 +589,10 @@ fn monitor_recomputes_the_map_and_catches_a_lying_index() {
     ];
     for (seed, (what, lists, want)) in cases.into_iter().enumerate() {
         let (url, liar) = lying_index(&rt, dir.path(), &note, &lists, seed as u8 + 1);
-        let policy = dir.path().join(format!("liar-{seed}.policy"));
-        std::fs::write(
-            &policy,
-            format!("log {}\nlog {liar}\nquorum none\n", log.vkey()),
-        )
-        .unwrap();
+        let policy = write_policy(
+            dir.path().join(format!("liar-{seed}.policy")),
+            &[&log.vkey(), &liar],
+        );
         let state = dir.path().join(format!("state-{seed}"));
         let (code, kinds, stderr) = audit(&log, &url, &policy, &state);
         assert_eq!(code, want, "{what}: {kinds:?} {stderr}");
@@ -624,12 +613,7 @@ fn serve_with_vindex_offers_lookups_of_its_own_log() {
     let (url, vkey) = line.split_once(", vkey ").unwrap();
     assert_eq!(url, format!("{}/vindex", log.url));
     add_files(&rt, &log, &versions("mine", 0..3));
-    let both = dir.path().join("both.policy");
-    std::fs::write(
-        &both,
-        format!("log {}\nlog {vkey}\nquorum none\n", log.vkey()),
-    )
-    .unwrap();
+    let both = write_policy(dir.path().join("both.policy"), &[&log.vkey(), vkey]);
     let doc = lookup_at(url, &both, "mine", 3);
     assert_eq!(filenames(&doc).len(), 3);
     // `bintrail loadgen --scenario vindex-lookup` against it (under the /vindex path):
@@ -681,43 +665,10 @@ fn an_input_log_fork_stops_the_index() {
     let first = LogServer::start(&[]);
     add_files(&rt, &first, &versions("a", 0..2));
     let relay = rt.block_on(common::index::Relay::start(&first.url));
-    let input_policy = dir.path().join("input.policy");
-    std::fs::write(
-        &input_policy,
-        format!("log {}\nquorum none\n", first.vkey()),
-    )
-    .unwrap();
-    let (key, vkey) = keygen(dir.path());
-    let both = dir.path().join("both.policy");
-    std::fs::write(
-        &both,
-        format!("log {}\nlog {vkey}\nquorum none\n", first.vkey()),
-    )
-    .unwrap();
+    let (key, input_policy, both) = index_setup(dir.path(), &first.vkey());
     let data = dir.path().join("v");
-    let vindex_args = |data: &Path| -> Vec<String> {
-        [
-            "vindex",
-            "serve",
-            "--log",
-            &relay.url,
-            "--policy",
-            input_policy.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--private-key",
-            key.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--interval",
-            "200ms",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
-    let args = vindex_args(&data);
-    let vindex = Daemon::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let start = || start_vindex_with(&relay.url, &input_policy, &data, &key, &[]);
+    let vindex = start();
     lookup_at(&vindex.url, &both, "a", 2);
 
     // The same key signs another history: the index refuses it and stops.
@@ -730,29 +681,15 @@ fn an_input_log_fork_stops_the_index() {
     );
     add_files(&rt, &second, &versions("b", 0..3));
     relay.switch(&second.url);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !exited(vindex.pid()) {
-        assert!(
-            Instant::now() < deadline,
-            "the index kept running on a fork"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_exited(vindex.pid(), "the index kept running on a fork");
     assert!(
         vindex.stderr_text().contains("forked"),
         "{}",
         vindex.stderr_text()
     );
     // Started again on the same data, it refuses the fork again and publishes nothing for it.
-    let again = Daemon::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !exited(again.pid()) {
-        assert!(
-            Instant::now() < deadline,
-            "the restarted index accepted a fork"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let again = start();
+    wait_exited(again.pid(), "the restarted index accepted a fork");
     assert!(
         again.stderr_text().contains("forked"),
         "{}",
@@ -765,15 +702,7 @@ fn kill_9_while_following_steady_adds_never_publishes_two_roots_for_one_size() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
     let log = LogServer::start(&["--checkpoint-interval", "50ms"]);
-    let input_policy = dir.path().join("input.policy");
-    std::fs::write(&input_policy, format!("log {}\nquorum none\n", log.vkey())).unwrap();
-    let (key, vkey) = keygen(dir.path());
-    let both = dir.path().join("both.policy");
-    std::fs::write(
-        &both,
-        format!("log {}\nlog {vkey}\nquorum none\n", log.vkey()),
-    )
-    .unwrap();
+    let (key, input_policy, both) = index_setup(dir.path(), &log.vkey());
     let data = dir.path().join("v");
     let mut added = 0u32;
     for round in 0..4 {
@@ -839,15 +768,7 @@ fn thousands_of_files_and_keys_sharing_a_long_prefix() {
     add_files(&rt, &log, &huge[1500..]);
     add_files(&rt, &log, &versions(&b, 0..3));
     let size = 3005;
-    let input_policy = dir.path().join("input.policy");
-    std::fs::write(&input_policy, format!("log {}\nquorum none\n", log.vkey())).unwrap();
-    let (key, vkey) = keygen(dir.path());
-    let both = dir.path().join("both.policy");
-    std::fs::write(
-        &both,
-        format!("log {}\nlog {vkey}\nquorum none\n", log.vkey()),
-    )
-    .unwrap();
+    let (key, input_policy, both) = index_setup(dir.path(), &log.vkey());
     let vindex = start_vindex(&log, &input_policy, &dir.path().join("v"), &key);
 
     // Every one of the 3,000 files, in log order, verified.
@@ -865,18 +786,7 @@ fn thousands_of_files_and_keys_sharing_a_long_prefix() {
     assert_eq!(indices[1499..1501], [1499, 1502]);
 
     // The neighbours: each gets its own files only, through a proof at least 24 deep.
-    let fetch = |p: &str| -> Value {
-        rt.block_on(async {
-            common::client()
-                .get(format!("{}/vindex/v1/lookup/{p}", vindex.url))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
-        })
-    };
+    let fetch = |p: &str| fetch_lookup(&rt, &vindex.url, p);
     for (name, files) in [(&a, 2), (&b, 3)] {
         let doc = lookup_at(&vindex.url, &both, name, size);
         let want: Vec<String> = versions(name, 0..files)
@@ -909,60 +819,25 @@ fn the_index_log_is_witnessed_standalone_and_in_process() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
     let checkpoint = |url: &str| -> String {
-        rt.block_on(async {
-            common::client()
-                .get(format!("{url}/checkpoint"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        })
+        rt.block_on(async { common::get_text(&format!("{url}/checkpoint")).await })
     };
 
     // `vindex serve --witness-policy`: each checkpoint of the index's log is cosigned.
     let log = LogServer::start(&[]);
     add_files(&rt, &log, &versions("seen", 0..2));
-    let (key, vkey) = keygen(dir.path());
+    let (key, input_policy, both) = index_setup(dir.path(), &log.vkey());
     let wdir = dir.path().join("w-standalone");
     std::fs::create_dir_all(&wdir).unwrap();
     let witness = WitnessNode::new(&wdir, 1, &dir.path().join("vindex.vkey"));
     let wpolicy = dir.path().join("witness.policy");
-    std::fs::write(
-        &wpolicy,
-        format!(
-            "witness w1 {} http://{}\nquorum w1\n",
-            witness.vkey, witness.addr
-        ),
-    )
-    .unwrap();
-    let input_policy = dir.path().join("input.policy");
-    std::fs::write(&input_policy, format!("log {}\nquorum none\n", log.vkey())).unwrap();
-    let vindex = Daemon::start(&[
-        "vindex",
-        "serve",
-        "--log",
+    std::fs::write(&wpolicy, witness.policy()).unwrap();
+    let vindex = start_vindex_with(
         &log.url,
-        "--policy",
-        input_policy.to_str().unwrap(),
-        "--data",
-        dir.path().join("v").to_str().unwrap(),
-        "--private-key",
-        key.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--interval",
-        "200ms",
-        "--witness-policy",
-        wpolicy.to_str().unwrap(),
-    ]);
-    let both = dir.path().join("both.policy");
-    std::fs::write(
-        &both,
-        format!("log {}\nlog {vkey}\nquorum none\n", log.vkey()),
-    )
-    .unwrap();
+        &input_policy,
+        &dir.path().join("v"),
+        &key,
+        &["--witness-policy", wpolicy.to_str().unwrap()],
+    );
     let doc = lookup_at(&vindex.url, &both, "seen", 2);
     assert_eq!(filenames(&doc).len(), 2);
     let note = checkpoint(&vindex.url);
@@ -979,14 +854,7 @@ fn the_index_log_is_witnessed_standalone_and_in_process() {
     std::fs::create_dir_all(&wdir).unwrap();
     let witness2 = WitnessNode::new(&wdir, 2, &vdir.join("vindex.vkey"));
     let wpolicy2 = dir.path().join("witness2.policy");
-    std::fs::write(
-        &wpolicy2,
-        format!(
-            "witness w2 {} http://{}\nquorum w2\n",
-            witness2.vkey, witness2.addr
-        ),
-    )
-    .unwrap();
+    std::fs::write(&wpolicy2, witness2.policy()).unwrap();
     let served = LogServer::start_in(
         &data,
         &[
@@ -1001,12 +869,10 @@ fn the_index_log_is_witnessed_standalone_and_in_process() {
     let (url, printed) = line.split_once(", vkey ").unwrap();
     assert_eq!(printed, own_vkey);
     add_files(&rt, &served, &versions("mine", 0..3));
-    let both2 = dir.path().join("both2.policy");
-    std::fs::write(
-        &both2,
-        format!("log {}\nlog {own_vkey}\nquorum none\n", served.vkey()),
-    )
-    .unwrap();
+    let both2 = write_policy(
+        dir.path().join("both2.policy"),
+        &[&served.vkey(), &own_vkey],
+    );
     let doc = lookup_at(url, &both2, "mine", 3);
     assert_eq!(filenames(&doc).len(), 3);
     let note = checkpoint(url);
