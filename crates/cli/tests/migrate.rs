@@ -71,14 +71,7 @@ async fn bulk(server: &LogServer, names: &[String]) {
         .iter()
         .map(|n| format!("{}\n", json!({"filename": n, "checksum": checksum(n)})))
         .collect();
-    let response = client()
-        .post(server.at("/admin/bulk/append"))
-        .bearer_auth(server.token())
-        .header("Content-Type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = server.post_bulk(body).await;
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
     assert!(
@@ -121,6 +114,20 @@ async fn readme_log(data: &Path, n: usize) -> (String, Vec<u8>) {
     let status = server.terminate();
     assert!(status.success(), "serve stopped: {status}");
     (vkey, checkpoint)
+}
+
+/// `bintrail migrate --from FROM [--from-key KEY] --to TO`, onto a local target.
+fn migrate_local(from: &str, from_key: Option<&Path>, to: &Path) -> Output {
+    let (key, to) = (
+        from_key.map(|k| k.display().to_string()),
+        to.display().to_string(),
+    );
+    let mut args = vec!["--from", from];
+    if let Some(key) = &key {
+        args.extend(["--from-key", key.as_str()]);
+    }
+    args.extend(["--to", to.as_str()]);
+    migrate(&args, &[])
 }
 
 fn frontend_args(garage: &Garage, pg: &Postgres, keys: &Path) -> Vec<String> {
@@ -311,17 +318,7 @@ async fn foreign_log_moves_to_a_local_directory_and_two_digests_are_refused() {
     let key = dir.path().join("bt.vkey");
     std::fs::write(&key, format!("{}\n", signer.verifier())).unwrap();
     let target = dir.path().join("target");
-    let out = migrate(
-        &[
-            "--from",
-            &foreign.display().to_string(),
-            "--from-key",
-            &key.display().to_string(),
-            "--to",
-            &target.display().to_string(),
-        ],
-        &[],
-    );
+    let out = migrate_local(foreign.to_str().unwrap(), Some(&key), &target);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     let private = dir.path().join("bt.key");
@@ -345,17 +342,7 @@ async fn foreign_log_moves_to_a_local_directory_and_two_digests_are_refused() {
         .map(|n| pypi_entry(n, n))
         .collect();
     foreign_log(&foreign, &grown);
-    let out = migrate(
-        &[
-            "--from",
-            &foreign.display().to_string(),
-            "--from-key",
-            &key.display().to_string(),
-            "--to",
-            &target.display().to_string(),
-        ],
-        &[],
-    );
+    let out = migrate_local(foreign.to_str().unwrap(), Some(&key), &target);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(
@@ -375,17 +362,7 @@ async fn foreign_log_moves_to_a_local_directory_and_two_digests_are_refused() {
     let conflicting = dir.path().join("bt-log-conflict");
     foreign_log(&conflicting, &entries);
     let target = dir.path().join("target-conflict");
-    let out = migrate(
-        &[
-            "--from",
-            &conflicting.display().to_string(),
-            "--from-key",
-            &key.display().to_string(),
-            "--to",
-            &target.display().to_string(),
-        ],
-        &[],
-    );
+    let out = migrate_local(conflicting.to_str().unwrap(), Some(&key), &target);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stderr.contains("two digests for"), "{stderr}");
@@ -478,15 +455,7 @@ async fn tampered_source_is_refused_naming_the_file() {
         let path = src.join(file);
         let original = tamper(&path);
         let target = dir.path().join(format!("target{i}"));
-        let out = migrate(
-            &[
-                "--from",
-                src.to_str().unwrap(),
-                "--to",
-                target.to_str().unwrap(),
-            ],
-            &[],
-        );
+        let out = migrate_local(src.to_str().unwrap(), None, &target);
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(1), "{file}: {stdout}{stderr}");
         assert!(
@@ -514,15 +483,7 @@ async fn interrupted_migration_resumes_where_it_stopped() {
     let bundle = src.join("tile/entries/025");
     let hidden = dir.path().join("025");
     std::fs::rename(&bundle, &hidden).unwrap();
-    let out = migrate(
-        &[
-            "--from",
-            src.to_str().unwrap(),
-            "--to",
-            target.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let out = migrate_local(src.to_str().unwrap(), None, &target);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert!(stderr.contains("tile/entries/025"), "{stderr}");
@@ -537,17 +498,7 @@ async fn interrupted_migration_resumes_where_it_stopped() {
     let source = LogServer::start_in(&src, &[]);
     let vkey_file = dir.path().join("src.vkey");
     std::fs::write(&vkey_file, &vkey).unwrap();
-    let out = migrate(
-        &[
-            "--from",
-            &source.url,
-            "--from-key",
-            vkey_file.to_str().unwrap(),
-            "--to",
-            target.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let out = migrate_local(&source.url, Some(&vkey_file), &target);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(
