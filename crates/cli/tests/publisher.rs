@@ -64,6 +64,15 @@ impl Fixture {
         (file, out)
     }
 
+    /// Writes the real `NAME.publish.attestation` asset into the work directory and returns
+    /// its path, as an argument.
+    fn attestation(&self, name: &str) -> String {
+        let file = format!("{name}.publish.attestation");
+        let path = self.dir.path().join(&file);
+        std::fs::write(&path, attestation_asset(&file)).unwrap();
+        path.display().to_string()
+    }
+
     fn verify(&self, extra: &[&str], file: &Path) -> Output {
         let policy = self.arg("policy");
         let file = file.display().to_string();
@@ -72,6 +81,12 @@ impl Fixture {
         args.push(&file);
         bintrail(&args)
     }
+}
+
+/// Asserts that `out`'s stderr contains `needle`, showing it if not.
+fn assert_stderr_has(out: &Output, needle: &str) {
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(needle), "{stderr}");
 }
 
 fn assert_exit(out: &Output, code: i32) {
@@ -131,11 +146,7 @@ fn verify_identity_passes_and_fails_on_the_logged_publisher() {
     // A file logged without a publisher matches no identity; without --identity it verifies.
     let out = f.verify(&["--identity", &any_tag], &unsigned);
     assert_exit(&out, 14);
-    assert!(
-        text(&out.stderr).contains("without a publisher"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "without a publisher");
     assert_exit(&f.verify(&[], &unsigned), 0);
     // JSON output names the kind and the exit code.
     let out = f.verify(&["--identity", &other_repo, "--json"], &signed);
@@ -302,13 +313,7 @@ fn a_file_added_with_its_attestation_is_logged_with_the_certificate_publisher() 
     let f = Fixture::new();
     let sdist = "pypi_attestations-0.0.19.tar.gz";
     let subject = "https://github.com/trailofbits/pypi-attestations/.github/workflows/release.yml@refs/tags/v0.0.19";
-    let attestation = f.dir.path().join("publish.attestation");
-    std::fs::write(
-        &attestation,
-        attestation_asset(&format!("{sdist}.publish.attestation")),
-    )
-    .unwrap();
-    let attestation_arg = attestation.display().to_string();
+    let attestation_arg = f.attestation(sdist);
 
     // A publisher claim that contradicts the attestation is refused by the log, nothing is logged.
     let (_, out) = f.add(
@@ -324,11 +329,7 @@ fn a_file_added_with_its_attestation_is_logged_with_the_certificate_publisher() 
         ],
     );
     assert_exit(&out, 2);
-    assert!(
-        text(&out.stderr).contains("is not the attestation's"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "is not the attestation's");
     // The attestation presented for another file is refused as such (by add, before the log is asked).
     let (_, out) = f.add(
         "gitlab_oidc_project-0.0.3.tar.gz",
@@ -336,10 +337,9 @@ fn a_file_added_with_its_attestation_is_logged_with_the_certificate_publisher() 
         &["--attestation", &attestation_arg],
     );
     assert_exit(&out, 2);
-    assert!(
-        text(&out.stderr).contains("the attestation does not verify: the attestation is for"),
-        "{}",
-        text(&out.stderr)
+    assert_stderr_has(
+        &out,
+        "the attestation does not verify: the attestation is for",
     );
 
     // The genuine pair: logged with the certificate's issuer and subject, which verify --identity pins.
@@ -372,13 +372,7 @@ fn a_file_added_with_its_attestation_is_logged_with_the_certificate_publisher() 
 /// publishers) and writes them into the fixture's directory.
 fn add_attested(f: &Fixture, files: &[&str]) {
     for name in files {
-        let attestation = f.dir.path().join(format!("{name}.publish.attestation"));
-        std::fs::write(
-            &attestation,
-            attestation_asset(&format!("{name}.publish.attestation")),
-        )
-        .unwrap();
-        let arg = attestation.display().to_string();
+        let arg = f.attestation(name);
         let (_, out) = f.add(name, &attestation_asset(name), &["--attestation", &arg]);
         assert_exit(&out, 0);
     }
@@ -499,11 +493,7 @@ fn verify_lock_requires_each_packages_attestation_identities() {
     std::fs::write(f.dir.path().join("broken.toml"), broken).unwrap();
     let out = bintrail(&["verify", "--lock", &f.arg("broken.toml")]);
     assert_exit(&out, 2);
-    assert!(
-        text(&out.stderr).contains("workflow_filepath"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "workflow_filepath");
     // --identity applies to every file of the lock on top of the lock's own identities.
     let out = bintrail(&[
         "verify",
@@ -513,11 +503,7 @@ fn verify_lock_requires_each_packages_attestation_identities() {
         &format!("{GITHUB}=https://github\\.com/trailofbits/.*"),
     ]);
     assert_exit(&out, 14);
-    assert!(
-        text(&out.stderr).contains(&format!("{GITLAB_SDIST}: identity-mismatch")),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, &format!("{GITLAB_SDIST}: identity-mismatch"));
 }
 
 #[test]
@@ -554,11 +540,7 @@ fn verify_index_takes_identity_too() {
     );
     let out = run(&format!("{GITHUB}=https://github\\.com/evil/.*"));
     assert_exit(&out, 14);
-    assert!(
-        text(&out.stderr).contains("identity-mismatch"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "identity-mismatch");
 }
 
 /// Sigstore's staging trusted root as bundled in `bintrail-attest` (from the `sigstore` 4.5.1 wheel).
@@ -578,13 +560,7 @@ fn serve_and_add_take_another_sigstore_trusted_root() {
     let staging = staging_root(roots.path());
     let staging_arg = staging.display().to_string();
     let f = Fixture::with_server(LogServer::start(&["--sigstore-trusted-root", &staging_arg]));
-    let attestation = f.dir.path().join("wheel.publish.attestation");
-    std::fs::write(
-        &attestation,
-        attestation_asset(&format!("{wheel}.publish.attestation")),
-    )
-    .unwrap();
-    let attestation_arg = attestation.display().to_string();
+    let attestation_arg = f.attestation(wheel);
 
     // add checks the attestation itself first: against the default public-good root it is refused before the log
     // is asked.
@@ -594,11 +570,7 @@ fn serve_and_add_take_another_sigstore_trusted_root() {
         &["--attestation", &attestation_arg],
     );
     assert_exit(&out, 2);
-    assert!(
-        text(&out.stderr).contains("the attestation does not verify"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "the attestation does not verify");
     // With the staging root on both sides, it is logged with the certificate's identity.
     let (file, out) = f.add(
         wheel,
@@ -622,28 +594,18 @@ fn serve_and_add_take_another_sigstore_trusted_root() {
 
     // A log on the default root refuses what only staging vouches for, although add accepted it.
     let production = Fixture::new();
-    let attestation = production.dir.path().join("wheel.publish.attestation");
-    std::fs::write(
-        &attestation,
-        attestation_asset(&format!("{wheel}.publish.attestation")),
-    )
-    .unwrap();
     let (_, out) = production.add(
         wheel,
         &attestation_asset(wheel),
         &[
             "--attestation",
-            &attestation.display().to_string(),
+            &production.attestation(wheel),
             "--sigstore-trusted-root",
             &staging_arg,
         ],
     );
     assert_exit(&out, 2);
-    assert!(
-        text(&out.stderr).contains("invalid attestation"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "invalid attestation");
 
     // A file that is not a trusted root: serve does not start, add stops, each naming the file.
     let bad = roots.path().join("not-a-root.json");
@@ -665,11 +627,7 @@ fn serve_and_add_take_another_sigstore_trusted_root() {
         ],
     );
     assert_ne!(out.status.code(), Some(0));
-    assert!(
-        text(&out.stderr).contains("not-a-root.json"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_stderr_has(&out, "not-a-root.json");
 }
 
 /// `POST /add` with `body`; the status and the response text.
