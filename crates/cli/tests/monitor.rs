@@ -371,24 +371,16 @@ fn unreachable_log_cannot_check() {
 
 #[test]
 fn registry_comparison_against_pypiserver() {
-    let pypi_server = which("pypi-server").unwrap_or_else(|| {
-        panic!("pypi-server is not installed: run scripts/setup.sh (it pip-installs pypiserver)")
-    });
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
-    let packages = dir.path().join("packages");
-    std::fs::create_dir(&packages).unwrap();
-    let mut log = support::FakeLog::new("example.test/registry", 5);
     let names = ["demo-1.0-py3-none-any.whl", "demo-1.1-py3-none-any.whl"];
-    for name in names {
-        let checksum = build_wheel(&packages, name, "original");
-        log.append(support::entry_with_checksum(name, &checksum));
-    }
-    let server = rt.block_on(support::FileServer::start(log.files()));
-    let index = PypiServer::start(&pypi_server, &packages);
-    let policy = dir.path().join("policy");
-    std::fs::write(&policy, log.policy_text()).unwrap();
-    let state = dir.path().join("state");
+    let Registry {
+        packages,
+        server,
+        index,
+        policy,
+        state,
+    } = Registry::start(&rt, dir.path(), "example.test/registry", &names);
     let registry = ["--registry", index.url.as_str()];
 
     let run = monitor_once(&server.url, &policy, &state, &registry);
@@ -401,19 +393,8 @@ fn registry_comparison_against_pypiserver() {
     let args = [&registry[..], &["--watch", "^demo$"]].concat();
     let run = monitor_once(&server.url, &policy, &state, &args);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let mut found: Vec<(&str, &str)> = run
-        .findings
-        .iter()
-        .map(|f| {
-            (
-                f["kind"].as_str().unwrap(),
-                f["identifier"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    found.sort();
     assert_eq!(
-        found,
+        kinds_and_identifiers(&run),
         vec![
             ("registry_mismatch", "demo-1.1-py3-none-any.whl"),
             ("registry_mismatch", "demo-2.0-py3-none-any.whl"),
@@ -432,28 +413,20 @@ fn registry_comparison_against_pypiserver() {
 
 #[test]
 fn issue_18_registry_sweep_reports_unwatched_swaps_and_unlogged_projects() {
-    let pypi_server = which("pypi-server").unwrap_or_else(|| {
-        panic!("pypi-server is not installed: run scripts/setup.sh (it pip-installs pypiserver)")
-    });
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
-    let packages = dir.path().join("packages");
-    std::fs::create_dir(&packages).unwrap();
-    let mut log = support::FakeLog::new("example.test/sweep", 5);
     let names = [
         "demo-1.0-py3-none-any.whl",
         "demo-1.1-py3-none-any.whl",
         "keep-1.0-py3-none-any.whl",
     ];
-    for name in names {
-        let checksum = build_wheel(&packages, name, "original");
-        log.append(support::entry_with_checksum(name, &checksum));
-    }
-    let server = rt.block_on(support::FileServer::start(log.files()));
-    let index = PypiServer::start(&pypi_server, &packages);
-    let policy = dir.path().join("policy");
-    std::fs::write(&policy, log.policy_text()).unwrap();
-    let state = dir.path().join("state");
+    let Registry {
+        packages,
+        server,
+        index,
+        policy,
+        state,
+    } = Registry::start(&rt, dir.path(), "example.test/sweep", &names);
     let registry = ["--registry", index.url.as_str()];
     let sweep = [&registry[..], &["--registry-sweep"]].concat();
 
@@ -475,19 +448,8 @@ fn issue_18_registry_sweep_reports_unwatched_swaps_and_unlogged_projects() {
 
     let run = monitor_once(&server.url, &policy, &state, &sweep);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let mut found: Vec<(&str, &str)> = run
-        .findings
-        .iter()
-        .map(|f| {
-            (
-                f["kind"].as_str().unwrap(),
-                f["identifier"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    found.sort();
     assert_eq!(
-        found,
+        kinds_and_identifiers(&run),
         vec![
             ("registry_mismatch", "demo-1.1-py3-none-any.whl"),
             ("registry_mismatch", "ghost-1.0-py3-none-any.whl"),
@@ -550,25 +512,20 @@ fn issue_18_registry_sweep_reports_unwatched_swaps_and_unlogged_projects() {
 /// first one compared (saved in the state directory after each slice) instead of starting over.
 #[test]
 fn issue_18_an_interrupted_registry_sweep_resumes_after_a_restart() {
-    let pypi_server = which("pypi-server").unwrap_or_else(|| {
-        panic!("pypi-server is not installed: run scripts/setup.sh (it pip-installs pypiserver)")
-    });
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
-    let packages = dir.path().join("packages");
-    std::fs::create_dir(&packages).unwrap();
-    let mut log = support::FakeLog::new("example.test/resume", 5);
     let projects = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"];
-    for project in projects {
-        let name = format!("{project}-1.0-py3-none-any.whl");
-        let checksum = build_wheel(&packages, &name, "original");
-        log.append(support::entry_with_checksum(&name, &checksum));
-    }
-    let server = rt.block_on(support::FileServer::start(log.files()));
-    let index = PypiServer::start(&pypi_server, &packages);
-    let policy = dir.path().join("policy");
-    std::fs::write(&policy, log.policy_text()).unwrap();
-    let state = dir.path().join("state");
+    let names: Vec<String> = projects
+        .iter()
+        .map(|project| format!("{project}-1.0-py3-none-any.whl"))
+        .collect();
+    let Registry {
+        server,
+        index,
+        policy,
+        state,
+        ..
+    } = Registry::start(&rt, dir.path(), "example.test/resume", &names);
     let saved = state.join("registry-sweep.json");
     // Two registry requests a second, a slice of at most one second per pass: the sweep of eight
     // projects spans several passes, each saving its place.
@@ -807,6 +764,66 @@ fn which(program: &str) -> Option<PathBuf> {
         .split(':')
         .map(|d| Path::new(d).join(program))
         .find(|p| p.is_file())
+}
+
+/// A registry and its log: a log written with crates/tlog holding one wheel per name, each
+/// built into `packages`, served over HTTP (`server`); `pypi-server` serving those wheels
+/// (`index`); a policy trusting the log and a state directory (not made yet) for the monitor.
+struct Registry {
+    packages: PathBuf,
+    server: support::FileServer,
+    index: PypiServer,
+    policy: PathBuf,
+    state: PathBuf,
+}
+
+impl Registry {
+    fn start<S: AsRef<str>>(
+        rt: &tokio::runtime::Runtime,
+        dir: &Path,
+        origin: &str,
+        names: &[S],
+    ) -> Registry {
+        let pypi_server = which("pypi-server").unwrap_or_else(|| {
+            panic!(
+                "pypi-server is not installed: run scripts/setup.sh (it pip-installs pypiserver)"
+            )
+        });
+        let packages = dir.join("packages");
+        std::fs::create_dir(&packages).unwrap();
+        let mut log = support::FakeLog::new(origin, 5);
+        for name in names {
+            let checksum = build_wheel(&packages, name.as_ref(), "original");
+            log.append(support::entry_with_checksum(name.as_ref(), &checksum));
+        }
+        let server = rt.block_on(support::FileServer::start(log.files()));
+        let index = PypiServer::start(&pypi_server, &packages);
+        let policy = dir.join("policy");
+        std::fs::write(&policy, log.policy_text()).unwrap();
+        Registry {
+            packages,
+            server,
+            index,
+            policy,
+            state: dir.join("state"),
+        }
+    }
+}
+
+/// The (kind, identifier) of each finding of `run`, sorted.
+fn kinds_and_identifiers(run: &Run) -> Vec<(&str, &str)> {
+    let mut found: Vec<(&str, &str)> = run
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap(),
+                f["identifier"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 /// A running `pypi-server` on 127.0.0.1 serving `packages`; killed on drop.
