@@ -33,18 +33,25 @@ fn log_set(log: &LogServer, pypi: &PypiServer, dir: &Path) {
     assert!(out.status.success(), "{}", pypi::output_text(&out));
 }
 
-#[test]
-fn lock_then_verify_lock_and_tampering_is_named() {
+/// A log, a pypiserver serving the requests set, and a work directory with a policy
+/// trusting the log, where every file of the set was logged.
+fn logged_set() -> (LogServer, PypiServer, tempfile::TempDir) {
     let log = LogServer::start(&[]);
     let pypi = PypiServer::start(&REQUESTS_SET);
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
     std::fs::write(
-        d.join("policy"),
+        dir.path().join("policy"),
         format!("log {}\nquorum none\n", log.vkey()),
     )
     .unwrap();
-    log_set(&log, &pypi, d);
+    log_set(&log, &pypi, dir.path());
+    (log, pypi, dir)
+}
+
+#[test]
+fn lock_then_verify_lock_and_tampering_is_named() {
+    let (log, pypi, dir) = logged_set();
+    let d = dir.path();
 
     // A lock file made by a real tool.
     let lock = d.join("pylock.toml");
@@ -159,16 +166,8 @@ fn lock_proofs(text: &str) -> std::collections::HashMap<String, String> {
 
 #[test]
 fn a_lock_exported_by_uv_takes_proofs_and_verifies() {
-    let log = LogServer::start(&[]);
-    let pypi = PypiServer::start(&REQUESTS_SET);
-    let dir = tempfile::tempdir().unwrap();
+    let (log, pypi, dir) = logged_set();
     let d = dir.path();
-    std::fs::write(
-        d.join("policy"),
-        format!("log {}\nquorum none\n", log.vkey()),
-    )
-    .unwrap();
-    log_set(&log, &pypi, d);
 
     // A uv project whose lock uv exports as pylock.toml (inline wheel tables, no names).
     let project = d.join("project");
