@@ -126,6 +126,12 @@ impl Witness {
         exchange(&self.addr, request).await
     }
 
+    /// Asserts that the witness cosigns `log`'s first checkpoint (size 2, from nothing).
+    async fn assert_first_cosigned(&self, log: &TestLog) {
+        let first = self.raw(&post("/add-checkpoint", &log.request(0, 2))).await;
+        assert_eq!(status(&first), 200, "{}", text(&first));
+    }
+
     /// Asserts the process is alive and still cosigns (the same checkpoint
     /// again: `old == new` with an empty proof is a valid request).
     async fn assert_healthy(&mut self, log: &TestLog, after: &str) {
@@ -203,10 +209,7 @@ fn malformed_bodies(log: &TestLog) -> Vec<(&'static str, Vec<u8>)> {
 async fn malformed_bodies_get_400_and_the_witness_stays_healthy() {
     let log = TestLog::new(2);
     let mut witness = Witness::start(&log);
-    let first = witness
-        .raw(&post("/add-checkpoint", &log.request(0, 2)))
-        .await;
-    assert_eq!(status(&first), 200, "{}", text(&first));
+    witness.assert_first_cosigned(&log).await;
     let mut tried = 0;
     for (name, body) in malformed_bodies(&log) {
         let answer = witness.raw(&post("/add-checkpoint", &body)).await;
@@ -306,10 +309,7 @@ fn framing_cases() -> Vec<(&'static str, Vec<u8>, &'static [u16])> {
 async fn odd_paths_methods_and_framing_get_4xx_and_the_witness_stays_healthy() {
     let log = TestLog::new(2);
     let mut witness = Witness::start(&log);
-    let first = witness
-        .raw(&post("/add-checkpoint", &log.request(0, 2)))
-        .await;
-    assert_eq!(status(&first), 200, "{}", text(&first));
+    witness.assert_first_cosigned(&log).await;
     let mut tried = 0;
     for (name, raw, allowed) in framing_cases() {
         let answer = witness.raw(&raw).await;
@@ -362,10 +362,7 @@ async fn trickled_body_is_cut_off_within_a_bound() {
         elapsed >= Duration::from_secs(5),
         "cut off too early: {elapsed:?}"
     );
-    let first = witness
-        .raw(&post("/add-checkpoint", &log.request(0, 2)))
-        .await;
-    assert_eq!(status(&first), 200, "{}", text(&first));
+    witness.assert_first_cosigned(&log).await;
     witness.assert_healthy(&log, "a trickled body").await;
 }
 
@@ -391,10 +388,7 @@ async fn stalled_connections_do_not_block_others() {
         }
         stalled.push(stream);
     }
-    let first = witness
-        .raw(&post("/add-checkpoint", &log.request(0, 2)))
-        .await;
-    assert_eq!(status(&first), 200, "{}", text(&first));
+    witness.assert_first_cosigned(&log).await;
     witness
         .assert_healthy(&log, "200 stalled connections")
         .await;
@@ -428,10 +422,7 @@ async fn w2_unknown_paths_and_wrong_methods_answer_json() {
             .unwrap_or_else(|e| panic!("case {name}: JSON error body: {e}: {}", text(&answer)));
         assert!(json["error"].is_string(), "case {name}: {json}");
     }
-    let first = witness
-        .raw(&post("/add-checkpoint", &log.request(0, 2)))
-        .await;
-    assert_eq!(status(&first), 200, "{}", text(&first));
+    witness.assert_first_cosigned(&log).await;
     witness.assert_healthy(&log, "the W2 cases").await;
 }
 
@@ -451,10 +442,7 @@ async fn w1_silent_connections_are_closed() {
                 .expect("connect"),
         );
     }
-    let first = witness
-        .raw(&post("/add-checkpoint", &log.request(0, 2)))
-        .await;
-    assert_eq!(status(&first), 200, "{}", text(&first));
+    witness.assert_first_cosigned(&log).await;
     for mut stream in silent {
         let mut rest = Vec::new();
         let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut rest))
@@ -489,10 +477,7 @@ async fn w1b_stalled_http2_connections_are_closed() {
         .await
         .expect("stalled h2 connection closed within 30 s")
         .ok();
-    let first = witness
-        .raw(&post("/add-checkpoint", &log.request(0, 2)))
-        .await;
-    assert_eq!(status(&first), 200, "{}", text(&first));
+    witness.assert_first_cosigned(&log).await;
     witness
         .assert_healthy(&log, "a stalled h2 connection")
         .await;
@@ -506,10 +491,7 @@ async fn witness_on_a_full_disk_refuses_then_recovers() {
     let fs = SmallFs::mount("4m");
     let log = TestLog::new(40);
     let mut witness = Witness::start_in(&log, fs.path());
-    let first = witness
-        .raw(&post("/add-checkpoint", &log.request(0, 2)))
-        .await;
-    assert_eq!(status(&first), 200, "{}", text(&first));
+    witness.assert_first_cosigned(&log).await;
     let filler = fs.fill("filler");
     let mut refused = 0;
     let mut size = 2;
