@@ -100,6 +100,21 @@ fn check_add_answer(d: &Deployment, body: &Value) -> u64 {
     body["index"].as_u64().expect("index")
 }
 
+/// Retries adding wheel `name` (bounded, 30 s) until the log answers 200, and returns the
+/// index of that answer, whose checkpoint meets the policy; `stuck` says what did not
+/// happen otherwise.
+async fn add_until_published(d: &Deployment, name: &str, stuck: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = d.log.add_wheel(name).await;
+        if answer.status().as_u16() == 200 {
+            return check_add_answer(d, &answer.json().await.expect("json"));
+        }
+        assert!(Instant::now() < deadline, "{stuck}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn three_witnesses_quorum_two() {
     let mut d = deploy("2s", true);
@@ -179,17 +194,8 @@ async fn three_witnesses_quorum_two() {
     // One comes back: publishing resumes by itself, and retrying the add
     // returns its proof.
     d.witnesses[1].start();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let answer = d.log.add_wheel("delta").await;
-        if answer.status().as_u16() == 200 {
-            let index = check_add_answer(&d, &answer.json().await.expect("json"));
-            assert_eq!(index, 3);
-            break;
-        }
-        assert!(Instant::now() < deadline, "publishing did not resume");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let index = add_until_published(&d, "delta", "publishing did not resume").await;
+    assert_eq!(index, 3);
     let (size, cosigners) = published(&d).await;
     assert_eq!(size, 4);
     assert_eq!(cosigners, ["w1", "w2"]);
@@ -216,16 +222,8 @@ async fn a_new_log_starts_with_no_witness_reachable() {
     // Two witnesses come up: the pending entry gets published with their cosignatures.
     d.witnesses[0].start();
     d.witnesses[2].start();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let answer = d.log.add_wheel("lonely").await;
-        if answer.status().as_u16() == 200 {
-            assert_eq!(check_add_answer(&d, &answer.json().await.expect("json")), 0);
-            break;
-        }
-        assert!(Instant::now() < deadline, "publishing did not start");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let index = add_until_published(&d, "lonely", "publishing did not start").await;
+    assert_eq!(index, 0);
     let (size, cosigners) = published(&d).await;
     assert_eq!(
         (size, cosigners),
