@@ -142,11 +142,7 @@ fn add_is_idempotent_and_refuses_conflicts() {
     std::fs::write(&file, b"different bytes, same name").unwrap();
     let out = f.run_add(&[&file]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("conflict"),
-        "{}",
-        text(&out.stderr)
-    );
+    common::assert_stderr_has(&out, "conflict");
 }
 
 #[test]

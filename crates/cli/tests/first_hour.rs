@@ -302,11 +302,7 @@ fn policy_of_a_new_witnessed_log_and_no_partial_file() {
     assert_eq!(add.status.code(), Some(0), "{}", text(&add.stderr));
     let out = policy(&saved);
     assert_eq!(out.status.code(), Some(0));
-    assert!(
-        text(&out.stderr).contains("cosigned by w1"),
-        "{}",
-        text(&out.stderr)
-    );
+    common::assert_stderr_has(&out, "cosigned by w1");
 
     // A failure leaves nothing behind.
     let nothing = dir.path().join("nothing.policy");
@@ -328,11 +324,7 @@ fn policy_of_a_new_witnessed_log_and_no_partial_file() {
     std::fs::write(&empty, "").unwrap();
     let out = bintrail_in(dir.path(), &["verify", "--policy", p(&empty), p(&file)]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("the file is empty"),
-        "{}",
-        text(&out.stderr)
-    );
+    common::assert_stderr_has(&out, "the file is empty");
 }
 
 /// Item 5: during a quorum outage `add --timeout` gives up on time, prints the index
@@ -467,11 +459,7 @@ async fn add_submits_concurrently_and_verify_takes_a_directory() {
     std::fs::create_dir_all(&empty).unwrap();
     let out = verify(&empty);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("no distribution files"),
-        "{}",
-        text(&out.stderr)
-    );
+    common::assert_stderr_has(&out, "no distribution files");
 }
 
 /// POSTs one `/add` of `name` with `token`; the HTTP status.
@@ -534,11 +522,7 @@ async fn token_list_and_revoke_without_restart() {
     assert_eq!(text(&out.stdout), "first-start\n");
     let out = bintrail_in(&cwd, &["token", "revoke", "--tokens", p(&tokens), "ci"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("no token named"),
-        "{}",
-        text(&out.stderr)
-    );
+    common::assert_stderr_has(&out, "no token named");
 }
 
 /// Item 10: paths in a `--config` file are relative to the file's directory, so the
@@ -673,6 +657,34 @@ async fn diagnostics_are_plain_off_a_terminal_and_json_on_request() {
 /// A process group started with `setsid`, killed (the whole group) when dropped.
 struct Group(std::process::Child);
 
+impl Group {
+    /// Runs `script` with `sh -e` in a new session in `dir` (also its HOME), the bintrail
+    /// under test first on PATH, without the caller's XDG_STATE_HOME, its output to
+    /// `dir/script.log`.
+    fn run_script(dir: &Path, script: &str) -> Group {
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_bintrail")).parent().unwrap();
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let log_file = std::fs::File::create(dir.join("script.log")).unwrap();
+        Group(
+            Command::new("setsid")
+                .args(["sh", "-ec", script])
+                .current_dir(dir)
+                .env("PATH", path)
+                .env("HOME", dir)
+                .env_remove("XDG_STATE_HOME")
+                .stdin(std::process::Stdio::null())
+                .stdout(log_file.try_clone().unwrap())
+                .stderr(log_file)
+                .spawn()
+                .expect("setsid sh (util-linux)"),
+        )
+    }
+}
+
 impl Drop for Group {
     fn drop(&mut self) {
         let _ = Command::new("kill")
@@ -708,26 +720,7 @@ fn readme_witness_blocks_run_literally_beside_the_first_log() {
         script = script.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{free}"));
         ports.insert(port, free);
     }
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_bintrail")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let log_file = std::fs::File::create(dir.path().join("script.log")).unwrap();
-    let group = Group(
-        Command::new("setsid")
-            .args(["sh", "-ec", &script])
-            .current_dir(dir.path())
-            .env("PATH", path)
-            .env("HOME", dir.path())
-            .env_remove("XDG_STATE_HOME")
-            .stdin(std::process::Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .expect("setsid sh (util-linux)"),
-    );
+    let group = Group::run_script(dir.path(), &script);
     let script_log = || std::fs::read_to_string(dir.path().join("script.log")).unwrap_or_default();
     let url = format!("http://127.0.0.1:{}", ports["8090"]);
     let w0 = format!("http://127.0.0.1:{}/healthz", ports["8094"]);
@@ -831,28 +824,7 @@ fn readme_proxy_over_a_plain_index_runs_literally() {
         .replace("http://127.0.0.1:8081/simple/", &index.simple())
         .replace("127.0.0.1:3142", &format!("127.0.0.1:{proxy_port}"))
         + "\nwait\n";
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_bintrail")).parent().unwrap();
-    let log_file = std::fs::File::create(dir.path().join("script.log")).unwrap();
-    let _group = Group(
-        Command::new("setsid")
-            .args(["sh", "-ec", &script])
-            .current_dir(dir.path())
-            .env(
-                "PATH",
-                format!(
-                    "{}:{}",
-                    bin_dir.display(),
-                    std::env::var("PATH").unwrap_or_default()
-                ),
-            )
-            .env("HOME", dir.path())
-            .env_remove("XDG_STATE_HOME")
-            .stdin(std::process::Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .expect("setsid sh (util-linux)"),
-    );
+    let _group = Group::run_script(dir.path(), &script);
     let script_log = || std::fs::read_to_string(dir.path().join("script.log")).unwrap_or_default();
     let proxy = format!("http://127.0.0.1:{proxy_port}/simple/");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::LogServer;
+use common::{LogServer, assert_stderr_has};
 use common::{lossy as text, run as bintrail};
 
 const GITHUB: &str = "https://token.actions.githubusercontent.com";
@@ -81,12 +81,6 @@ impl Fixture {
         args.push(&file);
         bintrail(&args)
     }
-}
-
-/// Asserts that `out`'s stderr contains `needle`, showing it if not.
-fn assert_stderr_has(out: &Output, needle: &str) {
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains(needle), "{stderr}");
 }
 
 fn assert_exit(out: &Output, code: i32) {

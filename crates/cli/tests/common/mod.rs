@@ -295,6 +295,12 @@ pub fn run(args: &[&str]) -> std::process::Output {
         .expect("run bintrail")
 }
 
+/// Asserts that `out`'s stderr contains `needle`, showing it if not.
+pub fn assert_stderr_has(out: &std::process::Output, needle: &str) {
+    let stderr = lossy(&out.stderr);
+    assert!(stderr.contains(needle), "{stderr}");
+}
+
 /// Output bytes as text, lossily.
 pub fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
