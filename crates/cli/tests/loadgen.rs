@@ -106,16 +106,7 @@ fn loadgen_writes_and_reads_a_real_log_without_errors() {
     );
     assert_clean(&healthz, 200, 0);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let checkpoint = runtime
-        .block_on(async {
-            common::client()
-                .get(server.at("/checkpoint"))
-                .send()
-                .await?
-                .text()
-                .await
-        })
-        .expect("GET /checkpoint");
+    let checkpoint = runtime.block_on(common::get_text(&server.at("/checkpoint")));
     assert_eq!(checkpoint.lines().nth(1), Some("500"), "{checkpoint}");
 }
 
