@@ -8,42 +8,23 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use bintrail_tlog::note::{KeyType, Signer};
-use common::LogServer;
+use common::ClientFixture as Fixture;
 use common::{lossy as text, run as bintrail};
 
 const NAME: &str = "demo-1.0-py3-none-any.whl";
 const CONTENTS: &[u8] = b"demo wheel bytes, version 1.0";
 
-/// A running log, a work directory, a token file, and a policy trusting the log
-/// with no witnesses.
-struct Fixture {
-    server: LogServer,
-    dir: tempfile::TempDir,
+/// What these tests add to the shared fixture.
+trait Logs {
+    /// Writes `name` with `contents` and logs it; returns the file's path.
+    fn add(&self, name: &str, contents: &[u8]) -> PathBuf;
 }
 
-impl Fixture {
-    fn new() -> Fixture {
-        let server = LogServer::start(&[]);
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("token"), server.token()).unwrap();
-        let policy = format!("log {}\nquorum none\n", server.vkey());
-        std::fs::write(dir.path().join("policy"), policy).unwrap();
-        Fixture { server, dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn arg(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
-
-    /// Writes `name` with `contents` and logs it; returns the file's path.
+impl Logs for Fixture {
     fn add(&self, name: &str, contents: &[u8]) -> PathBuf {
         let file = self.path(name);
         std::fs::write(&file, contents).unwrap();
-        let out = self.run_add(&[&file]);
+        let out = self.run_add(&[], &[&file]);
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -51,31 +32,6 @@ impl Fixture {
             text(&out.stderr)
         );
         file
-    }
-
-    fn run_add(&self, files: &[&Path]) -> Output {
-        let mut args = vec![
-            "add".to_owned(),
-            "--log".to_owned(),
-            self.server.url.clone(),
-            "--token-file".to_owned(),
-            self.arg("token"),
-            "--policy".to_owned(),
-            self.arg("policy"),
-            "--state".to_owned(),
-            self.arg("state"),
-        ];
-        args.extend(files.iter().map(|f| f.display().to_string()));
-        bintrail(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    }
-
-    fn verify(&self, extra: &[&str], file: &Path) -> Output {
-        let policy = self.arg("policy");
-        let mut args = vec!["verify", "--policy", &policy];
-        args.extend(extra);
-        let file = file.display().to_string();
-        args.push(&file);
-        bintrail(&args)
     }
 }
 
@@ -131,7 +87,7 @@ fn add_then_verify_succeeds() {
 fn add_is_idempotent_and_refuses_conflicts() {
     let f = Fixture::new();
     let file = f.add(NAME, CONTENTS);
-    let again = f.run_add(&[&file]);
+    let again = f.run_add(&[], &[&file]);
     assert_eq!(
         again.status.code(),
         Some(0),
@@ -140,7 +96,7 @@ fn add_is_idempotent_and_refuses_conflicts() {
     );
     assert!(text(&again.stdout).contains("index 0"));
     std::fs::write(&file, b"different bytes, same name").unwrap();
-    let out = f.run_add(&[&file]);
+    let out = f.run_add(&[], &[&file]);
     assert_eq!(out.status.code(), Some(2));
     common::assert_stderr_has(&out, "conflict");
 }

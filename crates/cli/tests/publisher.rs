@@ -9,77 +9,36 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use common::ClientFixture as Fixture;
 use common::{LogServer, assert_stderr_has};
 use common::{lossy as text, run as bintrail};
 
 const GITHUB: &str = "https://token.actions.githubusercontent.com";
 const WORKFLOW: &str = "https://github.com/demo/demo/.github/workflows/release.yml@refs/tags/v1.0";
 
-/// A running log, a work directory with its token and a policy trusting it.
-struct Fixture {
-    server: LogServer,
-    dir: tempfile::TempDir,
+/// What these tests add to the shared fixture.
+trait Publishes {
+    /// Writes `name` with `contents` and runs `bintrail add` with `extra` flags; returns
+    /// the file.
+    fn add(&self, name: &str, contents: &[u8], extra: &[&str]) -> (PathBuf, Output);
+    /// Writes the real `NAME.publish.attestation` asset into the work directory and returns
+    /// its path, as an argument.
+    fn attestation(&self, name: &str) -> String;
 }
 
-impl Fixture {
-    fn new() -> Fixture {
-        Fixture::with_server(LogServer::start(&[]))
-    }
-
-    fn with_server(server: LogServer) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("token"), server.token()).unwrap();
-        std::fs::write(
-            dir.path().join("policy"),
-            format!("log {}\nquorum none\n", server.vkey()),
-        )
-        .unwrap();
-        Fixture { server, dir }
-    }
-
-    fn arg(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    /// Writes `name` with `contents` and runs `bintrail add` with `extra` flags; returns the file.
+impl Publishes for Fixture {
     fn add(&self, name: &str, contents: &[u8], extra: &[&str]) -> (PathBuf, Output) {
-        let file = self.dir.path().join(name);
+        let file = self.path(name);
         std::fs::write(&file, contents).unwrap();
-        let (token, policy, state) = (self.arg("token"), self.arg("policy"), self.arg("state"));
-        let mut args = vec![
-            "add",
-            "--log",
-            &self.server.url,
-            "--token-file",
-            &token,
-            "--policy",
-            &policy,
-            "--state",
-            &state,
-        ];
-        args.extend(extra);
-        let file_arg = file.display().to_string();
-        args.push(&file_arg);
-        let out = bintrail(&args);
+        let out = self.run_add(extra, &[&file]);
         (file, out)
     }
 
-    /// Writes the real `NAME.publish.attestation` asset into the work directory and returns
-    /// its path, as an argument.
     fn attestation(&self, name: &str) -> String {
         let file = format!("{name}.publish.attestation");
         let path = self.dir.path().join(&file);
         std::fs::write(&path, attestation_asset(&file)).unwrap();
         path.display().to_string()
-    }
-
-    fn verify(&self, extra: &[&str], file: &Path) -> Output {
-        let policy = self.arg("policy");
-        let file = file.display().to_string();
-        let mut args = vec!["verify", "--policy", &policy];
-        args.extend(extra);
-        args.push(&file);
-        bintrail(&args)
     }
 }
 

@@ -274,6 +274,68 @@ impl Drop for LogServer {
     }
 }
 
+/// A running log and a work directory holding a token file (`token`) and a policy
+/// trusting the log with no witnesses (`policy`): what the client commands need.
+pub struct ClientFixture {
+    pub server: LogServer,
+    pub dir: tempfile::TempDir,
+}
+
+impl ClientFixture {
+    pub fn new() -> ClientFixture {
+        ClientFixture::with_server(LogServer::start(&[]))
+    }
+
+    pub fn with_server(server: LogServer) -> ClientFixture {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), server.token()).unwrap();
+        let policy = format!("log {}\nquorum none\n", server.vkey());
+        std::fs::write(dir.path().join("policy"), policy).unwrap();
+        ClientFixture { server, dir }
+    }
+
+    /// `name` in the work directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `name` in the work directory, as an argument.
+    pub fn arg(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+
+    /// `bintrail add` to the log with the work directory's token, policy and state, then
+    /// `extra` flags, then `files`.
+    pub fn run_add(&self, extra: &[&str], files: &[&Path]) -> std::process::Output {
+        let (token, policy, state) = (self.arg("token"), self.arg("policy"), self.arg("state"));
+        let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        let mut args = vec![
+            "add",
+            "--log",
+            &self.server.url,
+            "--token-file",
+            &token,
+            "--policy",
+            &policy,
+            "--state",
+            &state,
+        ];
+        args.extend(extra);
+        args.extend(files.iter().map(String::as_str));
+        run(&args)
+    }
+
+    /// `bintrail verify --policy POLICY EXTRA FILE`.
+    pub fn verify(&self, extra: &[&str], file: &Path) -> std::process::Output {
+        let policy = self.arg("policy");
+        let file = file.display().to_string();
+        let mut args = vec!["verify", "--policy", &policy];
+        args.extend(extra);
+        args.push(&file);
+        run(&args)
+    }
+}
+
 /// POSTs `body` to a log's `/add` (`url`) with the bearer `token`.
 pub async fn post_add(url: &str, token: &str, body: &serde_json::Value) -> reqwest::Response {
     client()
