@@ -235,10 +235,8 @@ fn equivocating_log_written_with_tlog_is_caught() {
     log.append(support::entry("twice-1.0-py3-none-any.whl", 1));
     log.append(support::entry("fine-1.0-py3-none-any.whl", 2));
     log.append(support::entry("twice-1.0-py3-none-any.whl", 3));
-    let server = rt.block_on(support::FileServer::start(log.files()));
     let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy");
-    std::fs::write(&policy, log.policy_text()).unwrap();
+    let (server, policy) = serve_fake_log(&rt, &log, dir.path());
 
     let run = monitor_once(&server.url, &policy, &dir.path().join("state"), &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -329,10 +327,8 @@ fn h6_aliases_with_different_digests_are_equivocation() {
     log.append(support::entry("fine-1.0-py3-none-any.whl", 2));
     log.append(support::entry("Alias-1.00.zip", 3));
     log.append(support::entry("Fine-1.0-PY3-none-any.whl", 2));
-    let server = rt.block_on(support::FileServer::start(log.files()));
     let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy");
-    std::fs::write(&policy, log.policy_text()).unwrap();
+    let (server, policy) = serve_fake_log(&rt, &log, dir.path());
 
     let run = monitor_once(&server.url, &policy, &dir.path().join("state"), &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -766,6 +762,19 @@ fn which(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Serves `log` over HTTP; returns the server and a policy trusting the log, written to
+/// `dir/policy`.
+fn serve_fake_log(
+    rt: &tokio::runtime::Runtime,
+    log: &support::FakeLog,
+    dir: &Path,
+) -> (support::FileServer, PathBuf) {
+    let server = rt.block_on(support::FileServer::start(log.files()));
+    let policy = dir.join("policy");
+    std::fs::write(&policy, log.policy_text()).unwrap();
+    (server, policy)
+}
+
 /// A registry and its log: a log written with crates/tlog holding one wheel per name, each
 /// built into `packages`, served over HTTP (`server`); `pypi-server` serving those wheels
 /// (`index`); a policy trusting the log and a state directory (not made yet) for the monitor.
@@ -796,10 +805,8 @@ impl Registry {
             let checksum = build_wheel(&packages, name.as_ref(), "original");
             log.append(support::entry_with_checksum(name.as_ref(), &checksum));
         }
-        let server = rt.block_on(support::FileServer::start(log.files()));
+        let (server, policy) = serve_fake_log(rt, &log, dir);
         let index = PypiServer::start(&pypi_server, &packages);
-        let policy = dir.join("policy");
-        std::fs::write(&policy, log.policy_text()).unwrap();
         Registry {
             packages,
             server,
