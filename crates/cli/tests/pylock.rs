@@ -33,6 +33,22 @@ fn log_set(log: &LogServer, pypi: &PypiServer, dir: &Path) {
     assert!(out.status.success(), "{}", pypi::output_text(&out));
 }
 
+/// `bintrail lock` of `lock` against `log`, with the policy and state of `dir`: it must
+/// succeed.
+fn bintrail_lock(log: &LogServer, dir: &Path, lock: &Path) {
+    let out = bintrail_bounded(&[
+        "lock",
+        p(lock),
+        "--policy",
+        p(&dir.join("policy")),
+        "--log",
+        &log.url,
+        "--state",
+        p(&dir.join("state")),
+    ]);
+    assert!(out.status.success(), "lock: {}", pypi::output_text(&out));
+}
+
 /// A log, a pypiserver serving the requests set, and a work directory with a policy
 /// trusting the log, where every file of the set was logged.
 fn logged_set() -> (LogServer, PypiServer, tempfile::TempDir) {
@@ -76,17 +92,7 @@ fn lock_then_verify_lock_and_tampering_is_named() {
     );
     let original = std::fs::read_to_string(&lock).unwrap();
 
-    let out = bintrail_bounded(&[
-        "lock",
-        p(&lock),
-        "--policy",
-        p(&d.join("policy")),
-        "--log",
-        &log.url,
-        "--state",
-        p(&d.join("state")),
-    ]);
-    assert!(out.status.success(), "lock: {}", pypi::output_text(&out));
+    bintrail_lock(&log, d, &lock);
     let locked = std::fs::read_to_string(&lock).unwrap();
     // Every line pip wrote is still there, in order: bintrail only added.
     let mut rest = locked.as_str();
@@ -226,17 +232,7 @@ fn a_lock_exported_by_uv_takes_proofs_and_verifies() {
             .contains("created-by = \"uv\"")
     );
 
-    let out = bintrail_bounded(&[
-        "lock",
-        p(&lock),
-        "--policy",
-        p(&d.join("policy")),
-        "--log",
-        &log.url,
-        "--state",
-        p(&d.join("state")),
-    ]);
-    assert!(out.status.success(), "lock: {}", pypi::output_text(&out));
+    bintrail_lock(&log, d, &lock);
     let out = bintrail_bounded(&["verify", "--lock", p(&lock), "--dir", p(&pypi.packages)]);
     assert_eq!(out.status.code(), Some(0), "{}", pypi::output_text(&out));
     assert_eq!(
