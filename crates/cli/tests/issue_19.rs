@@ -78,16 +78,8 @@ async fn h9_looser_than_the_formats_is_refused() {
     assert_eq!(results[1]["index"], 0);
     assert_eq!(results[2]["status"], "error");
     assert_eq!(results[2].get("index"), None, "{}", results[2]);
-    let lookup = common::client()
-        .get(server.at("/lookup/pypi/x-1.0.tar.gz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        lookup.status(),
-        StatusCode::NOT_FOUND,
-        "nothing else logged"
-    );
+    let (status, _) = get(&server, "/lookup/pypi/x-1.0.tar.gz").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing else logged");
 }
 
 /// A `POST /add` of a fresh wheel `name` with `token`: the status.
@@ -294,13 +286,9 @@ async fn h6_aliases_of_a_logged_file_are_refused_naming_it() {
         Some("3"),
         "three files logged: {checkpoint}"
     );
-    let lookup = common::client()
-        .get(server.at("/lookup/pypi/Alias-1.0.tar.gz"))
-        .send()
-        .await
-        .unwrap();
+    let (status, _) = get(&server, "/lookup/pypi/Alias-1.0.tar.gz").await;
     assert_eq!(
-        lookup.status(),
+        status,
         StatusCode::NOT_FOUND,
         "an alias has no proof of its own"
     );

@@ -53,6 +53,18 @@ impl TestLog {
         }
     }
 
+    /// The log of `ORIGIN` under key seed 1 with `size` entries `forked <i>`: a fork of
+    /// any other history of that log.
+    fn forked(size: u64) -> Self {
+        let mut fork = TestLog::new(ORIGIN, 1);
+        for i in 0..size {
+            let new = stored_hashes(i, format!("forked {i}").as_bytes(), &fork.hashes).expect("h");
+            fork.hashes.extend(new);
+            fork.size += 1;
+        }
+        fork
+    }
+
     fn grow_to(&mut self, size: u64) {
         while self.size < size {
             let entry = format!("entry {}", self.size);
@@ -340,12 +352,7 @@ async fn h2_random_proofs_store_nothing_and_a_fork_is_stored_once() {
     assert!(growth < 256 * 1024, "database grew by {growth} bytes");
 
     // A real fork at the stored size, replayed with extra signature lines.
-    let mut fork = TestLog::new(ORIGIN, 1);
-    for i in 0..7u64 {
-        let new = stored_hashes(i, format!("forked {i}").as_bytes(), &fork.hashes).expect("h");
-        fork.hashes.extend(new);
-        fork.size += 1;
-    }
+    let fork = TestLog::forked(7);
     let forked = fork.checkpoint(7);
     for n in 0..20u8 {
         let other = Signer::generate("someone.example", KeyType::Ed25519, [n; 32]).expect("key");
@@ -389,12 +396,7 @@ async fn fork_is_refused_and_evidence_printed() {
     let witness = setup.start();
     assert_eq!(post(&witness, setup.log.request(0, 4)).await.status, 200);
     // Same origin and key, same size, another root.
-    let mut fork = TestLog::new(ORIGIN, 1);
-    for i in 0..4u64 {
-        let new = stored_hashes(i, format!("forked {i}").as_bytes(), &fork.hashes).expect("h");
-        fork.hashes.extend(new);
-        fork.size += 1;
-    }
+    let fork = TestLog::forked(4);
     let forked = fork.checkpoint(4);
     assert_ne!(forked.root_hash, setup.log.checkpoint(4).root_hash);
     let answer = post(&witness, body(4, &[], &fork.sign(&forked))).await;
