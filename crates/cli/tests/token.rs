@@ -7,16 +7,21 @@ fn bintrail() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bintrail"))
 }
 
+/// Runs `bintrail token add --tokens TOKENS NAME`.
+fn token_add(tokens: &std::path::Path, name: &str) -> std::process::Output {
+    bintrail()
+        .args(["token", "add", "--tokens"])
+        .arg(tokens)
+        .arg(name)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn token_add_prints_only_the_token_and_stores_only_its_hash() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens");
-    let out = bintrail()
-        .args(["token", "add", "--tokens"])
-        .arg(&tokens)
-        .arg("uploader")
-        .output()
-        .unwrap();
+    let out = token_add(&tokens, "uploader");
     assert!(
         out.status.success(),
         "{}",
@@ -38,24 +43,14 @@ fn token_add_prints_only_the_token_and_stores_only_its_hash() {
     assert_eq!(mode, 0o600);
 
     // A second token with another name is appended; a repeated name is refused.
-    let out = bintrail()
-        .args(["token", "add", "--tokens"])
-        .arg(&tokens)
-        .arg("second")
-        .output()
-        .unwrap();
+    let out = token_add(&tokens, "second");
     assert!(out.status.success());
     assert_ne!(
         String::from_utf8(out.stdout).unwrap(),
         stdout,
         "tokens are fresh"
     );
-    let out = bintrail()
-        .args(["token", "add", "--tokens"])
-        .arg(&tokens)
-        .arg("uploader")
-        .output()
-        .unwrap();
+    let out = token_add(&tokens, "uploader");
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -70,12 +65,7 @@ fn token_add_prints_only_the_token_and_stores_only_its_hash() {
 fn token_add_rejects_bad_names() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens");
-    let out = bintrail()
-        .args(["token", "add", "--tokens"])
-        .arg(&tokens)
-        .arg("has space")
-        .output()
-        .unwrap();
+    let out = token_add(&tokens, "has space");
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid token name"));
