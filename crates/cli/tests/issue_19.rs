@@ -84,14 +84,13 @@ async fn h9_looser_than_the_formats_is_refused() {
 
 /// A `POST /add` of a fresh wheel `name` with `token`: the status.
 async fn add_with(server: &LogServer, token: &str, name: &str) -> StatusCode {
-    common::client()
-        .post(server.at("/add"))
-        .bearer_auth(token)
-        .json(&json!({"filename": common::wheel(name, "1.0"), "checksum": checksum(name)}))
-        .send()
-        .await
-        .expect("POST /add")
-        .status()
+    common::post_add(
+        &server.at("/add"),
+        token,
+        &json!({"filename": common::wheel(name, "1.0"), "checksum": checksum(name)}),
+    )
+    .await
+    .status()
 }
 
 /// H4: with `--tokens FILE`, deleting the file or rewriting it with a byte-order mark
@@ -125,13 +124,9 @@ async fn h4_an_unusable_tokens_file_refuses_every_write() {
         }
         // An accepted token rechecks the file at most once a second (auth.rs RECHECK).
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        let response = common::client()
-            .post(server.at("/add"))
-            .bearer_auth(&token)
-            .json(&json!({"filename": common::wheel(&format!("h4_{i}"), "1.0"), "checksum": checksum(case)}))
-            .send()
-            .await
-            .expect("POST /add");
+        let name = common::wheel(&format!("h4_{i}"), "1.0");
+        let body = json!({"filename": name, "checksum": checksum(case)});
+        let response = common::post_add(&server.at("/add"), &token, &body).await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{case}");
         let answer: Value = response.json().await.expect("JSON");
         assert!(

@@ -86,13 +86,8 @@ async fn bulk(server: &LogServer, names: &[String]) {
 }
 
 async fn add(server: &LogServer, token: &str, name: &str, sum: &str) -> (StatusCode, Value) {
-    let response = client()
-        .post(server.at("/add"))
-        .bearer_auth(token)
-        .json(&json!({"filename": name, "checksum": sum}))
-        .send()
-        .await
-        .unwrap();
+    let body = json!({"filename": name, "checksum": sum});
+    let response = common::post_add(&server.at("/add"), token, &body).await;
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }

@@ -26,13 +26,12 @@ async fn restart_keeps_keys_token_entries_and_uniqueness() {
 
     let filename = wheel("durable", "1.0");
     let sum = checksum("durable");
-    let response = client()
-        .post(server.at("/add"))
-        .bearer_auth(&token)
-        .json(&json!({"filename": filename, "checksum": sum}))
-        .send()
-        .await
-        .unwrap();
+    let response = common::post_add(
+        &server.at("/add"),
+        &token,
+        &json!({"filename": filename, "checksum": sum}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     let index = response.json::<Value>().await.unwrap()["index"].clone();
 
@@ -47,24 +46,22 @@ async fn restart_keeps_keys_token_entries_and_uniqueness() {
     assert_eq!(server.token(), token);
 
     // Same entry: the same index, nothing appended. Another checksum: 409.
-    let again = client()
-        .post(server.at("/add"))
-        .bearer_auth(&token)
-        .json(&json!({"filename": filename, "checksum": sum}))
-        .send()
-        .await
-        .unwrap();
+    let again = common::post_add(
+        &server.at("/add"),
+        &token,
+        &json!({"filename": filename, "checksum": sum}),
+    )
+    .await;
     assert_eq!(again.status(), StatusCode::OK);
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["index"], index);
     assert_eq!(again["existing"], true);
-    let conflict = client()
-        .post(server.at("/add"))
-        .bearer_auth(&token)
-        .json(&json!({"filename": filename, "checksum": checksum("other")}))
-        .send()
-        .await
-        .unwrap();
+    let conflict = common::post_add(
+        &server.at("/add"),
+        &token,
+        &json!({"filename": filename, "checksum": checksum("other")}),
+    )
+    .await;
     assert_eq!(conflict.status(), StatusCode::CONFLICT);
     let lookup = client()
         .get(server.at(&format!("/lookup/pypi/{filename}")))
@@ -86,13 +83,12 @@ async fn a_token_added_while_running_is_accepted() {
         .unwrap();
     assert!(out.status.success());
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let response = client()
-        .post(server.at("/add"))
-        .bearer_auth(&token)
-        .json(&json!({"filename": wheel("late", "1.0"), "checksum": checksum("late")}))
-        .send()
-        .await
-        .unwrap();
+    let response = common::post_add(
+        &server.at("/add"),
+        &token,
+        &json!({"filename": wheel("late", "1.0"), "checksum": checksum("late")}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
 }
 
