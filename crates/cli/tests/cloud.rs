@@ -23,7 +23,6 @@ mod common;
 mod go_common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +32,7 @@ use bintrail_log::storage::{
 use bintrail_tlog::checkpoint::open_checkpoint;
 use bintrail_tlog::note::Verifier;
 use bintrail_tlog::proof::TlogProof;
-use common::servers::{Garage, Postgres};
+use common::servers::{Garage, Postgres, frontend_args, start_frontend};
 use common::{LogServer, checksum, client, wheel};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -41,33 +40,6 @@ use serde_json::{Value, json};
 /// How long a frontend may take to take the lease over from a dead one: the 3 s lease,
 /// the 1.5 s takeover grace, and a slow machine.
 const TAKEOVER: Duration = Duration::from_secs(30);
-
-/// Flags and environment of a frontend on `garage` and `pg`, with the key and tokens of
-/// `keys` (another frontend's data directory, so all frontends are the same log).
-fn frontend_args(garage: &Garage, pg: &Postgres, keys: Option<&Path>) -> Vec<String> {
-    let mut args = vec![
-        "--storage".to_owned(),
-        format!("s3://{}/log", garage.bucket),
-        "--s3-endpoint".to_owned(),
-        garage.endpoint(),
-        "--database".to_owned(),
-        pg.url(),
-    ];
-    if let Some(keys) = keys {
-        args.extend([
-            "--private-key".to_owned(),
-            keys.join("log.key").display().to_string(),
-            "--tokens".to_owned(),
-            keys.join("tokens").display().to_string(),
-        ]);
-    }
-    args
-}
-
-fn start_frontend(data: &Path, args: &[String], garage: &Garage) -> LogServer {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    LogServer::start_in_env(data, &args, &garage.env())
-}
 
 fn kill(server: &LogServer, signal: &str) {
     let status = std::process::Command::new("kill")

@@ -28,7 +28,7 @@ use bintrail_tlog::note::{KeyType, Signer};
 use bintrail_tlog::pypi::Entry;
 use bintrail_tlog::tile::{TILE_WIDTH, Tile, TileLevel, read_tile_data};
 use bintrail_tlog::tree::{stored_hashes, tree_hash};
-use common::servers::{Garage, Postgres};
+use common::servers::{Garage, Postgres, frontend_args, start_frontend};
 use common::{LogServer, checksum, client, wheel};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -125,21 +125,6 @@ fn migrate_local(from: &str, from_key: Option<&Path>, to: &Path) -> Output {
     migrate(&args, &[])
 }
 
-fn frontend_args(garage: &Garage, pg: &Postgres, keys: &Path) -> Vec<String> {
-    vec![
-        "--storage".to_owned(),
-        format!("s3://{}/log", garage.bucket),
-        "--s3-endpoint".to_owned(),
-        garage.endpoint(),
-        "--database".to_owned(),
-        pg.url(),
-        "--private-key".to_owned(),
-        keys.join("log.key").display().to_string(),
-        "--tokens".to_owned(),
-        keys.join("tokens").display().to_string(),
-    ]
-}
-
 /// golang.org/x/mod's verdict (`tests/go/consistency.go`) on `old` and `new`, checkpoint
 /// notes of the log at `url`: both verify with `vkey`, the tiles hash to `new`'s root and
 /// `old` is a prefix of `new`. One line a query: "ok" for the URL and the key, then
@@ -188,9 +173,8 @@ async fn readme_log_moves_to_s3_and_postgres_and_continues() {
     assert_eq!(pg.psql("SELECT count(*) FROM bintrail_entries"), "700");
 
     // `serve` on the target with the source's key and tokens: the same log.
-    let fe_args = frontend_args(&garage, &pg, &src);
-    let fe_args: Vec<&str> = fe_args.iter().map(String::as_str).collect();
-    let fe = LogServer::start_in_env(&dir.path().join("fe"), &fe_args, &garage.env());
+    let fe_args = frontend_args(&garage, &pg, Some(&src));
+    let fe = start_frontend(&dir.path().join("fe"), &fe_args, &garage);
     assert_eq!(fe.vkey(), vkey);
     let (status, served) = get(&fe.at("/checkpoint")).await;
     assert_eq!(status, StatusCode::OK);

@@ -24,6 +24,35 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
+/// `bintrail serve`'s flags for a frontend on `garage` and `pg`, with the key and tokens
+/// of `keys` (another frontend's or a migrated log's data directory, so all are the same
+/// log).
+pub fn frontend_args(garage: &Garage, pg: &Postgres, keys: Option<&Path>) -> Vec<String> {
+    let mut args = vec![
+        "--storage".to_owned(),
+        format!("s3://{}/log", garage.bucket),
+        "--s3-endpoint".to_owned(),
+        garage.endpoint(),
+        "--database".to_owned(),
+        pg.url(),
+    ];
+    if let Some(keys) = keys {
+        args.extend([
+            "--private-key".to_owned(),
+            keys.join("log.key").display().to_string(),
+            "--tokens".to_owned(),
+            keys.join("tokens").display().to_string(),
+        ]);
+    }
+    args
+}
+
+/// `bintrail serve` on `data` with `args` and `garage`'s credentials in its environment.
+pub fn start_frontend(data: &Path, args: &[String], garage: &Garage) -> super::LogServer {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    super::LogServer::start_in_env(data, &args, &garage.env())
+}
+
 /// A PostgreSQL cluster of its own.
 pub struct Postgres {
     dir: tempfile::TempDir,
