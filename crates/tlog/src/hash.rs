@@ -45,6 +45,15 @@ impl Hash {
         STANDARD.encode(self.0)
     }
 
+    /// Appends [`Hash::to_base64`]'s 44 characters to `out`, without allocating a string
+    /// (proofs are written hash by hash into answers).
+    pub fn write_base64(&self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; 44];
+        // 32 bytes always encode to exactly 44 padded characters, which fit.
+        let n = STANDARD.encode_slice(self.0, &mut buf).unwrap_or(0);
+        out.extend_from_slice(&buf[..n]);
+    }
+
     /// Parses standard, padded base64 into a hash.
     ///
     /// Returns [`HashError::InvalidBase64`] for anything that is not canonical standard
@@ -129,6 +138,15 @@ pub fn empty_tree_hash() -> Hash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_base64_appends_to_base64() {
+        for h in [Hash([0; 32]), Hash([0xff; 32]), leaf_hash(b"x")] {
+            let mut out = b"prefix".to_vec();
+            h.write_base64(&mut out);
+            assert_eq!(out, format!("prefix{}", h.to_base64()).into_bytes());
+        }
+    }
 
     #[test]
     fn empty_tree_hash_is_sha256_of_nothing() {

@@ -29,7 +29,7 @@ use axum::routing::get;
 use bintrail_tlog::map::MapKey;
 use bintrail_tlog::tile::Tile;
 
-use crate::answer::{AnswerEntry, LOOKUP_VERSION, LookupAnswer, parse_project};
+use crate::answer::{LOOKUP_VERSION, parse_project};
 use crate::index::Vindex;
 
 /// How long a lookup waits for a step in progress before answering 503.
@@ -206,35 +206,160 @@ fn answer(
     if published.input_size != state.size() {
         return Ok(None);
     }
-    let rendered = Bytes::from(build(&state, published, project, key)?.to_json());
+    let rendered = Bytes::from(render(&state, published, project, key)?);
     drop(state);
     lock_cache(index).put(leaf_index, *key, rendered.clone());
     Ok(Some(rendered))
 }
 
-/// The answer for `project` from the map as `published` commits to it.
-fn build(
+/// The answer for `project` from the map as `published` commits to it, as the JSON text
+/// [`crate::answer::LookupAnswer::to_json`] gives, written straight into one buffer: no answer struct, no
+/// string per hash, one proof buffer for every entry.
+fn render(
     state: &crate::state::IndexState,
     published: &crate::state::Published,
     project: &str,
     key: &MapKey,
-) -> Result<LookupAnswer, bintrail_tlog::tree::TreeError> {
-    let mut entries = Vec::new();
-    for (i, bytes) in state.entries(key) {
-        entries.push(AnswerEntry {
-            index: *i,
-            entry: String::from_utf8_lossy(bytes).into_owned(),
-            proof: state.prove_entry(*i)?,
-        });
+) -> Result<Vec<u8>, bintrail_tlog::tree::TreeError> {
+    let entries = state.entries(key);
+    let map_proof = state.prove(key).to_text();
+    // About 1.1 KB per entry at 10M input entries (README "Size").
+    let mut out = Vec::with_capacity(
+        1024 + published.checkpoint.len()
+            + published.leaf.len()
+            + 2 * map_proof.len()
+            + entries.len() * (128 + 46 * 24),
+    );
+    out.extend_from_slice(b"{\"version\":");
+    json_str(&mut out, LOOKUP_VERSION.as_bytes());
+    out.extend_from_slice(b",\"project\":");
+    json_str(&mut out, project.as_bytes());
+    out.extend_from_slice(b",\"checkpoint\":");
+    json_str(&mut out, &published.checkpoint);
+    out.extend_from_slice(b",\"leaf_index\":");
+    out.extend_from_slice(published.leaf_index.to_string().as_bytes());
+    out.extend_from_slice(b",\"leaf\":");
+    json_str(&mut out, &published.leaf);
+    out.extend_from_slice(b",\"leaf_proof\":");
+    json_hashes(&mut out, &published.proof);
+    out.extend_from_slice(b",\"map_proof\":");
+    json_str(&mut out, &map_proof);
+    out.extend_from_slice(b",\"entries\":[");
+    let mut proof = Vec::with_capacity(64);
+    for (n, (i, bytes)) in entries.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"index\":");
+        out.extend_from_slice(i.to_string().as_bytes());
+        out.extend_from_slice(b",\"entry\":");
+        json_str(&mut out, bytes);
+        out.extend_from_slice(b",\"proof\":");
+        state.prove_entry_into(*i, &mut proof)?;
+        json_hashes(&mut out, &proof);
+        out.push(b'}');
     }
-    Ok(LookupAnswer {
-        version: LOOKUP_VERSION.to_owned(),
-        project: project.to_owned(),
-        checkpoint: String::from_utf8_lossy(&published.checkpoint).into_owned(),
-        leaf_index: published.leaf_index,
-        leaf: String::from_utf8_lossy(&published.leaf).into_owned(),
-        leaf_proof: published.proof.clone(),
-        map_proof: String::from_utf8_lossy(&state.prove(key).to_text()).into_owned(),
-        entries,
-    })
+    out.extend_from_slice(b"]}");
+    Ok(out)
+}
+
+/// Appends `text` as a JSON string, exactly as `serde_json` writes the `String` that
+/// `String::from_utf8_lossy` makes of it (what the answer struct holds).
+fn json_str(out: &mut Vec<u8>, text: &[u8]) {
+    let text = String::from_utf8_lossy(text);
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text.as_ref());
+}
+
+/// Appends hashes as a JSON array of canonical base64 strings (the answer's proofs).
+fn json_hashes(out: &mut Vec<u8>, hashes: &[bintrail_tlog::hash::Hash]) {
+    out.push(b'[');
+    for (n, h) in hashes.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        h.write_base64(out);
+        out.push(b'"');
+    }
+    out.push(b']');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answer::{AnswerEntry, LookupAnswer};
+    use crate::state::{IndexState, Published};
+    use bintrail_tlog::hash::Hash;
+
+    /// The answer as a struct, serialized by serde: what `render` must equal byte for byte.
+    fn build(
+        state: &IndexState,
+        published: &Published,
+        project: &str,
+        key: &MapKey,
+    ) -> LookupAnswer {
+        LookupAnswer {
+            version: LOOKUP_VERSION.to_owned(),
+            project: project.to_owned(),
+            checkpoint: String::from_utf8_lossy(&published.checkpoint).into_owned(),
+            leaf_index: published.leaf_index,
+            leaf: String::from_utf8_lossy(&published.leaf).into_owned(),
+            leaf_proof: published.proof.clone(),
+            map_proof: String::from_utf8_lossy(&state.prove(key).to_text()).into_owned(),
+            entries: state
+                .entries(key)
+                .iter()
+                .map(|(i, bytes)| AnswerEntry {
+                    index: *i,
+                    entry: String::from_utf8_lossy(bytes).into_owned(),
+                    proof: state.prove_entry(*i).unwrap(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn rendered_answers_are_the_serde_answer_byte_for_byte() {
+        let mut state = IndexState::default();
+        // Entries with characters JSON escapes (newlines, quotes, a backslash, a control
+        // character, non-ASCII) and one that is not UTF-8 at all (never in a project).
+        let mut leaves = Vec::new();
+        for i in 0..300u64 {
+            let name = ["alpha", "beta", "gamma"][(i % 7 % 3) as usize];
+            let bytes = format!(
+                "pypi-transparency/v1\nsha256:{i:064x}\n{name}-{i}.0-py3-none-any.whl\n\
+                 publisher \"q\" \\ \u{1} é"
+            );
+            leaves.push((i, bytes.into_bytes()));
+        }
+        leaves.push((300, vec![0xff, 0xfe, b'\n']));
+        state.apply(&leaves).unwrap();
+        state.map_root();
+        let published = Published {
+            leaf_index: 12_345,
+            leaf: b"bintrail-vindex-root/v1\nroot\n\"x\"\n".to_vec(),
+            input_size: state.size(),
+            checkpoint: "o\n1\nAA==\n\n\u{2014} o x\n".as_bytes().to_vec(),
+            proof: vec![Hash([1; 32]), Hash([0xfb; 32])],
+        };
+        for project in ["alpha", "beta", "gamma", "absent-one"] {
+            let key = MapKey::for_project(project);
+            let want = build(&state, &published, project, &key).to_json();
+            let got = render(&state, &published, project, &key).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "{project}"
+            );
+            assert_eq!(LookupAnswer::parse(&got).unwrap().project, project);
+        }
+        let mut no_leaf_proof = published.clone();
+        no_leaf_proof.proof.clear();
+        let key = MapKey::for_project("alpha");
+        assert_eq!(
+            render(&state, &no_leaf_proof, "alpha", &key).unwrap(),
+            build(&state, &no_leaf_proof, "alpha", &key).to_json()
+        );
+    }
 }

@@ -35,6 +35,10 @@ pub struct IndexState {
     /// The input tree's stored hashes (tlog's layout), for inclusion proofs.
     hashes: Vec<Hash>,
     size: u64,
+    /// The input tree's right edge at `size`: for each complete subtree `[start, ..)` of
+    /// the tree's decomposition, `(start, MTH([start, size)))`. The only inclusion-proof
+    /// siblings that are not stored hashes are these, so proofs read them from here.
+    edge: Vec<(u64, Hash)>,
     /// Leaves that did not parse as PyPI entries (in the tree, in no project).
     pub unparsable: u64,
     /// The output leaf committing to the map at `size`, once published.
@@ -96,6 +100,7 @@ impl IndexState {
                 Err(_) => self.unparsable += 1,
             }
         }
+        self.edge = right_edge(self.size, &self.hashes)?;
         Ok(())
     }
 
@@ -121,8 +126,94 @@ impl IndexState {
 
     /// The inclusion proof of input leaf `index` in the tree of the applied leaves.
     pub fn prove_entry(&self, index: u64) -> Result<Vec<Hash>, TreeError> {
-        tree::prove_record(self.size, index, &self.hashes[..])
+        let mut proof = Vec::with_capacity(64);
+        self.prove_entry_into(index, &mut proof)?;
+        Ok(proof)
     }
+
+    /// [`IndexState::prove_entry`] into `proof` (cleared first), without allocating when it
+    /// has room: each sibling is one stored hash, or for the sibling that ends at the tree's
+    /// right edge one kept fold (RFC 6962 order, leaf to root; equal to
+    /// `tree::prove_record`'s).
+    pub fn prove_entry_into(&self, index: u64, proof: &mut Vec<Hash>) -> Result<(), TreeError> {
+        proof.clear();
+        let t = self.size;
+        if index >= t {
+            return Err(TreeError::IndexOutOfRange { index, size: t });
+        }
+        let (mut lo, mut hi) = (0u64, t);
+        while hi - lo > 1 {
+            // The largest power of two below the range's width (RFC 6962's split).
+            let k = 1u64 << (63 - (hi - lo - 1).leading_zeros());
+            let (a, b) = if index < lo + k {
+                let r = (lo + k, hi);
+                hi = lo + k;
+                r
+            } else {
+                let r = (lo, lo + k);
+                lo += k;
+                r
+            };
+            match self.range_hash(a, b) {
+                Some(h) => proof.push(h),
+                // Not reached (every sibling is stored or on the edge); tlog's general
+                // proof answers it if the bookkeeping were ever wrong.
+                None => {
+                    *proof = tree::prove_record(t, index, &self.hashes[..])?;
+                    return Ok(());
+                }
+            }
+        }
+        proof.reverse();
+        Ok(())
+    }
+
+    /// `MTH([a, b))` for a range a proof needs: a complete, aligned subtree (stored) or a
+    /// range that ends at the tree's size (kept in `edge`).
+    fn range_hash(&self, a: u64, b: u64) -> Option<Hash> {
+        let width = b - a;
+        if width.is_power_of_two() && a.is_multiple_of(width) {
+            let level = width.trailing_zeros() as u8;
+            let i = usize::try_from(tree::stored_hash_index(level, a >> level)).ok()?;
+            return self.hashes.get(i).copied();
+        }
+        if b != self.size {
+            return None;
+        }
+        self.edge
+            .iter()
+            .find(|(start, _)| *start == a)
+            .map(|(_, h)| *h)
+    }
+}
+
+/// The right edge of the tree of `size` records (see `IndexState::edge`).
+fn right_edge(size: u64, hashes: &[Hash]) -> Result<Vec<(u64, Hash)>, TreeError> {
+    let mut subtrees = Vec::new();
+    let mut lo = 0u64;
+    while lo < size {
+        let level = 63 - (size - lo).leading_zeros();
+        let i = tree::stored_hash_index(level as u8, lo >> level);
+        let h = usize::try_from(i)
+            .ok()
+            .and_then(|i| hashes.get(i))
+            .copied()
+            .ok_or(TreeError::HashNotInTree { index: i, size })?;
+        subtrees.push((lo, h));
+        lo += 1u64 << level;
+    }
+    let mut edge = Vec::with_capacity(subtrees.len());
+    let mut acc: Option<Hash> = None;
+    for (start, h) in subtrees.into_iter().rev() {
+        let folded = match acc {
+            Some(right) => bintrail_tlog::hash::node_hash(&h, &right),
+            None => h,
+        };
+        acc = Some(folded);
+        edge.push((start, folded));
+    }
+    edge.reverse();
+    Ok(edge)
 }
 
 #[cfg(test)]
@@ -169,5 +260,29 @@ mod tests {
             s.apply(&[(7, entry("x", 7))]),
             Err(ApplyError::OutOfOrder { want: 4, got: 7 })
         ));
+    }
+
+    #[test]
+    fn entry_proofs_equal_tlogs_at_every_size() {
+        // Applied in uneven batches, so the kept edge is recomputed at many sizes; at each
+        // size every index's proof must be tlog's (stored hashes and edge folds alike).
+        let mut s = IndexState::default();
+        let mut proof = Vec::new();
+        let mut next = 0u64;
+        for batch in [1u64, 1, 1, 2, 3, 5, 8, 13, 21, 34, 1, 40, 1] {
+            let leaves: Vec<(u64, Vec<u8>)> =
+                (next..next + batch).map(|i| (i, entry("p", i))).collect();
+            s.apply(&leaves).unwrap();
+            next += batch;
+            for i in 0..next {
+                let want = tree::prove_record(next, i, &s.hashes[..]).unwrap();
+                s.prove_entry_into(i, &mut proof).unwrap();
+                assert_eq!(proof, want, "size {next} index {i}");
+            }
+            assert!(matches!(
+                s.prove_entry_into(next, &mut proof),
+                Err(TreeError::IndexOutOfRange { .. })
+            ));
+        }
     }
 }
