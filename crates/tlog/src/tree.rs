@@ -41,10 +41,12 @@
 
 use crate::hash::{Hash, empty_tree_hash, leaf_hash, node_hash};
 
+mod edge;
 mod error;
 #[cfg(test)]
 mod tests;
 
+pub use edge::RightEdge;
 pub use error::TreeError;
 
 /// The largest tree size (number of records) this crate handles: 2^63 - 1.
@@ -403,20 +405,26 @@ fn split_point(n: u64) -> u64 {
 /// The record ranges `[lo, hi)` whose `MTH`s form RFC 6962's `PATH(n, D[0:t])`, in
 /// proof order (leaf first). Requires `n < t`.
 fn inclusion_ranges(t: u64, n: u64) -> Vec<(u64, u64)> {
-    let (mut lo, mut hi) = (0, t);
     let mut out = Vec::with_capacity(64);
+    sibling_ranges_from_root(t, n, |lo, hi| out.push((lo, hi)));
+    out.reverse();
+    out
+}
+
+/// Calls `f` with each range of [`inclusion_ranges`], from the root down (the reverse
+/// of proof order), without allocating. Requires `n < t`.
+pub(crate) fn sibling_ranges_from_root(t: u64, n: u64, mut f: impl FnMut(u64, u64)) {
+    let (mut lo, mut hi) = (0, t);
     while hi - lo > 1 {
         let k = split_point(hi - lo);
         if n < lo + k {
-            out.push((lo + k, hi));
+            f(lo + k, hi);
             hi = lo + k;
         } else {
-            out.push((lo, lo + k));
+            f(lo, lo + k);
             lo += k;
         }
     }
-    out.reverse();
-    out
 }
 
 /// The record ranges whose `MTH`s form RFC 6962's `PROOF(n, D[0:t])`, in proof

@@ -313,7 +313,11 @@ mod tests {
                 .map(|(i, bytes)| AnswerEntry {
                     index: *i,
                     entry: String::from_utf8_lossy(bytes).into_owned(),
-                    proof: state.prove_entry(*i).unwrap(),
+                    proof: {
+                        let mut proof = Vec::new();
+                        state.prove_entry_into(*i, &mut proof).unwrap();
+                        proof
+                    },
                 })
                 .collect(),
         }

@@ -7,7 +7,7 @@ use bintrail_tlog::entry::EntryKind;
 use bintrail_tlog::hash::{Hash, leaf_hash};
 use bintrail_tlog::map::{EMPTY, Map, MapKey, MapProof, extend_value};
 use bintrail_tlog::pypi::Entry;
-use bintrail_tlog::tree::{self, TreeError};
+use bintrail_tlog::tree::{self, RightEdge, TreeError};
 
 /// The leaf of the output log that commits to the map as it stands, with its proof.
 #[derive(Debug, Clone)]
@@ -35,10 +35,9 @@ pub struct IndexState {
     /// The input tree's stored hashes (tlog's layout), for inclusion proofs.
     hashes: Vec<Hash>,
     size: u64,
-    /// The input tree's right edge at `size`: for each complete subtree `[start, ..)` of
-    /// the tree's decomposition, `(start, MTH([start, size)))`. The only inclusion-proof
-    /// siblings that are not stored hashes are these, so proofs read them from here.
-    edge: Vec<(u64, Hash)>,
+    /// The input tree's right edge at `size`, folded once per applied batch so that
+    /// entry proofs read only memory.
+    edge: RightEdge,
     /// Leaves that did not parse as PyPI entries (in the tree, in no project).
     pub unparsable: u64,
     /// The output leaf committing to the map at `size`, once published.
@@ -100,7 +99,7 @@ impl IndexState {
                 Err(_) => self.unparsable += 1,
             }
         }
-        self.edge = right_edge(self.size, &self.hashes)?;
+        self.edge = RightEdge::new(self.size, &self.hashes)?;
         Ok(())
     }
 
@@ -124,96 +123,11 @@ impl IndexState {
         self.projects.get(key).map_or(&[], |v| v.as_slice())
     }
 
-    /// The inclusion proof of input leaf `index` in the tree of the applied leaves.
-    pub fn prove_entry(&self, index: u64) -> Result<Vec<Hash>, TreeError> {
-        let mut proof = Vec::with_capacity(64);
-        self.prove_entry_into(index, &mut proof)?;
-        Ok(proof)
-    }
-
-    /// [`IndexState::prove_entry`] into `proof` (cleared first), without allocating when it
-    /// has room: each sibling is one stored hash, or for the sibling that ends at the tree's
-    /// right edge one kept fold (RFC 6962 order, leaf to root; equal to
-    /// `tree::prove_record`'s).
+    /// Writes into `proof` (cleared first) the inclusion proof of input leaf `index` in
+    /// the tree of the applied leaves, without allocating when it has room.
     pub fn prove_entry_into(&self, index: u64, proof: &mut Vec<Hash>) -> Result<(), TreeError> {
-        proof.clear();
-        let t = self.size;
-        if index >= t {
-            return Err(TreeError::IndexOutOfRange { index, size: t });
-        }
-        let (mut lo, mut hi) = (0u64, t);
-        while hi - lo > 1 {
-            // The largest power of two below the range's width (RFC 6962's split).
-            let k = 1u64 << (63 - (hi - lo - 1).leading_zeros());
-            let (a, b) = if index < lo + k {
-                let r = (lo + k, hi);
-                hi = lo + k;
-                r
-            } else {
-                let r = (lo, lo + k);
-                lo += k;
-                r
-            };
-            match self.range_hash(a, b) {
-                Some(h) => proof.push(h),
-                // Not reached (every sibling is stored or on the edge); tlog's general
-                // proof answers it if the bookkeeping were ever wrong.
-                None => {
-                    *proof = tree::prove_record(t, index, &self.hashes[..])?;
-                    return Ok(());
-                }
-            }
-        }
-        proof.reverse();
-        Ok(())
+        self.edge.prove_record_into(index, &self.hashes, proof)
     }
-
-    /// `MTH([a, b))` for a range a proof needs: a complete, aligned subtree (stored) or a
-    /// range that ends at the tree's size (kept in `edge`).
-    fn range_hash(&self, a: u64, b: u64) -> Option<Hash> {
-        let width = b - a;
-        if width.is_power_of_two() && a.is_multiple_of(width) {
-            let level = width.trailing_zeros() as u8;
-            let i = usize::try_from(tree::stored_hash_index(level, a >> level)).ok()?;
-            return self.hashes.get(i).copied();
-        }
-        if b != self.size {
-            return None;
-        }
-        self.edge
-            .iter()
-            .find(|(start, _)| *start == a)
-            .map(|(_, h)| *h)
-    }
-}
-
-/// The right edge of the tree of `size` records (see `IndexState::edge`).
-fn right_edge(size: u64, hashes: &[Hash]) -> Result<Vec<(u64, Hash)>, TreeError> {
-    let mut subtrees = Vec::new();
-    let mut lo = 0u64;
-    while lo < size {
-        let level = 63 - (size - lo).leading_zeros();
-        let i = tree::stored_hash_index(level as u8, lo >> level);
-        let h = usize::try_from(i)
-            .ok()
-            .and_then(|i| hashes.get(i))
-            .copied()
-            .ok_or(TreeError::HashNotInTree { index: i, size })?;
-        subtrees.push((lo, h));
-        lo += 1u64 << level;
-    }
-    let mut edge = Vec::with_capacity(subtrees.len());
-    let mut acc: Option<Hash> = None;
-    for (start, h) in subtrees.into_iter().rev() {
-        let folded = match acc {
-            Some(right) => bintrail_tlog::hash::node_hash(&h, &right),
-            None => h,
-        };
-        acc = Some(folded);
-        edge.push((start, folded));
-    }
-    edge.reverse();
-    Ok(edge)
 }
 
 #[cfg(test)]
@@ -254,7 +168,8 @@ mod tests {
         );
         let beta = MapKey::for_project("beta-pkg");
         assert_eq!(s.entries(&beta).len(), 1);
-        let proof = s.prove_entry(3).unwrap();
+        let mut proof = Vec::new();
+        s.prove_entry_into(3, &mut proof).unwrap();
         tree::verify_record(&proof, 4, s.tree_hash().unwrap(), 3, leaf_hash(bytes[3])).unwrap();
         assert!(matches!(
             s.apply(&[(7, entry("x", 7))]),
