@@ -24,6 +24,9 @@
 #   FOLLOW_RATE  open-loop adds/s while following (default 1000)
 #   KEEP         1 keeps the temporary directory
 #   BINTRAIL     a bintrail binary to use instead of building target/release/bintrail
+#   FOLLOW       0 skips the following phase (5.)
+#   REUSE        a directory an earlier run kept (KEEP=1): its filled log is served again
+#                and the fill is skipped (the index is still built from scratch)
 # Needs: cargo, jq, curl, python3. Every process it starts is stopped on exit (trap).
 set -euo pipefail
 
@@ -41,7 +44,17 @@ else
   cargo build --release -q -p bintrail
   BIN="$PWD/target/release/bintrail"
 fi
-WORK="$(mktemp -d -t bintrail-bench-vindex.XXXXXX)"
+if [ -n "${REUSE:-}" ]; then
+  WORK="$REUSE"
+  [ -f "$WORK/stats.json" ] && [ -d "$WORK/log" ] || {
+    echo "bench-vindex.sh: $WORK holds no filled log (stats.json, log/)" >&2
+    exit 1
+  }
+  rm -rf "$WORK/vindex" "$WORK/vindex.key" "$WORK/vindex.vkey"
+  KEEP=1
+else
+  WORK="$(mktemp -d -t bintrail-bench-vindex.XXXXXX)"
+fi
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -79,11 +92,15 @@ LOG="$URL"
 LOG_PID="$PID"
 printf 'log %s\nquorum none\n' "$(cat "$WORK/log/log.vkey")" >"$WORK/log.policy"
 load
-T0=$(date +%s.%N)
-python3 scripts/bench-vindex-fill.py "$LOG" "$WORK/log/publish-token" "$ENTRIES" "$PROJECTS" "$WORK" \
-  2> >(grep -v ' logged$' >&2)
-T1=$(date +%s.%N)
-say "fill: $ENTRIES entries in $(echo "$T1 - $T0" | bc -l | xargs printf '%.0f') s; shape $(cat "$WORK/stats.json")"
+if [ -n "${REUSE:-}" ]; then
+  say "fill: skipped, reusing $WORK; shape $(cat "$WORK/stats.json")"
+else
+  T0=$(date +%s.%N)
+  python3 scripts/bench-vindex-fill.py "$LOG" "$WORK/log/publish-token" "$ENTRIES" "$PROJECTS" "$WORK" \
+    2> >(grep -v ' logged$' >&2)
+  T1=$(date +%s.%N)
+  say "fill: $ENTRIES entries in $(echo "$T1 - $T0" | bc -l | xargs printf '%.0f') s; shape $(cat "$WORK/stats.json")"
+fi
 TYPICAL="$(jq -r .typical "$WORK/stats.json")"
 LARGEST="$(jq -r .largest "$WORK/stats.json")"
 # A project with one file: the last name of the list is among the rarest.
@@ -172,6 +189,10 @@ follow() {
   worst="$(awk '{d = $2 - $3; if (d > m) m = d} END {print m + 0}' "$WORK/$name.samples")"
   say "$name: log +$((after - before)) entries at $(jq -r '.entries_per_sec | round' "$WORK/$name.json") adds/s ($(jq -r '"errors \(.errors)"' "$WORK/$name.json")); index +$((vafter - vbefore)) in $(echo "$t1 - $t0" | bc -l | xargs printf '%.1f') s; trailing by $lag entries at the end (at most $worst in the 1 s samples), caught up $caught s later [loadgen $*]"
 }
+if [ "${FOLLOW:-1}" = 0 ]; then
+  say "following: skipped (FOLLOW=0)"
+  exit 0
+fi
 follow follow_steady --scenario add --rate "$FOLLOW_RATE" --duration "$((SECS * 3))s"
 load
 follow follow_max --scenario add --concurrency 30000 --http2 --connections 32 --duration "$((SECS * 3))s"
