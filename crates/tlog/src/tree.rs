@@ -43,11 +43,13 @@ use crate::hash::{Hash, empty_tree_hash, leaf_hash, node_hash};
 
 mod edge;
 mod error;
+mod memory;
 #[cfg(test)]
 mod tests;
 
 pub use edge::RightEdge;
 pub use error::TreeError;
+pub use memory::MemoryTree;
 
 /// The largest tree size (number of records) this crate handles: 2^63 - 1.
 ///
