@@ -121,6 +121,14 @@ impl LookupAnswer {
     }
 }
 
+/// Appends `text` as a JSON string, exactly as `serde_json` writes the `String` that
+/// `String::from_utf8_lossy` makes of it (what [`LookupAnswer`] holds).
+pub(crate) fn json_str(out: &mut Vec<u8>, text: &[u8]) {
+    let text = String::from_utf8_lossy(text);
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text.as_ref());
+}
+
 /// Checks a project name from a request path and returns its PEP 503 normalized form:
 /// 1 to [`MAX_PROJECT_LEN`] ASCII letters, digits, `.`, `_` and `-`, starting and
 /// ending with a letter or digit (PEP 508's name rule). `None` for anything else.

@@ -30,6 +30,10 @@ use tokio::sync::watch;
 use crate::follow::{FollowError, Follower, InputCheckpoint};
 use crate::state::{ApplyError, IndexState, Published};
 
+/// After applying at least this many leaves in one step (a build from scratch, a long
+/// catch-up), the index gives back the room its vectors grew into.
+const SHRINK_AFTER: u64 = 1 << 16;
+
 /// How a verifiable index runs.
 pub struct VindexOptions {
     /// The input log's tlog-tiles URL.
@@ -251,7 +255,7 @@ impl Vindex {
         self.catch_up(&input, input.checkpoint.size).await?;
         let root = {
             let mut state = self.write();
-            let tree = state.tree_hash().map_err(ApplyError::from)?;
+            let tree = state.tree_hash();
             if tree != input.checkpoint.root_hash {
                 return Err(VindexError::Diverged(Divergence::InputRoot {
                     size: input.checkpoint.size,
@@ -275,6 +279,9 @@ impl Vindex {
             let leaves = self.shared.follower.group(input.tree(), start, end).await?;
             self.write().apply(&leaves)?;
         }
+        if to.saturating_sub(from) >= SHRINK_AFTER {
+            self.write().shrink_to_fit();
+        }
         Ok(())
     }
 
@@ -296,10 +303,7 @@ impl Vindex {
         self.catch_up(input, size).await?;
         let (tree, root) = {
             let mut state = self.write();
-            (
-                state.tree_hash().map_err(ApplyError::from)?,
-                state.map_root(),
-            )
+            (state.tree_hash(), state.map_root())
         };
         if tree != leaf.checkpoint.root_hash || root != leaf.map_root {
             return Err(VindexError::Diverged(Divergence::Rebuilt {

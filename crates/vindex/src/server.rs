@@ -29,7 +29,7 @@ use axum::routing::get;
 use bintrail_tlog::map::MapKey;
 use bintrail_tlog::tile::Tile;
 
-use crate::answer::{LOOKUP_VERSION, parse_project};
+use crate::answer::{LOOKUP_VERSION, json_str, parse_project};
 use crate::index::Vindex;
 
 /// How long a lookup waits for a step in progress before answering 503.
@@ -223,12 +223,17 @@ fn render(
 ) -> Result<Vec<u8>, bintrail_tlog::tree::TreeError> {
     let entries = state.entries(key);
     let map_proof = state.prove(key).to_text();
-    // About 1.1 KB per entry at 10M input entries (README "Size").
+    // Room for the whole answer, so that it is written without reallocating: a proof
+    // of a tree of n leaves has at most ceil(log2(n)) hashes of 46 bytes in JSON, and
+    // escaping the map proof adds one byte a line.
+    let proof_len = 64 - state.size().saturating_sub(1).leading_zeros() as usize;
     let mut out = Vec::with_capacity(
-        1024 + published.checkpoint.len()
+        256 + published.checkpoint.len()
             + published.leaf.len()
+            + 46 * published.proof.len()
             + 2 * map_proof.len()
-            + entries.len() * (128 + 46 * 24),
+            + entries.json_len()
+            + entries.len() * (48 + 46 * proof_len),
     );
     out.extend_from_slice(b"{\"version\":");
     json_str(&mut out, LOOKUP_VERSION.as_bytes());
@@ -246,29 +251,21 @@ fn render(
     json_str(&mut out, &map_proof);
     out.extend_from_slice(b",\"entries\":[");
     let mut proof = Vec::with_capacity(64);
-    for (n, (i, bytes)) in entries.iter().enumerate() {
+    for (n, (i, entry)) in entries.iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
         out.extend_from_slice(b"{\"index\":");
         out.extend_from_slice(i.to_string().as_bytes());
         out.extend_from_slice(b",\"entry\":");
-        json_str(&mut out, bytes);
+        out.extend_from_slice(entry);
         out.extend_from_slice(b",\"proof\":");
-        state.prove_entry_into(*i, &mut proof)?;
+        state.prove_entry_into(i, &mut proof)?;
         json_hashes(&mut out, &proof);
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
     Ok(out)
-}
-
-/// Appends `text` as a JSON string, exactly as `serde_json` writes the `String` that
-/// `String::from_utf8_lossy` makes of it (what the answer struct holds).
-fn json_str(out: &mut Vec<u8>, text: &[u8]) {
-    let text = String::from_utf8_lossy(text);
-    // Writing a string into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text.as_ref());
 }
 
 /// Appends hashes as a JSON array of canonical base64 strings (the answer's proofs).
@@ -293,7 +290,9 @@ mod tests {
     use bintrail_tlog::hash::Hash;
 
     /// The answer as a struct, serialized by serde: what `render` must equal byte for byte.
+    /// Entry texts come from `leaves` (the input log), not from the state's rendering.
     fn build(
+        leaves: &[(u64, Vec<u8>)],
         state: &IndexState,
         published: &Published,
         project: &str,
@@ -310,12 +309,12 @@ mod tests {
             entries: state
                 .entries(key)
                 .iter()
-                .map(|(i, bytes)| AnswerEntry {
-                    index: *i,
-                    entry: String::from_utf8_lossy(bytes).into_owned(),
+                .map(|(i, _)| AnswerEntry {
+                    index: i,
+                    entry: String::from_utf8_lossy(&leaves[i as usize].1).into_owned(),
                     proof: {
                         let mut proof = Vec::new();
-                        state.prove_entry_into(*i, &mut proof).unwrap();
+                        state.prove_entry_into(i, &mut proof).unwrap();
                         proof
                     },
                 })
@@ -326,14 +325,15 @@ mod tests {
     #[test]
     fn rendered_answers_are_the_serde_answer_byte_for_byte() {
         let mut state = IndexState::default();
-        // Entries with characters JSON escapes (newlines, quotes, a backslash, a control
-        // character, non-ASCII) and one that is not UTF-8 at all (never in a project).
+        // Entries with characters JSON escapes (newlines; quotes and a backslash in the
+        // publisher's subject, which allows printable ASCII only), and one that is not
+        // UTF-8 at all (never in a project).
         let mut leaves = Vec::new();
         for i in 0..300u64 {
             let name = ["alpha", "beta", "gamma"][(i % 7 % 3) as usize];
             let bytes = format!(
                 "pypi-transparency/v1\nsha256:{i:064x}\n{name}-{i}.0-py3-none-any.whl\n\
-                 publisher \"q\" \\ \u{1} é"
+                 publisher https://issuer.example \"q\"\\x"
             );
             leaves.push((i, bytes.into_bytes()));
         }
@@ -347,9 +347,12 @@ mod tests {
             checkpoint: "o\n1\nAA==\n\n\u{2014} o x\n".as_bytes().to_vec(),
             proof: vec![Hash([1; 32]), Hash([0xfb; 32])],
         };
+        // Every leaf but the last is a project entry (an entry that did not parse would
+        // be in no answer, and the comparison would test nothing).
+        assert_eq!(state.unparsable, 1);
         for project in ["alpha", "beta", "gamma", "absent-one"] {
             let key = MapKey::for_project(project);
-            let want = build(&state, &published, project, &key).to_json();
+            let want = build(&leaves, &state, &published, project, &key).to_json();
             let got = render(&state, &published, project, &key).unwrap();
             assert_eq!(
                 String::from_utf8_lossy(&got),
@@ -363,7 +366,7 @@ mod tests {
         let key = MapKey::for_project("alpha");
         assert_eq!(
             render(&state, &no_leaf_proof, "alpha", &key).unwrap(),
-            build(&state, &no_leaf_proof, "alpha", &key).to_json()
+            build(&leaves, &state, &no_leaf_proof, "alpha", &key).to_json()
         );
     }
 }

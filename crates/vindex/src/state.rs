@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use bintrail_tlog::entry::EntryKind;
 use bintrail_tlog::hash::{Hash, leaf_hash};
 use bintrail_tlog::map::{EMPTY, Map, MapKey, MapProof, extend_value};
-use bintrail_tlog::pypi::Entry;
-use bintrail_tlog::tree::{self, RightEdge, TreeError};
+use bintrail_tlog::pypi::{Entry, MAX_ENTRY_LEN};
+use bintrail_tlog::tree::{MemoryTree, TreeError};
 
 /// The leaf of the output log that commits to the map as it stands, with its proof.
 #[derive(Debug, Clone)]
@@ -24,20 +24,102 @@ pub struct Published {
     pub proof: Vec<Hash>,
 }
 
-/// One project's logged entries: `(input index, entry bytes)`, in log order.
-pub type ProjectEntries = Vec<(u64, Box<[u8]>)>;
+/// Every project entry's text, rendered once as the JSON string an answer carries
+/// ([`crate::answer::AnswerEntry::entry`]) and appended in log order into chunks that
+/// never grow or move: ten million texts cost their bytes and little more. (A vector
+/// per project, doubling as it grew, left a third more memory behind in the
+/// allocator.)
+#[derive(Debug, Default)]
+struct Texts {
+    chunks: Vec<Vec<u8>>,
+    scratch: Vec<u8>,
+}
+
+/// The size of a [`Texts`] chunk.
+const TEXT_CHUNK: usize = 1 << 20;
+
+// A text is a parsed entry, at most MAX_ENTRY_LEN bytes, each escaped to at most six,
+// and quoted: it fits in a chunk, and so in TextAt's fields.
+const _: () = assert!(6 * MAX_ENTRY_LEN + 2 <= TEXT_CHUNK);
+
+/// Where one text lies in [`Texts`].
+#[derive(Clone, Copy, Debug)]
+struct TextAt {
+    chunk: u32,
+    start: u32,
+    len: u32,
+}
+
+impl Texts {
+    /// Renders `bytes`, a parsed entry, and appends it.
+    fn push(&mut self, bytes: &[u8]) -> TextAt {
+        self.scratch.clear();
+        crate::answer::json_str(&mut self.scratch, bytes);
+        let len = self.scratch.len();
+        if self
+            .chunks
+            .last()
+            .is_none_or(|c| c.capacity() - c.len() < len)
+        {
+            self.chunks.push(Vec::with_capacity(TEXT_CHUNK));
+        }
+        let chunk = self.chunks.len() - 1;
+        let text = &mut self.chunks[chunk];
+        let start = text.len();
+        text.extend_from_slice(&self.scratch);
+        TextAt {
+            chunk: chunk as u32,
+            start: start as u32,
+            len: len as u32,
+        }
+    }
+
+    fn get(&self, at: TextAt) -> &[u8] {
+        let start = at.start as usize;
+        &self.chunks[at.chunk as usize][start..start + at.len as usize]
+    }
+}
+
+/// One project's logged entries in log order ([`IndexState::entries`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ProjectEntries<'a> {
+    list: &'a [(u64, TextAt)],
+    texts: &'a Texts,
+}
+
+impl<'a> ProjectEntries<'a> {
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether there are none (an absent project).
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The bytes of all the entries' JSON strings together.
+    pub fn json_len(&self) -> usize {
+        self.list.iter().map(|(_, at)| at.len as usize).sum()
+    }
+
+    /// Each entry's input index and text as a JSON string (quoted and escaped, as
+    /// `serde_json` writes the `String` that `String::from_utf8_lossy` makes of it).
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &'a [u8])> + 'a {
+        let texts = self.texts;
+        self.list.iter().map(move |&(i, at)| (i, texts.get(at)))
+    }
+}
 
 /// The map of the input log's first `size` entries, and what lookups need to answer.
 #[derive(Debug, Default)]
 pub struct IndexState {
     map: Map,
-    projects: HashMap<MapKey, ProjectEntries>,
-    /// The input tree's stored hashes (tlog's layout), for inclusion proofs.
-    hashes: Vec<Hash>,
-    size: u64,
-    /// The input tree's right edge at `size`, folded once per applied batch so that
-    /// entry proofs read only memory.
-    edge: RightEdge,
+    /// Each project's entries: input index and where its text is.
+    projects: HashMap<MapKey, Vec<(u64, TextAt)>>,
+    texts: Texts,
+    /// The input tree of the applied leaves, held so that entry proofs read only memory.
+    tree: MemoryTree,
     /// Leaves that did not parse as PyPI entries (in the tree, in no project).
     pub unparsable: u64,
     /// The output leaf committing to the map at `size`, once published.
@@ -64,7 +146,7 @@ pub enum ApplyError {
 impl IndexState {
     /// Input leaves applied so far.
     pub fn size(&self) -> u64 {
-        self.size
+        self.tree.size()
     }
 
     /// Keys in the map (projects with at least one entry).
@@ -74,38 +156,43 @@ impl IndexState {
 
     /// Appends input leaves `(index, bytes)`, which must continue at [`IndexState::size`]:
     /// each one extends the input tree, and a PyPI entry extends its project's value.
+    /// Leaves out of order are refused before anything is applied.
     pub fn apply(&mut self, leaves: &[(u64, Vec<u8>)]) -> Result<(), ApplyError> {
-        for (index, bytes) in leaves {
-            if *index != self.size {
-                return Err(ApplyError::OutOfOrder {
-                    want: self.size,
-                    got: *index,
-                });
+        let size = self.size();
+        for (want, (got, _)) in (size..).zip(leaves) {
+            if *got != want {
+                return Err(ApplyError::OutOfOrder { want, got: *got });
             }
-            let stored =
-                tree::stored_hashes_for_record_hash(*index, leaf_hash(bytes), &self.hashes[..])?;
-            self.hashes.extend(stored);
-            self.size += 1;
+        }
+        let hashes: Vec<Hash> = leaves.iter().map(|(_, bytes)| leaf_hash(bytes)).collect();
+        self.tree.append(&hashes)?;
+        for (index, bytes) in leaves {
             match Entry::parse(bytes) {
                 Ok(entry) => {
                     let key = MapKey::for_project(&entry.project());
                     let value = self.map.get(&key).unwrap_or(EMPTY);
                     self.map.insert(key, extend_value(&value, *index));
-                    self.projects
-                        .entry(key)
-                        .or_default()
-                        .push((*index, bytes.clone().into_boxed_slice()));
+                    let at = self.texts.push(bytes);
+                    self.projects.entry(key).or_default().push((*index, at));
                 }
                 Err(_) => self.unparsable += 1,
             }
         }
-        self.edge = RightEdge::new(self.size, &self.hashes)?;
         Ok(())
     }
 
+    /// Gives back the room the projects' lists grew into beyond what they hold (each
+    /// doubles as it grows).
+    pub fn shrink_to_fit(&mut self) {
+        for list in self.projects.values_mut() {
+            list.shrink_to_fit();
+        }
+        self.projects.shrink_to_fit();
+    }
+
     /// The RFC 6962 root of the input tree of the applied leaves.
-    pub fn tree_hash(&self) -> Result<Hash, TreeError> {
-        tree::tree_hash(self.size, &self.hashes[..])
+    pub fn tree_hash(&self) -> Hash {
+        self.tree.root()
     }
 
     /// The map root, computing what writes left uncached (call before proving).
@@ -118,15 +205,18 @@ impl IndexState {
         self.map.prove(key)
     }
 
-    /// The entries of the project with `key`.
-    pub fn entries(&self, key: &MapKey) -> &[(u64, Box<[u8]>)] {
-        self.projects.get(key).map_or(&[], |v| v.as_slice())
+    /// The entries of the project with `key` (none when it is absent).
+    pub fn entries(&self, key: &MapKey) -> ProjectEntries<'_> {
+        ProjectEntries {
+            list: self.projects.get(key).map_or(&[], |list| list.as_slice()),
+            texts: &self.texts,
+        }
     }
 
     /// Writes into `proof` (cleared first) the inclusion proof of input leaf `index` in
     /// the tree of the applied leaves, without allocating when it has room.
     pub fn prove_entry_into(&self, index: u64, proof: &mut Vec<Hash>) -> Result<(), TreeError> {
-        self.edge.prove_record_into(index, &self.hashes, proof)
+        self.tree.prove_record_into(index, proof)
     }
 }
 
@@ -134,6 +224,7 @@ impl IndexState {
 mod tests {
     use super::*;
     use bintrail_tlog::map::{MapLookup, value_for_indices};
+    use bintrail_tlog::tree;
 
     fn entry(name: &str, i: u64) -> Vec<u8> {
         format!("pypi-transparency/v1\nsha256:{i:064x}\n{name}-{i}.0-py3-none-any.whl").into_bytes()
@@ -156,10 +247,7 @@ mod tests {
             let stored = tree::stored_hashes(i as u64, b, &reference[..]).unwrap();
             reference.extend(stored);
         }
-        assert_eq!(
-            s.tree_hash().unwrap(),
-            tree::tree_hash(4, &reference[..]).unwrap()
-        );
+        assert_eq!(s.tree_hash(), tree::tree_hash(4, &reference[..]).unwrap());
         let root = s.map_root();
         let key = MapKey::for_project("alpha");
         assert_eq!(
@@ -168,9 +256,19 @@ mod tests {
         );
         let beta = MapKey::for_project("beta-pkg");
         assert_eq!(s.entries(&beta).len(), 1);
+        // Entries are kept as the answer's JSON strings, in log order.
+        let alpha: Vec<(u64, String)> = s
+            .entries(&key)
+            .iter()
+            .map(|(i, json)| (i, serde_json::from_slice(json).unwrap()))
+            .collect();
+        let text = |i: usize| String::from_utf8(leaves[i].1.clone()).unwrap();
+        assert_eq!(alpha, vec![(0, text(0)), (3, text(3))]);
+        let absent = s.entries(&MapKey::for_project("absent"));
+        assert!(absent.is_empty() && absent.iter().next().is_none());
         let mut proof = Vec::new();
         s.prove_entry_into(3, &mut proof).unwrap();
-        tree::verify_record(&proof, 4, s.tree_hash().unwrap(), 3, leaf_hash(bytes[3])).unwrap();
+        tree::verify_record(&proof, 4, s.tree_hash(), 3, leaf_hash(bytes[3])).unwrap();
         assert!(matches!(
             s.apply(&[(7, entry("x", 7))]),
             Err(ApplyError::OutOfOrder { want: 4, got: 7 })
@@ -190,7 +288,7 @@ mod tests {
             s.apply(&leaves).unwrap();
             next += batch;
             for i in 0..next {
-                let want = tree::prove_record(next, i, &s.hashes[..]).unwrap();
+                let want = tree::prove_record(next, i, s.tree.stored_hashes()).unwrap();
                 s.prove_entry_into(i, &mut proof).unwrap();
                 assert_eq!(proof, want, "size {next} index {i}");
             }
@@ -198,6 +296,33 @@ mod tests {
                 s.prove_entry_into(next, &mut proof),
                 Err(TreeError::IndexOutOfRange { .. })
             ));
+        }
+    }
+
+    #[test]
+    fn texts_span_chunks() {
+        // 3 MiB of entry text: several chunks, every text whole and in its place.
+        let mut s = IndexState::default();
+        let long = "x".repeat(300);
+        let leaves: Vec<(u64, Vec<u8>)> = (0..10_000u64)
+            .map(|i| {
+                let name = if i % 2 == 0 { "even" } else { "odd" };
+                let text = format!(
+                    "pypi-transparency/v1\nsha256:{i:064x}\n{name}-{i}.0-py3-none-any.whl\npublisher https://issuer.example {long}"
+                );
+                (i, text.into_bytes())
+            })
+            .collect();
+        s.apply(&leaves).unwrap();
+        assert!(s.texts.chunks.len() >= 3);
+        for (name, parity) in [("even", 0), ("odd", 1)] {
+            let entries = s.entries(&MapKey::for_project(name));
+            assert_eq!(entries.len(), 5_000);
+            for (n, (i, json)) in entries.iter().enumerate() {
+                assert_eq!(i, 2 * n as u64 + parity);
+                let text: String = serde_json::from_slice(json).unwrap();
+                assert_eq!(text.as_bytes(), leaves[i as usize].1);
+            }
         }
     }
 }
