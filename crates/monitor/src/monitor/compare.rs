@@ -179,17 +179,19 @@ impl Monitor {
             result
         };
         self.sweep.projects = projects;
-        if !self.sweep.in_progress() {
-            tracing::info!(
-                projects = self.sweep.projects.len(),
-                "registry sweep finished"
-            );
+        let finished = (!self.sweep.in_progress()).then_some(self.sweep.projects.len());
+        if finished.is_some() {
             // Only the list's length is needed from now on (to know the sweep is done).
             self.sweep.next = 0;
             self.sweep.projects = Vec::new();
         }
         if let Err(e) = self.sweep.save(&self.cfg.state_dir) {
             tracing::warn!(error = %e, "cannot save the registry sweep's place; a restart starts it again");
+        }
+        // Said after the place is saved, so that whoever reads the line (an operator, a
+        // test) finds the sweep recorded as done.
+        if let Some(projects) = finished {
+            tracing::info!(projects, "registry sweep finished");
         }
         result
     }
