@@ -13,8 +13,8 @@ use bintrail_tlog::tile::{
     TILE_HEIGHT, Tile, TileHashReader, TileLevel, TileReader, tiles_for_record_proof,
 };
 use bintrail_tlog::tree::{
-    HashReader, MemoryTree, RightEdge, TreeError, prove_record, prove_tree,
-    split_stored_hash_index, stored_hashes_for_record_hash, tree_hash, verify_record, verify_tree,
+    HashReader, MemoryTree, TreeError, prove_record, prove_tree, split_stored_hash_index,
+    stored_hashes_for_record_hash, tree_hash, verify_record, verify_tree,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -147,15 +147,13 @@ fn bundles(c: &mut Criterion) {
 }
 
 /// Proving records of a ten-million-record tree held in memory (the verifiable index's
-/// entry proofs): 20 records drawn uniformly (a lookup's mean), from the stored hashes
-/// with a folded [`RightEdge`], and from a [`MemoryTree`].
+/// entry proofs): 20 records drawn uniformly (a lookup's mean).
 fn memory_tree(c: &mut Criterion) {
     const RECORDS: u64 = 10_000_000;
     let leaves: Vec<Hash> = (0..RECORDS).map(|i| leaf_hash(&i.to_le_bytes())).collect();
     let mut tree = MemoryTree::new();
     tree.append(&leaves).unwrap();
     drop(leaves);
-    let edge = RightEdge::new(RECORDS, tree.stored_hashes()).unwrap();
     // A fresh pseudo-random draw every iteration, so no proof is cached from the last.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut draw = move || {
@@ -170,15 +168,6 @@ fn memory_tree(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("memory_tree_10M");
     let mut proof = Vec::new();
-    group.bench_function("20 proofs, stored hashes + RightEdge", |b| {
-        b.iter(|| {
-            for n in draw() {
-                edge.prove_record_into(n, tree.stored_hashes(), &mut proof)
-                    .unwrap();
-                black_box(&proof);
-            }
-        })
-    });
     group.bench_function("20 proofs, MemoryTree", |b| {
         b.iter(|| {
             for n in draw() {

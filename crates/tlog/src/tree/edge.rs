@@ -9,10 +9,6 @@
 use super::{TreeError, check_size, sibling_ranges_from_root, stored_hash_index};
 use crate::hash::{Hash, empty_tree_hash, node_hash};
 
-/// The level [`RightEdge::locate_proof`] gives a fold of the right edge (no subtree
-/// has 2^255 records).
-const FOLD: u8 = u8::MAX;
-
 /// The folds of a tree's right edge: for each complete subtree `[start, ..)` of the
 /// decomposition of `[0, size)`, `(start, MTH([start, size)))`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -53,6 +49,11 @@ impl RightEdge {
         self.size
     }
 
+    /// The RFC 6962 root of the tree the edge was folded for.
+    pub fn root(&self) -> Hash {
+        self.folds.first().map_or_else(empty_tree_hash, |(_, h)| *h)
+    }
+
     /// Writes into `proof` (cleared first) the inclusion proof of record `n`, equal to
     /// [`super::prove_record`]`(self.size(), n, hashes)`, with `hashes` the stored
     /// hashes this edge was folded from (or a longer prefix of the same log).
@@ -65,93 +66,46 @@ impl RightEdge {
         hashes: &[Hash],
         proof: &mut Vec<Hash>,
     ) -> Result<(), TreeError> {
-        self.prove_with(n, proof, |level, k| {
-            stored(hashes, stored_hash_index(level, k), self.size)
-        })
-    }
-
-    /// Writes into `proof` (cleared first) the inclusion proof of record `n`, reading
-    /// each complete subtree's hash `(level, k)` (the `k`-th subtree of `2^level`
-    /// records) through `subtree`; the rest comes from the folds.
-    pub(super) fn prove_with(
-        &self,
-        n: u64,
-        proof: &mut Vec<Hash>,
-        mut subtree: impl FnMut(u8, u64) -> Result<Hash, TreeError>,
-    ) -> Result<(), TreeError> {
         proof.clear();
-        let mut places = Vec::with_capacity(64);
-        self.locate_proof(n, &mut places)?;
-        for &(level, k) in &places {
-            let hash = if level == FOLD {
-                self.fold(k)
-            } else {
-                match subtree(level, k) {
-                    Ok(h) => h,
-                    Err(e) => {
-                        proof.clear();
-                        return Err(e);
-                    }
-                }
-            };
-            proof.push(hash);
-        }
-        Ok(())
-    }
-
-    /// Appends to `places` where each hash of record `n`'s inclusion proof comes from,
-    /// in proof order (leaf first): `(level, k)` for the `k`-th complete subtree of
-    /// `2^level` records, `(FOLD, i)` for the `i`-th fold of the right edge
-    /// ([`RightEdge::fold`]). Reads no hash: the reads follow in one loop.
-    ///
-    /// Returns [`TreeError::IndexOutOfRange`] unless `n < size`, appending nothing.
-    fn locate_proof(&self, n: u64, places: &mut Vec<(u8, u64)>) -> Result<(), TreeError> {
         if n >= self.size {
             return Err(TreeError::IndexOutOfRange {
                 index: n,
                 size: self.size,
             });
         }
-        let start = places.len();
         let mut failed = None;
-        sibling_ranges_from_root(self.size, n, |lo, hi| match self.locate(lo, hi) {
-            Ok(Ok(place)) => places.push(place),
-            Ok(Err(fold)) => places.push((FOLD, fold as u64)),
-            Err(e) => {
-                failed.get_or_insert(e);
+        sibling_ranges_from_root(self.size, n, |lo, hi| {
+            if failed.is_none() {
+                match self.range_hash(lo, hi, hashes) {
+                    Ok(h) => proof.push(h),
+                    Err(e) => failed = Some(e),
+                }
             }
         });
         if let Some(e) = failed {
-            places.truncate(start);
+            proof.clear();
             return Err(e);
         }
-        places[start..].reverse();
+        proof.reverse();
         Ok(())
     }
 
-    /// The hash of the `i`-th fold named by [`RightEdge::locate_proof`].
-    fn fold(&self, i: u64) -> Hash {
-        self.folds[i as usize].1
-    }
-
-    /// The RFC 6962 root of the tree the edge was folded for.
-    pub fn root(&self) -> Hash {
-        self.folds.first().map_or_else(empty_tree_hash, |(_, h)| *h)
-    }
-
-    /// Where `MTH([lo, hi))` of a sibling comes from: `Ok((level, k))` for a complete
-    /// subtree, `Err(i)` for the fold `folds[i]` of the right edge.
-    fn locate(&self, lo: u64, hi: u64) -> Result<Result<(u8, u64), usize>, TreeError> {
+    /// `MTH([lo, hi))` of a sibling: a stored hash, or a fold of the right edge.
+    fn range_hash(&self, lo: u64, hi: u64, hashes: &[Hash]) -> Result<Hash, TreeError> {
         let width = hi - lo;
         if width.is_power_of_two() && lo.is_multiple_of(width) {
-            let level = width.trailing_zeros() as u8;
-            return Ok(Ok((level, lo >> level)));
+            let level = width.trailing_zeros();
+            return stored(
+                hashes,
+                stored_hash_index(level as u8, lo >> level),
+                self.size,
+            );
         }
         // A range that is not one complete subtree always ends at the tree's size, and
         // starts where a subtree of its decomposition does.
         self.folds
             .binary_search_by_key(&lo, |(start, _)| *start)
-            .map(Err)
+            .map(|i| self.folds[i].1)
             .map_err(|_| {
                 // Only an edge folded for another size gets here: name the first
                 // subtree's hash the fold would have started from.
@@ -161,6 +115,17 @@ impl RightEdge {
                     size: self.size,
                 }
             })
+    }
+}
+
+#[cfg(test)]
+impl RightEdge {
+    /// An edge that claims `size` records and holds no folds: for tests of size bounds.
+    pub(super) fn claiming(size: u64) -> RightEdge {
+        RightEdge {
+            size,
+            folds: Vec::new(),
+        }
     }
 }
 

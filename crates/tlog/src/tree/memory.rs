@@ -8,16 +8,17 @@
 //! the levels every proof reads would stay in cache), and reading a batch of proofs'
 //! hashes in one loop (BENCHMARKS.md, "tlog: tree and tiles").
 
-use super::{MAX_TREE_SIZE, RightEdge, TreeError, stored_hash_index};
-use crate::hash::{Hash, node_hash};
+use super::{
+    MAX_TREE_SIZE, RightEdge, TreeError, stored_hash_count, stored_hashes_for_record_hash,
+};
+use crate::hash::Hash;
 
 /// A tree's stored hashes in memory, with its right edge folded.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemoryTree {
-    size: u64,
-    /// Every stored hash, in the order of [`stored_hash_index`].
+    /// Every stored hash, in the order of [`super::stored_hash_index`].
     stored: Vec<Hash>,
-    /// The right edge at `size`.
+    /// The right edge at the tree's size (which it holds).
     edge: RightEdge,
 }
 
@@ -29,10 +30,10 @@ impl MemoryTree {
 
     /// The number of records.
     pub fn size(&self) -> u64 {
-        self.size
+        self.edge.size()
     }
 
-    /// Every stored hash, indexed by [`stored_hash_index`] (a [`super::HashReader`]).
+    /// Every stored hash, indexed by [`super::stored_hash_index`] (a [`super::HashReader`]).
     pub fn stored_hashes(&self) -> &[Hash] {
         &self.stored
     }
@@ -44,36 +45,35 @@ impl MemoryTree {
 
     /// Appends records by their leaf hashes, then folds the new right edge once.
     ///
-    /// Returns [`TreeError::TreeSizeTooLarge`], appending nothing, when the tree would
-    /// exceed [`MAX_TREE_SIZE`].
+    /// Returns [`TreeError::TreeSizeTooLarge`] when the tree would exceed
+    /// [`MAX_TREE_SIZE`]; on any error nothing is appended.
     pub fn append(&mut self, leaf_hashes: &[Hash]) -> Result<(), TreeError> {
+        let size = self.size();
         let count = u64::try_from(leaf_hashes.len()).unwrap_or(u64::MAX);
-        let new_size = self.size.saturating_add(count);
+        let new_size = size.saturating_add(count);
         if new_size > MAX_TREE_SIZE {
             return Err(TreeError::TreeSizeTooLarge { size: new_size });
         }
-        for &h in leaf_hashes {
-            self.push(h);
+        let appended = (size..)
+            .zip(leaf_hashes)
+            .try_for_each(|(n, &h)| {
+                let new = stored_hashes_for_record_hash(n, h, &self.stored[..])?;
+                self.stored.extend(new);
+                Ok(())
+            })
+            .and_then(|()| RightEdge::new(new_size, &self.stored));
+        match appended {
+            Ok(edge) => {
+                self.edge = edge;
+                Ok(())
+            }
+            Err(e) => {
+                // Unreachable for hashes this tree stored itself; undone all the same.
+                self.stored
+                    .truncate(usize::try_from(stored_hash_count(size)).unwrap_or(usize::MAX));
+                Err(e)
+            }
         }
-        debug_assert_eq!(self.size, new_size);
-        self.edge = RightEdge::new(self.size, &self.stored)?;
-        Ok(())
-    }
-
-    /// Appends one record's stored hashes: its leaf hash, then one hash per subtree it
-    /// completes (as [`super::stored_hashes_for_record_hash`] computes them).
-    fn push(&mut self, h: Hash) {
-        let n = self.size;
-        self.stored.push(h);
-        let mut current = h;
-        for j in 0..n.trailing_ones() as u8 {
-            // The left sibling at level j was stored when record n - 2^j completed it;
-            // it is in the vector by construction.
-            let left = self.stored[stored_hash_index(j, (n >> j) - 1) as usize];
-            current = node_hash(&left, &current);
-            self.stored.push(current);
-        }
-        self.size += 1;
     }
 
     /// Writes into `proof` (cleared first) the RFC 6962 inclusion proof of record `n`
@@ -81,18 +81,7 @@ impl MemoryTree {
     ///
     /// Returns [`TreeError::IndexOutOfRange`] unless `n < size`.
     pub fn prove_record_into(&self, n: u64, proof: &mut Vec<Hash>) -> Result<(), TreeError> {
-        self.edge
-            .prove_with(n, proof, |level, k| self.subtree(level, k))
-    }
-
-    /// The hash of the `k`-th complete subtree of `2^level` records.
-    fn subtree(&self, level: u8, k: u64) -> Result<Hash, TreeError> {
-        let index = stored_hash_index(level, k);
-        let found = usize::try_from(index).ok().and_then(|i| self.stored.get(i));
-        found.copied().ok_or(TreeError::HashNotInTree {
-            index,
-            size: self.size,
-        })
+        self.edge.prove_record_into(n, &self.stored, proof)
     }
 }
 
@@ -157,7 +146,7 @@ mod tests {
             Err(TreeError::IndexOutOfRange { .. })
         ));
         tree.append(&[record(0)]).unwrap();
-        tree.size = MAX_TREE_SIZE;
+        tree.edge = RightEdge::claiming(MAX_TREE_SIZE);
         let before = tree.clone();
         assert!(matches!(
             tree.append(&[record(1)]),
