@@ -30,10 +30,6 @@ use tokio::sync::watch;
 use crate::follow::{FollowError, Follower, InputCheckpoint};
 use crate::state::{ApplyError, IndexState, Published};
 
-/// After applying at least this many leaves in one step (a build from scratch, a long
-/// catch-up), the index gives back the room its vectors grew into.
-const SHRINK_AFTER: u64 = 1 << 16;
-
 /// How a verifiable index runs.
 pub struct VindexOptions {
     /// The input log's tlog-tiles URL.
@@ -278,9 +274,6 @@ impl Vindex {
         for (start, end) in catchup::groups(from, to) {
             let leaves = self.shared.follower.group(input.tree(), start, end).await?;
             self.write().apply(&leaves)?;
-        }
-        if to.saturating_sub(from) >= SHRINK_AFTER {
-            self.write().shrink_to_fit();
         }
         Ok(())
     }

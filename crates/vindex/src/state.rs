@@ -181,15 +181,6 @@ impl IndexState {
         Ok(())
     }
 
-    /// Gives back the room the projects' lists grew into beyond what they hold (each
-    /// doubles as it grows).
-    pub fn shrink_to_fit(&mut self) {
-        for list in self.projects.values_mut() {
-            list.shrink_to_fit();
-        }
-        self.projects.shrink_to_fit();
-    }
-
     /// The RFC 6962 root of the input tree of the applied leaves.
     pub fn tree_hash(&self) -> Hash {
         self.tree.root()
