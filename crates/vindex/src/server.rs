@@ -224,16 +224,16 @@ fn render(
     let entries = state.entries(key);
     let map_proof = state.prove(key).to_text();
     // Room for the whole answer, so that it is written without reallocating: a proof
-    // of a tree of n leaves has at most ceil(log2(n)) hashes of 46 bytes in JSON, and
+    // of a tree of n leaves has at most ceil(log2(n)) hashes of 47 bytes in JSON, and
     // escaping the map proof adds one byte a line.
     let proof_len = 64 - state.size().saturating_sub(1).leading_zeros() as usize;
     let mut out = Vec::with_capacity(
         256 + published.checkpoint.len()
             + published.leaf.len()
-            + 46 * published.proof.len()
+            + 47 * published.proof.len()
             + 2 * map_proof.len()
             + entries.json_len()
-            + entries.len() * (48 + 46 * proof_len),
+            + entries.len() * (48 + 47 * proof_len),
     );
     out.extend_from_slice(b"{\"version\":");
     json_str(&mut out, LOOKUP_VERSION.as_bytes());
