@@ -240,6 +240,47 @@ pub fn map_proof(data: &[u8]) {
     }
 }
 
+/// Multi-record proofs (`tree::verify_records`, which checks the v2 lookup answer's
+/// `entries_proof`), read from the input: byte 0 a tree size (1 to 256), byte 1 a
+/// count of indexes, then that many index bytes, then 32-byte proof hashes. Verifying
+/// against the real tree of that size never panics, and succeeds only for the proof
+/// `prove_records` gives for the same indexes (any other would be a hash collision);
+/// index lists `prove_records` refuses never verify.
+pub fn records_proof(data: &[u8]) {
+    use bintrail_tlog::hash::leaf_hash;
+    use bintrail_tlog::tree::{prove_records, stored_hashes, tree_hash, verify_records};
+    let [size, count, rest @ ..] = data else {
+        return;
+    };
+    let t = u64::from(*size) + 1;
+    let (indexes, rest) = rest.split_at(usize::from(*count).min(rest.len()));
+    let leaves: Vec<u64> = indexes.iter().map(|&b| u64::from(b)).collect();
+    let proof: Vec<Hash> = rest
+        .chunks_exact(32)
+        .map(|c| Hash(c.try_into().expect("32 bytes")))
+        .collect();
+    let mut stored = Vec::new();
+    for n in 0..t {
+        let new = stored_hashes(n, &n.to_be_bytes(), &stored).expect("append");
+        stored.extend(new);
+    }
+    let root = tree_hash(t, &stored).expect("root");
+    let records: Vec<(u64, Hash)> = leaves
+        .iter()
+        .map(|&n| (n, leaf_hash(&n.to_be_bytes())))
+        .collect();
+    let verdict = verify_records(&proof, t, root, &records);
+    match prove_records(t, &leaves, &stored) {
+        Ok(honest) => {
+            verify_records(&honest, t, root, &records).expect("an honest proof verifies");
+            if verdict.is_ok() {
+                assert_eq!(proof, honest, "a proof other than the honest one verified");
+            }
+        }
+        Err(_) => assert!(verdict.is_err(), "refused indexes verified"),
+    }
+}
+
 /// Signature lines (tlog-witness `add-checkpoint` response bodies, single lines):
 /// parsing keeps every byte, so formatting gives back the input.
 pub fn signature_lines(data: &[u8]) {

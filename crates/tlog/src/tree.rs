@@ -44,12 +44,14 @@ use crate::hash::{Hash, empty_tree_hash, leaf_hash, node_hash};
 mod edge;
 mod error;
 mod memory;
+mod multi;
 #[cfg(test)]
 mod tests;
 
 pub use edge::RightEdge;
 pub use error::TreeError;
 pub use memory::MemoryTree;
+pub use multi::{prove_records, verify_records};
 
 /// The largest tree size (number of records) this crate handles: 2^63 - 1.
 ///
@@ -400,7 +402,7 @@ pub(crate) fn check_size(size: u64) -> Result<(), TreeError> {
 }
 
 /// The largest power of two strictly below `n` (RFC 6962's `k`). Requires `n >= 2`.
-fn split_point(n: u64) -> u64 {
+pub(crate) fn split_point(n: u64) -> u64 {
     1 << (63 - (n - 1).leading_zeros())
 }
 
@@ -468,7 +470,7 @@ fn ranges_indexes(ranges: &[(u64, u64)]) -> (Vec<u64>, Vec<usize>) {
 }
 
 /// Reads every hash the ranges need in one call and returns each range's `MTH`.
-fn prove_ranges<R: HashReader + ?Sized>(
+pub(crate) fn prove_ranges<R: HashReader + ?Sized>(
     ranges: &[(u64, u64)],
     r: &R,
 ) -> Result<Vec<Hash>, TreeError> {
@@ -484,7 +486,7 @@ fn prove_ranges<R: HashReader + ?Sized>(
     Ok(proof)
 }
 
-fn check_length(proof: &[Hash], expected: usize) -> Result<(), TreeError> {
+pub(crate) fn check_length(proof: &[Hash], expected: usize) -> Result<(), TreeError> {
     if proof.len() == expected {
         Ok(())
     } else {

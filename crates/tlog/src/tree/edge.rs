@@ -91,7 +91,7 @@ impl RightEdge {
     }
 
     /// `MTH([lo, hi))` of a sibling: a stored hash, or a fold of the right edge.
-    fn range_hash(&self, lo: u64, hi: u64, hashes: &[Hash]) -> Result<Hash, TreeError> {
+    pub(super) fn range_hash(&self, lo: u64, hi: u64, hashes: &[Hash]) -> Result<Hash, TreeError> {
         let width = hi - lo;
         if width.is_power_of_two() && lo.is_multiple_of(width) {
             let level = width.trailing_zeros();

@@ -26,6 +26,15 @@ pub enum TreeError {
         /// The tree size (records) it was asked of.
         size: u64,
     },
+    /// Returned when the record indexes of a multi-record proof are not strictly
+    /// increasing.
+    #[error("record index {index} follows {previous}: indexes must be strictly increasing")]
+    IndexesNotIncreasing {
+        /// The index before.
+        previous: u64,
+        /// The index that is not above it.
+        index: u64,
+    },
     /// Returned when a consistency proof is asked between an old size larger than
     /// the new size.
     #[error("old tree size {old} is larger than new tree size {new}")]

@@ -83,6 +83,17 @@ impl MemoryTree {
     pub fn prove_record_into(&self, n: u64, proof: &mut Vec<Hash>) -> Result<(), TreeError> {
         self.edge.prove_record_into(n, &self.stored, proof)
     }
+
+    /// Writes into `proof` (cleared first) the multi-record proof of the records at
+    /// `leaves` in the tree, equal to [`super::prove_records`]`(self.size(), leaves,
+    /// self.stored_hashes())`. Errors as that function.
+    pub fn prove_records_into(
+        &self,
+        leaves: &[u64],
+        proof: &mut Vec<Hash>,
+    ) -> Result<(), TreeError> {
+        self.edge.prove_records_into(leaves, &self.stored, proof)
+    }
 }
 
 #[cfg(test)]
