@@ -5,12 +5,15 @@
 # Prints, per run: lookups/s, latency and the index's CPU per lookup (from /proc/PID/stat).
 #
 # Usage: scripts/bench-vindex-ab.sh KEPT_DIR ROUNDS BINTRAIL...
-# Environment: PROTOS  loadgen transport options, runs separated by ';'
-#                      (default "--http2 --connections 2;--connections 64")
-#              SECS    length of each run (default 10)
+# Environment: PROTOS     loadgen transport options, runs separated by ';'
+#                         (default "--http2 --connections 2;--connections 64")
+#              SCENARIOS  loadgen scenarios run against each index, in turn (default
+#                         "vindex-lookup"; "vindex-lookup vindex-lookup-v2" compares the
+#                         two answer formats of one build)
+#              SECS       length of each run (default 10)
 # The first binary also serves the log and runs the load generator.
 set -euo pipefail
-[ $# -ge 3 ] || { sed -n 2,10p "$0" >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n 2,13p "$0" >&2; exit 2; }
 DIR="$1"; ROUNDS="$2"; shift 2
 FIRST="$1"
 W="$(mktemp -d -t bintrail-vindex-ab.XXXXXX)"
@@ -56,13 +59,15 @@ IFS=';' read -ra RUNS <<<"${PROTOS:---http2 --connections 2;--connections 64}"
 for r in $(seq "$ROUNDS"); do
   for proto in "${RUNS[@]}"; do
     for j in "${!URLS[@]}"; do
-      c0=$(cpu "${VPIDS[$j]}")
-      # shellcheck disable=SC2086 # proto is a list of options
-      "$FIRST" loadgen --json --url "${URLS[$j]}" --scenario vindex-lookup --projects "$DIR/projects" \
-        --concurrency 64 $proto --duration "${SECS:-10}s" >"$W/run.json"
-      c1=$(cpu "${VPIDS[$j]}")
-      n=$(jq .successes "$W/run.json")
-      echo "round $r [$proto] index $j: $(jq -r '"\(.successes_per_sec | round) req/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, errors \(.errors)"' "$W/run.json"); index CPU $(echo "($c1 - $c0) * 10000 / $n" | bc -l | xargs printf %.1f) us a lookup; load $(cut -d' ' -f1 /proc/loadavg)"
+      for scenario in ${SCENARIOS:-vindex-lookup}; do
+        c0=$(cpu "${VPIDS[$j]}")
+        # shellcheck disable=SC2086 # proto is a list of options
+        "$FIRST" loadgen --json --url "${URLS[$j]}" --scenario "$scenario" --projects "$DIR/projects" \
+          --concurrency 64 $proto --duration "${SECS:-10}s" >"$W/run.json"
+        c1=$(cpu "${VPIDS[$j]}")
+        n=$(jq .successes "$W/run.json")
+        echo "round $r [$proto] index $j $scenario: $(jq -r '"\(.successes_per_sec | round) req/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, errors \(.errors)"' "$W/run.json"); index CPU $(echo "($c1 - $c0) * 10000 / $n" | bc -l | xargs printf %.1f) us a lookup; load $(cut -d' ' -f1 /proc/loadavg)"
+      done
     done
   done
 done

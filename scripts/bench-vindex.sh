@@ -8,7 +8,8 @@
 #    to the first map root published for the whole log), with its peak RSS and disk;
 # 3. answer and map-proof sizes for an absent, a one-file, the typical (median) and the
 #    largest project;
-# 4. lookups with proofs per second over HTTP: `bintrail loadgen --scenario vindex-lookup`
+# 4. lookups with proofs per second over HTTP: `bintrail loadgen --scenario vindex-lookup-v2`
+#    (and v1 over HTTP/1.1, `--scenario vindex-lookup`)
 #    (names drawn uniformly from every project), HTTP/2 and HTTP/1.1, and the index's own
 #    /healthz as the HTTP ceiling;
 # 5. following under steady adds: `bintrail loadgen --scenario add` against the log (open
@@ -139,8 +140,10 @@ load
 
 # --- Answer and proof sizes -----------------------------------------------------------------
 for p in bench-absent-name "$ONE" "$TYPICAL" "$LARGEST"; do
-  curl -sf "$VX/vindex/v1/lookup/$p" -o "$WORK/answer.json"
-  say "answer $p: $(jq '.entries | length' "$WORK/answer.json") files, answer $(stat -c %s "$WORK/answer.json") bytes, map proof $(jq -r '.map_proof | length' "$WORK/answer.json") bytes, entry proofs $(jq '[.entries[].proof | length] | add // 0' "$WORK/answer.json") hashes"
+  for v in v1 v2; do
+    curl -sf "$VX/vindex/$v/lookup/$p" -o "$WORK/answer.json"
+    say "answer $v $p: $(jq '.entries | length' "$WORK/answer.json") files, answer $(stat -c %s "$WORK/answer.json") bytes, map proof $(jq -r '.map_proof | length' "$WORK/answer.json") bytes, entry proofs $(jq '[.entries[].proof // [] | length] | add // 0 | . + (.entries_proof // [] | length)' "$WORK/answer.json") hashes"
+  done
 done
 printf 'log %s\nlog %s\nquorum none\n' "$(cat "$WORK/log/log.vkey")" "$(cat "$WORK/vindex.vkey")" >"$WORK/both.policy"
 for p in "$TYPICAL" "$LARGEST"; do
@@ -160,9 +163,10 @@ lg() {
 echo "$TYPICAL" >"$WORK/typical"
 load
 lg ceiling --url "$VX" --scenario healthz --concurrency 64 --http2 --connections 2 --duration "${SECS}s"
-lg lookups_h2 --url "$VX" --scenario vindex-lookup --projects "$WORK/projects" --concurrency 64 --http2 --connections 2 --duration "${SECS}s"
-lg lookups_h1 --url "$VX" --scenario vindex-lookup --projects "$WORK/projects" --concurrency 64 --duration "${SECS}s"
-lg lookups_typical --url "$VX" --scenario vindex-lookup --projects "$WORK/typical" --concurrency 64 --http2 --connections 2 --duration "${SECS}s"
+lg lookups_h2 --url "$VX" --scenario vindex-lookup-v2 --projects "$WORK/projects" --concurrency 64 --http2 --connections 2 --duration "${SECS}s"
+lg lookups_h1 --url "$VX" --scenario vindex-lookup-v2 --projects "$WORK/projects" --concurrency 64 --duration "${SECS}s"
+lg lookups_h1_v1 --url "$VX" --scenario vindex-lookup --projects "$WORK/projects" --concurrency 64 --duration "${SECS}s"
+lg lookups_typical --url "$VX" --scenario vindex-lookup-v2 --projects "$WORK/typical" --concurrency 64 --http2 --connections 2 --duration "${SECS}s"
 load
 
 # --- Following under steady adds -----------------------------------------------------------

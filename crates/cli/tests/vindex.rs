@@ -122,11 +122,21 @@ fn start_vindex(log: &LogServer, policy: &Path, data: &Path, key: &Path) -> Daem
     )
 }
 
-/// The index at `url`'s JSON answer for a lookup of `project`.
+/// The index at `url`'s JSON answer (v1) for a lookup of `project`.
 fn fetch_lookup(rt: &tokio::runtime::Runtime, url: &str, project: &str) -> Value {
+    fetch_lookup_version(rt, url, "v1", project)
+}
+
+/// The index at `url`'s JSON answer for a lookup of `project`, in `version` (`v1`, `v2`).
+fn fetch_lookup_version(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    version: &str,
+    project: &str,
+) -> Value {
     rt.block_on(async {
         common::client()
-            .get(format!("{url}/vindex/v1/lookup/{project}"))
+            .get(format!("{url}/vindex/{version}/lookup/{project}"))
             .send()
             .await
             .unwrap()
@@ -245,6 +255,39 @@ fn lookups_prove_every_file_and_survive_a_restart() {
     assert_eq!(first["digest"], checksum(&wheel("many", "0.0")));
     assert_eq!(first["index"], 0);
 
+    // Both answer formats list the same entries; v2's one proof for all of them is far
+    // smaller than v1's 300 audit paths.
+    let v1 = fetch_lookup_version(&rt, &vindex.url, "v1", "many");
+    let v2 = fetch_lookup_version(&rt, &vindex.url, "v2", "many");
+    assert_eq!(v1["version"], "bintrail-vindex-lookup/v1");
+    assert_eq!(v2["version"], "bintrail-vindex-lookup/v2");
+    let listed = |a: &Value| -> Vec<(u64, String)> {
+        a["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["index"].as_u64().unwrap(),
+                    e["entry"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(listed(&v1), listed(&v2));
+    assert_eq!(listed(&v2).len(), 300);
+    let v1_hashes: usize = v1["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["proof"].as_array().unwrap().len())
+        .sum();
+    let v2_hashes = v2["entries_proof"].as_array().unwrap().len();
+    assert!(
+        v2_hashes > 0 && v2_hashes * 10 < v1_hashes,
+        "{v2_hashes} vs {v1_hashes}"
+    );
+
     // Another spelling of a name; the text output lists filename, digest, publisher, index.
     let out = lookup(&vindex.url, &both, "alpha.pkg", false);
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
@@ -305,14 +348,16 @@ fn lookups_prove_every_file_and_survive_a_restart() {
     // Bad input to the index: 4xx JSON, never a crash.
     rt.block_on(async {
         let c = common::client();
-        for path in ["-bad", "a%20b", &"a".repeat(300), "..", "a/b"] {
-            let r = c
-                .get(format!("{}/vindex/v1/lookup/{path}", vindex.url))
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            assert!((400..500).contains(&status), "{path}: {status}");
+        for version in ["v1", "v2"] {
+            for path in ["-bad", "a%20b", &"a".repeat(300), "..", "a/b"] {
+                let r = c
+                    .get(format!("{}/vindex/{version}/lookup/{path}", vindex.url))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                assert!((400..500).contains(&status), "{version} {path}: {status}");
+            }
         }
         let r = c
             .get(format!("{}/tile/0/x001", vindex.url))
@@ -330,16 +375,21 @@ fn lookups_prove_every_file_and_survive_a_restart() {
     });
 }
 
-/// A server answering every lookup with `body`.
-async fn tampering_server(body: Arc<Mutex<Vec<u8>>>) -> String {
+/// A server answering every lookup with `body`, at the paths of `versions` (`v1`,
+/// `v2`); the other paths are 404.
+async fn tampering_server(body: Arc<Mutex<Vec<u8>>>, versions: &[&str]) -> String {
     use axum::routing::get;
-    let app = axum::Router::new().route(
-        "/vindex/v1/lookup/{p}",
-        get(move || {
-            let body = body.clone();
-            async move { body.lock().unwrap().clone() }
-        }),
-    );
+    let mut app = axum::Router::new();
+    for version in versions {
+        let body = body.clone();
+        app = app.route(
+            &format!("/vindex/{version}/lookup/{{p}}"),
+            get(move || {
+                let body = body.clone();
+                async move { body.lock().unwrap().clone() }
+            }),
+        );
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -360,8 +410,9 @@ fn forged_and_truncated_answers_are_refused() {
     let fetch = |p: &str| fetch_lookup(&rt, &vindex.url, p);
     let genuine = fetch("target");
     let absent = fetch("nothing-here");
+    let genuine_v2 = fetch_lookup_version(&rt, &vindex.url, "v2", "target");
     let body = Arc::new(Mutex::new(Vec::new()));
-    let url = rt.block_on(tampering_server(body.clone()));
+    let url = rt.block_on(tampering_server(body.clone(), &["v1", "v2"]));
     let flip = |note: &str| -> String {
         // Change the first base64 character of the root hash line (still a valid hash).
         let mut lines: Vec<String> = note.split('\n').map(str::to_owned).collect();
@@ -404,6 +455,33 @@ fn forged_and_truncated_answers_are_refused() {
     let mut sig = genuine.clone();
     sig["checkpoint"] = flip(genuine["checkpoint"].as_str().unwrap()).into();
     cases.push(("output checkpoint altered", sig, "target", 7));
+    // v2: the same lies, and lies in the one proof of all entries.
+    cases.push(("v2 genuine", genuine_v2.clone(), "target", 0));
+    let mut omitted = genuine_v2.clone();
+    omitted["entries"].as_array_mut().unwrap().remove(1);
+    cases.push(("v2 one entry omitted", omitted, "target", 16));
+    let mut reordered = genuine_v2.clone();
+    reordered["entries"].as_array_mut().unwrap().swap(0, 1);
+    cases.push(("v2 entries reordered", reordered, "target", 16));
+    let mut added = genuine_v2.clone();
+    let mut extra = fetch("other")["entries"][0].clone();
+    extra.as_object_mut().unwrap().remove("proof");
+    added["entries"].as_array_mut().unwrap().push(extra);
+    cases.push(("v2 an entry of another project added", added, "target", 16));
+    let mut altered = genuine_v2.clone();
+    let first = altered["entries"][0]["entry"].as_str().unwrap().to_owned();
+    altered["entries"][0]["entry"] = first.replace("target-0.0", "target-9.0").into();
+    cases.push(("v2 entry altered", altered, "target", 9));
+    let mut short = genuine_v2.clone();
+    short["entries_proof"].as_array_mut().unwrap().pop();
+    cases.push(("v2 entries proof truncated", short, "target", 9));
+    let mut changed = genuine_v2.clone();
+    changed["entries_proof"][0] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
+    assert_ne!(changed, genuine_v2);
+    cases.push(("v2 entries proof hash changed", changed, "target", 9));
+    let mut mixed = genuine_v2.clone();
+    mixed["entries"][0]["proof"] = genuine["entries"][0]["proof"].clone();
+    cases.push(("v2 answer with a v1 entry proof", mixed, "target", 2));
     for (what, answer, project, code) in cases {
         *body.lock().unwrap() = serde_json::to_vec(&answer).unwrap();
         let out = lookup(&url, &both, project, false);
@@ -421,6 +499,16 @@ fn forged_and_truncated_answers_are_refused() {
         let out = lookup(&url, &both, "target", false);
         assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
     }
+    // An index from before v2 (404 there) is asked for v1.
+    let old = rt.block_on(tampering_server(body.clone(), &["v1"]));
+    *body.lock().unwrap() = text;
+    let out = lookup(&old, &both, "target", false);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("target: 4 files, complete"),
+        "{}",
+        output_text(&out)
+    );
 }
 
 /// Runs `bintrail monitor --once --verify-vindex` and returns its exit code, the kinds of

@@ -360,7 +360,8 @@ async fn resolve(config: &Config) -> Result<(String, SocketAddr, String), LoadEr
         return Err(invalid(UrlError::NotHttp));
     }
     let base_path = uri.path().trim_end_matches('/').to_owned();
-    if uri.query().is_some() || (!base_path.is_empty() && config.scenario != Scenario::VindexLookup)
+    if uri.query().is_some()
+        || (!base_path.is_empty() && !matches!(config.scenario, Scenario::VindexLookup { .. }))
     {
         return Err(invalid(UrlError::HasPath));
     }
@@ -401,11 +402,11 @@ async fn prepare(config: &Config, client: &Client) -> Result<Workload, LoadError
         Scenario::Add => Ok(Workload::Add(generator())),
         Scenario::Bulk { lines } => Ok(Workload::Bulk(generator(), lines)),
         Scenario::Healthz => Ok(Workload::Healthz),
-        Scenario::VindexLookup => {
+        Scenario::VindexLookup { version } => {
             if config.projects.is_empty() {
                 return Err(fail(PrepareError::NoProjects));
             }
-            Ok(Workload::VindexLookup(config.projects.clone()))
+            Ok(Workload::VindexLookup(config.projects.clone(), version))
         }
         Scenario::Tiles | Scenario::Lookup => {
             let body = get_ok(client, "/checkpoint").await.map_err(fail)?;

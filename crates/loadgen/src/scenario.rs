@@ -30,9 +30,13 @@ pub enum Scenario {
     Lookup,
     /// `GET /healthz`: the machine's HTTP ceiling, the cheapest request the server has.
     Healthz,
-    /// `GET /vindex/v1/lookup/<project>` against a verifiable index (`bintrail vindex
-    /// serve`), for project names drawn uniformly from [`crate::Config::projects`].
-    VindexLookup,
+    /// `GET /vindex/v<version>/lookup/<project>` against a verifiable index (`bintrail
+    /// vindex serve`), for project names drawn uniformly from [`crate::Config::projects`]:
+    /// version 1 has a proof per entry, version 2 one proof for all.
+    VindexLookup {
+        /// The answer format's version, 1 or 2.
+        version: u8,
+    },
 }
 
 impl Scenario {
@@ -44,7 +48,8 @@ impl Scenario {
             Scenario::Tiles => "tiles",
             Scenario::Lookup => "lookup",
             Scenario::Healthz => "healthz",
-            Scenario::VindexLookup => "vindex-lookup",
+            Scenario::VindexLookup { version: 2 } => "vindex-lookup-v2",
+            Scenario::VindexLookup { .. } => "vindex-lookup",
         }
     }
 
@@ -91,8 +96,8 @@ pub enum Workload {
     Lookup(Vec<String>),
     /// See [`Scenario::Healthz`].
     Healthz,
-    /// See [`Scenario::VindexLookup`]; project names to look up.
-    VindexLookup(Vec<String>),
+    /// See [`Scenario::VindexLookup`]; project names to look up, and the version.
+    VindexLookup(Vec<String>, u8),
 }
 
 impl Workload {
@@ -131,9 +136,9 @@ impl Workload {
                 Planned::get(format!("/lookup/pypi/{name}"))
             }
             Workload::Healthz => Planned::get("/healthz".to_owned()),
-            Workload::VindexLookup(names) => {
+            Workload::VindexLookup(names, version) => {
                 let name = &names[rng.gen_range(0..names.len())];
-                Planned::get(format!("/vindex/v1/lookup/{name}"))
+                Planned::get(format!("/vindex/v{version}/lookup/{name}"))
             }
         }
     }
@@ -164,7 +169,7 @@ impl Workload {
                 Some((logged, others)) => (Outcome::Success { entries: logged }, others),
                 None => (bad(), Vec::new()),
             },
-            Workload::VindexLookup(_) if !is_vindex_answer(body) => (bad(), Vec::new()),
+            Workload::VindexLookup(..) if !is_vindex_answer(body) => (bad(), Vec::new()),
             _ => (Outcome::Success { entries: 0 }, Vec::new()),
         }
     }
@@ -328,9 +333,11 @@ mod tests {
 
     #[test]
     fn vindex_answers_are_told_from_other_bodies() {
-        let w = Workload::VindexLookup(vec!["demo".into()]);
+        let w = Workload::VindexLookup(vec!["demo".into()], 1);
         let mut rng = StdRng::seed_from_u64(0);
         assert_eq!(w.plan(0, &mut rng).path, "/vindex/v1/lookup/demo");
+        let v2 = Workload::VindexLookup(vec!["demo".into()], 2);
+        assert_eq!(v2.plan(0, &mut rng).path, "/vindex/v2/lookup/demo");
         let answer = b"{\n  \"version\": \"bintrail-vindex-lookup/v1\",\n  \"project\": \"demo\"}";
         assert_eq!(
             w.judge(StatusCode::OK, answer).0,

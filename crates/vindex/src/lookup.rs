@@ -8,20 +8,21 @@
 //!    value, or absent;
 //! 5. the value against the answer's input indices (nothing omitted, added or
 //!    reordered), every entry being of the project;
-//! 6. each entry's inclusion in the input checkpoint.
+//! 6. each entry's inclusion in the input checkpoint: its own audit path (v1), or one
+//!    multi-record proof of all of them, checked after 5 (v2).
 
 use bintrail_client::fetch::{FetchError, HttpClient, Timeouts};
 use bintrail_client::verify::{VerifyError, verify_signed_checkpoint};
 use bintrail_tlog::checkpoint::Checkpoint;
 use bintrail_tlog::entry::EntryKind;
-use bintrail_tlog::hash::leaf_hash;
+use bintrail_tlog::hash::{Hash, leaf_hash};
 use bintrail_tlog::map::{EMPTY, MapKey, MapLookup, MapProof, extend_value};
 use bintrail_tlog::policy::Policy;
 use bintrail_tlog::pypi::Entry;
-use bintrail_tlog::tree::verify_record;
+use bintrail_tlog::tree::{verify_record, verify_records};
 use bintrail_tlog::vindex::MapRoot;
 
-use crate::answer::{LookupAnswer, MAX_ANSWER, parse_project};
+use crate::answer::{AnswerVersion, LookupAnswer, MAX_ANSWER, parse_project};
 
 /// A verified lookup.
 #[derive(Debug, Clone)]
@@ -90,8 +91,19 @@ pub async fn lookup(
     })?;
     let http = HttpClient::new(url, Timeouts::default())
         .map_err(|e| fail(LookupFailure::Unusable, e.to_string()))?;
-    let path = format!("vindex/v1/lookup/{normalized}");
-    let body = http.get(&path, MAX_ANSWER).await.map_err(|e| {
+    // v2 (one proof for all entries) first; an index from before v2 answers 404 there
+    // and is asked for v1. Either answer is verified in full.
+    let v2 = http
+        .get(&AnswerVersion::V2.path(&normalized), MAX_ANSWER)
+        .await;
+    let body = match v2 {
+        Err(FetchError::NotFound { .. }) => {
+            http.get(&AnswerVersion::V1.path(&normalized), MAX_ANSWER)
+                .await
+        }
+        other => other,
+    };
+    let body = body.map_err(|e| {
         let detail = match &e {
             FetchError::NotFound { .. } => {
                 format!("{} serves no verifiable index: {e}", http.base())
@@ -103,7 +115,8 @@ pub async fn lookup(
     verify_answer(&body, policy, &normalized)
 }
 
-/// Verifies an answer (the bytes of `GET /vindex/v1/lookup/<project>`) for `project`.
+/// Verifies an answer (the bytes of `GET /vindex/v1/lookup/<project>` or
+/// `GET /vindex/v2/lookup/<project>`, either version) for `project`.
 pub fn verify_answer(
     body: &[u8],
     policy: &Policy,
@@ -111,6 +124,8 @@ pub fn verify_answer(
 ) -> Result<VerifiedLookup, LookupError> {
     use LookupFailure::*;
     let answer = LookupAnswer::parse(body).map_err(|e| fail(Unusable, e.to_string()))?;
+    // `parse` checked that each version carries its own proof fields.
+    let entries_proof = answer.entries_proof.as_deref();
     let normalized = parse_project(project)
         .ok_or_else(|| fail(Unusable, format!("{project:?} is not a project name")))?;
     if answer.project != normalized {
@@ -186,22 +201,24 @@ pub fn verify_answer(
                 ),
             ));
         }
-        verify_record(
-            &e.proof,
-            input.size,
-            input.root_hash,
-            e.index,
-            leaf_hash(e.entry.as_bytes()),
-        )
-        .map_err(|err| {
-            fail(
-                BadInclusionProof,
-                format!(
-                    "entry {} is not in the input checkpoint (size {}): {err}",
-                    e.index, input.size
-                ),
+        if let Some(proof) = &e.proof {
+            verify_record(
+                proof,
+                input.size,
+                input.root_hash,
+                e.index,
+                leaf_hash(e.entry.as_bytes()),
             )
-        })?;
+            .map_err(|err| {
+                fail(
+                    BadInclusionProof,
+                    format!(
+                        "entry {} is not in the input checkpoint (size {}): {err}",
+                        e.index, input.size
+                    ),
+                )
+            })?;
+        }
         value = extend_value(&value, e.index);
         files.push((e.index, entry));
     }
@@ -225,6 +242,24 @@ pub fn verify_answer(
             ));
         }
     };
+    if let Some(proof) = entries_proof {
+        // v2: the list is the one the map commits to; now prove every entry at once.
+        let records: Vec<(u64, Hash)> = answer
+            .entries
+            .iter()
+            .map(|e| (e.index, leaf_hash(e.entry.as_bytes())))
+            .collect();
+        verify_records(proof, input.size, input.root_hash, &records).map_err(|err| {
+            fail(
+                BadInclusionProof,
+                format!(
+                    "the {} entries are not all in the input checkpoint (size {}): {err}",
+                    records.len(),
+                    input.size
+                ),
+            )
+        })?;
+    }
     Ok(VerifiedLookup {
         project: normalized,
         output,

@@ -2,7 +2,8 @@
 //!
 //! | method, path | answer |
 //! |---|---|
-//! | `GET /vindex/v1/lookup/<project>` | the lookup answer ([`crate::answer`]), JSON |
+//! | `GET /vindex/v1/lookup/<project>` | the lookup answer ([`crate::answer`]), JSON, a proof per entry |
+//! | `GET /vindex/v2/lookup/<project>` | the same with one proof of all entries |
 //! | `GET /checkpoint` | the output log's signed checkpoint |
 //! | `GET /tile/<L>/<N>[.p/<W>]`, `GET /tile/entries/<N>[.p/<W>]` | the output log's tiles (C2SP tlog-tiles) |
 //! | `GET /healthz` | `ok` |
@@ -29,7 +30,7 @@ use axum::routing::get;
 use bintrail_tlog::map::MapKey;
 use bintrail_tlog::tile::Tile;
 
-use crate::answer::{LOOKUP_VERSION, json_str, parse_project};
+use crate::answer::{AnswerVersion, json_str, parse_project};
 use crate::index::Vindex;
 
 /// How long a lookup waits for a step in progress before answering 503.
@@ -43,20 +44,20 @@ pub const CACHE_BYTES: usize = 64 << 20;
 pub struct AnswerCache {
     leaf_index: Option<u64>,
     bytes: usize,
-    answers: HashMap<MapKey, Bytes>,
+    answers: HashMap<(AnswerVersion, MapKey), Bytes>,
 }
 
 impl AnswerCache {
     /// The answer for `key` rendered for leaf `leaf_index`, if kept.
-    fn get(&self, leaf_index: u64, key: &MapKey) -> Option<Bytes> {
+    fn get(&self, leaf_index: u64, key: (AnswerVersion, MapKey)) -> Option<Bytes> {
         (self.leaf_index == Some(leaf_index))
-            .then(|| self.answers.get(key).cloned())
+            .then(|| self.answers.get(&key).cloned())
             .flatten()
     }
 
     /// Keeps `answer` for `key` at leaf `leaf_index` (forgetting other leaves' answers),
     /// unless that would exceed [`CACHE_BYTES`].
-    fn put(&mut self, leaf_index: u64, key: MapKey, answer: Bytes) {
+    fn put(&mut self, leaf_index: u64, key: (AnswerVersion, MapKey), answer: Bytes) {
         if self.leaf_index != Some(leaf_index) {
             // Only a newer leaf replaces the kept one: a slow request that rendered an
             // answer for the previous leaf must not empty the cache of the current one.
@@ -87,7 +88,14 @@ fn lock_cache(index: &Vindex) -> std::sync::MutexGuard<'_, AnswerCache> {
 /// Builds the router over a running index.
 pub fn router(index: Vindex) -> Router {
     Router::new()
-        .route("/vindex/v1/lookup/{project}", get(lookup))
+        .route(
+            "/vindex/v1/lookup/{project}",
+            get(|index, project| lookup(index, project, AnswerVersion::V1)),
+        )
+        .route(
+            "/vindex/v2/lookup/{project}",
+            get(|index, project| lookup(index, project, AnswerVersion::V2)),
+        )
         .route("/checkpoint", get(checkpoint))
         .route("/tile/{*path}", get(tile))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -147,7 +155,11 @@ async fn tile(State(index): State<Vindex>, Path(path): Path<String>) -> Response
     }
 }
 
-async fn lookup(State(index): State<Vindex>, Path(raw): Path<String>) -> Response {
+async fn lookup(
+    State(index): State<Vindex>,
+    Path(raw): Path<String>,
+    version: AnswerVersion,
+) -> Response {
     let Some(project) = parse_project(&raw) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -158,7 +170,7 @@ async fn lookup(State(index): State<Vindex>, Path(raw): Path<String>) -> Respons
     let mut published = index.shared.published.subscribe();
     let deadline = tokio::time::Instant::now() + LOOKUP_WAIT;
     loop {
-        match answer(&index, &project, &key) {
+        match answer(&index, &project, &key, version) {
             Ok(Some(a)) => {
                 return (
                     [
@@ -194,49 +206,65 @@ fn answer(
     index: &Vindex,
     project: &str,
     key: &MapKey,
+    version: AnswerVersion,
 ) -> Result<Option<Bytes>, bintrail_tlog::tree::TreeError> {
     let state = index.read();
     let Some(published) = state.published.as_ref() else {
         return Ok(None);
     };
     let leaf_index = published.leaf_index;
-    if let Some(kept) = lock_cache(index).get(leaf_index, key) {
+    if let Some(kept) = lock_cache(index).get(leaf_index, (version, *key)) {
         return Ok(Some(kept));
     }
     if published.input_size != state.size() {
         return Ok(None);
     }
-    let rendered = Bytes::from(render(&state, published, project, key)?);
+    let rendered = Bytes::from(render(&state, published, project, key, version)?);
     drop(state);
-    lock_cache(index).put(leaf_index, *key, rendered.clone());
+    lock_cache(index).put(leaf_index, (version, *key), rendered.clone());
     Ok(Some(rendered))
 }
 
-/// The answer for `project` from the map as `published` commits to it, as the JSON text
-/// [`crate::answer::LookupAnswer::to_json`] gives, written straight into one buffer: no answer struct, no
-/// string per hash, one proof buffer for every entry.
+/// The answer for `project` from the map as `published` commits to it, in `version`,
+/// as the JSON text [`crate::answer::LookupAnswer::to_json`] gives, written straight
+/// into one buffer: no answer struct, no string per hash, one proof buffer for every
+/// entry.
 fn render(
     state: &crate::state::IndexState,
     published: &crate::state::Published,
     project: &str,
     key: &MapKey,
+    version: AnswerVersion,
 ) -> Result<Vec<u8>, bintrail_tlog::tree::TreeError> {
     let entries = state.entries(key);
     let map_proof = state.prove(key).to_text();
+    // v2's one proof comes first, so that the answer is sized exactly; v1's per-entry
+    // proofs are sized by their bound, ceil(log2(n)) hashes for a tree of n leaves.
+    let mut proof = Vec::with_capacity(64);
+    let proof_hashes = match version {
+        AnswerVersion::V1 => {
+            let proof_len = 64 - state.size().saturating_sub(1).leading_zeros() as usize;
+            entries.len() * proof_len
+        }
+        AnswerVersion::V2 => {
+            let indices: Vec<u64> = entries.iter().map(|(i, _)| i).collect();
+            state.prove_entries_into(&indices, &mut proof)?;
+            proof.len()
+        }
+    };
     // Room for the whole answer, so that it is written without reallocating: a proof
-    // of a tree of n leaves has at most ceil(log2(n)) hashes of 47 bytes in JSON, and
-    // escaping the map proof adds one byte a line.
-    let proof_len = 64 - state.size().saturating_sub(1).leading_zeros() as usize;
+    // hash is 47 bytes in JSON, and escaping the map proof adds one byte a line.
     let mut out = Vec::with_capacity(
         256 + published.checkpoint.len()
             + published.leaf.len()
             + 47 * published.proof.len()
             + 2 * map_proof.len()
             + entries.json_len()
-            + entries.len() * (48 + 47 * proof_len),
+            + entries.len() * 48
+            + 47 * proof_hashes,
     );
     out.extend_from_slice(b"{\"version\":");
-    json_str(&mut out, LOOKUP_VERSION.as_bytes());
+    json_str(&mut out, version.line().as_bytes());
     out.extend_from_slice(b",\"project\":");
     json_str(&mut out, project.as_bytes());
     out.extend_from_slice(b",\"checkpoint\":");
@@ -250,7 +278,6 @@ fn render(
     out.extend_from_slice(b",\"map_proof\":");
     json_str(&mut out, &map_proof);
     out.extend_from_slice(b",\"entries\":[");
-    let mut proof = Vec::with_capacity(64);
     for (n, (i, entry)) in entries.iter().enumerate() {
         if n > 0 {
             out.push(b',');
@@ -259,12 +286,19 @@ fn render(
         out.extend_from_slice(i.to_string().as_bytes());
         out.extend_from_slice(b",\"entry\":");
         out.extend_from_slice(entry);
-        out.extend_from_slice(b",\"proof\":");
-        state.prove_entry_into(i, &mut proof)?;
-        json_hashes(&mut out, &proof);
+        if version == AnswerVersion::V1 {
+            out.extend_from_slice(b",\"proof\":");
+            state.prove_entry_into(i, &mut proof)?;
+            json_hashes(&mut out, &proof);
+        }
         out.push(b'}');
     }
-    out.extend_from_slice(b"]}");
+    out.push(b']');
+    if version == AnswerVersion::V2 {
+        out.extend_from_slice(b",\"entries_proof\":");
+        json_hashes(&mut out, &proof);
+    }
+    out.push(b'}');
     Ok(out)
 }
 
@@ -297,9 +331,12 @@ mod tests {
         published: &Published,
         project: &str,
         key: &MapKey,
+        version: AnswerVersion,
     ) -> LookupAnswer {
+        let v1 = version == AnswerVersion::V1;
+        let indices: Vec<u64> = state.entries(key).iter().map(|(i, _)| i).collect();
         LookupAnswer {
-            version: LOOKUP_VERSION.to_owned(),
+            version: version.line().to_owned(),
             project: project.to_owned(),
             checkpoint: String::from_utf8_lossy(&published.checkpoint).into_owned(),
             leaf_index: published.leaf_index,
@@ -312,13 +349,18 @@ mod tests {
                 .map(|(i, _)| AnswerEntry {
                     index: i,
                     entry: String::from_utf8_lossy(&leaves[i as usize].1).into_owned(),
-                    proof: {
+                    proof: v1.then(|| {
                         let mut proof = Vec::new();
                         state.prove_entry_into(i, &mut proof).unwrap();
                         proof
-                    },
+                    }),
                 })
                 .collect(),
+            entries_proof: (!v1).then(|| {
+                let mut proof = Vec::new();
+                state.prove_entries_into(&indices, &mut proof).unwrap();
+                proof
+            }),
         }
     }
 
@@ -352,21 +394,33 @@ mod tests {
         assert_eq!(state.unparsable, 1);
         for project in ["alpha", "beta", "gamma", "absent-one"] {
             let key = MapKey::for_project(project);
-            let want = build(&leaves, &state, &published, project, &key).to_json();
-            let got = render(&state, &published, project, &key).unwrap();
-            assert_eq!(
-                String::from_utf8_lossy(&got),
-                String::from_utf8_lossy(&want),
-                "{project}"
-            );
-            assert_eq!(LookupAnswer::parse(&got).unwrap().project, project);
+            let mut sizes = Vec::new();
+            for version in [AnswerVersion::V1, AnswerVersion::V2] {
+                let want = build(&leaves, &state, &published, project, &key, version).to_json();
+                let got = render(&state, &published, project, &key, version).unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&want),
+                    "{project} {version:?}"
+                );
+                let parsed = LookupAnswer::parse(&got).unwrap();
+                assert_eq!(parsed.project, project);
+                assert_eq!(parsed.version().unwrap(), version);
+                sizes.push(got.len());
+            }
+            // About a hundred entries each: one proof for all is far smaller.
+            if project != "absent-one" {
+                assert!(sizes[1] * 2 < sizes[0], "{project}: {sizes:?}");
+            }
         }
         let mut no_leaf_proof = published.clone();
         no_leaf_proof.proof.clear();
         let key = MapKey::for_project("alpha");
-        assert_eq!(
-            render(&state, &no_leaf_proof, "alpha", &key).unwrap(),
-            build(&leaves, &state, &no_leaf_proof, "alpha", &key).to_json()
-        );
+        for version in [AnswerVersion::V1, AnswerVersion::V2] {
+            assert_eq!(
+                render(&state, &no_leaf_proof, "alpha", &key, version).unwrap(),
+                build(&leaves, &state, &no_leaf_proof, "alpha", &key, version).to_json()
+            );
+        }
     }
 }

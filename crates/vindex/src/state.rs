@@ -209,6 +209,16 @@ impl IndexState {
     pub fn prove_entry_into(&self, index: u64, proof: &mut Vec<Hash>) -> Result<(), TreeError> {
         self.tree.prove_record_into(index, proof)
     }
+
+    /// Writes into `proof` (cleared first) the multi-record proof of input leaves
+    /// `indices` (strictly increasing) in the tree of the applied leaves.
+    pub fn prove_entries_into(
+        &self,
+        indices: &[u64],
+        proof: &mut Vec<Hash>,
+    ) -> Result<(), TreeError> {
+        self.tree.prove_records_into(indices, proof)
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use bintrail_tlog::hash::Hash;
 use bintrail_tlog::map::{Map, MapKey, value_for_indices};
 use bintrail_tlog::note::{KeyType, Signer};
 use bintrail_tlog::vindex::MapRoot;
-use bintrail_vindex::answer::{AnswerEntry, LOOKUP_VERSION, LookupAnswer};
+use bintrail_vindex::answer::{AnswerEntry, LOOKUP_VERSION, LOOKUP_VERSION_V2, LookupAnswer};
 use proptest::prelude::*;
 
 fn note(origin: &str, size: u64) -> Vec<u8> {
@@ -45,11 +45,17 @@ fn seeds() -> Vec<Vec<u8>> {
         entries: vec![AnswerEntry {
             index: 1,
             entry: format!("pypi-transparency/v1\nsha256:{:064x}\ndemo-1.0.tar.gz", 1),
-            proof: vec![Hash([5; 32]); 4],
+            proof: Some(vec![Hash([5; 32]); 4]),
         }],
+        entries_proof: None,
     };
+    let mut v2 = answer.clone();
+    v2.version = LOOKUP_VERSION_V2.into();
+    v2.entries[0].proof = None;
+    v2.entries_proof = Some(vec![Hash([6; 32]); 3]);
     vec![
         answer.to_json(),
+        v2.to_json(),
         root.to_bytes(),
         b"Foo.Bar__baz".to_vec(),
         b"a".to_vec(),
@@ -62,7 +68,7 @@ fn mutated() -> impl Strategy<Value = Vec<u8>> {
         any::<usize>(),
         prop::sample::select(b"{}[]\":,\n -_.a0A=/".to_vec()),
     );
-    (0..4usize, prop::collection::vec(edit, 1..6)).prop_map(|(i, edits)| {
+    (0..5usize, prop::collection::vec(edit, 1..6)).prop_map(|(i, edits)| {
         let mut data = seeds()[i].clone();
         for (kind, pos, byte) in edits {
             let at = pos % (data.len() + 1);
@@ -83,7 +89,8 @@ fn mutated() -> impl Strategy<Value = Vec<u8>> {
 fn seeds_are_accepted() {
     let s = seeds();
     assert!(LookupAnswer::parse(&s[0]).is_ok());
-    assert!(MapRoot::parse(&s[1]).is_ok());
+    assert!(LookupAnswer::parse(&s[1]).is_ok());
+    assert!(MapRoot::parse(&s[2]).is_ok());
     for seed in &s {
         fuzz_bodies::lookup_answer(seed);
         fuzz_bodies::project_name(seed);

@@ -15,12 +15,14 @@ pub struct Args {
     url: String,
     /// What to request: add (POST /add), bulk (POST /admin/bulk/append), tiles (random
     /// tiles and entry bundles, and /checkpoint for one request in ten), lookup
-    /// (GET /lookup/pypi/<logged filename>), healthz (the HTTP ceiling) or vindex-lookup
+    /// (GET /lookup/pypi/<logged filename>), healthz (the HTTP ceiling), vindex-lookup
     /// (GET /vindex/v1/lookup/<project> of a `bintrail vindex serve` at --url, which may
-    /// then have a path such as http://127.0.0.1:8080/vindex; names from --projects).
-    #[arg(long, value_parser = ["add", "bulk", "tiles", "lookup", "healthz", "vindex-lookup"])]
+    /// then have a path such as http://127.0.0.1:8080/vindex; names from --projects) or
+    /// vindex-lookup-v2 (the same at /vindex/v2/lookup/<project>, one proof for all
+    /// entries).
+    #[arg(long, value_parser = ["add", "bulk", "tiles", "lookup", "healthz", "vindex-lookup", "vindex-lookup-v2"])]
     scenario: String,
-    /// vindex-lookup: a file of project names, one a line; each request looks one up,
+    /// vindex-lookup and vindex-lookup-v2: a file of project names, one a line; each request looks one up,
     /// drawn uniformly.
     #[arg(long, value_name = "FILE")]
     projects: Option<PathBuf>,
@@ -102,7 +104,8 @@ fn config(args: &Args) -> anyhow::Result<Config> {
         },
         "tiles" => Scenario::Tiles,
         "lookup" => Scenario::Lookup,
-        "vindex-lookup" => Scenario::VindexLookup,
+        "vindex-lookup" => Scenario::VindexLookup { version: 1 },
+        "vindex-lookup-v2" => Scenario::VindexLookup { version: 2 },
         // clap allows only the values above.
         _ => Scenario::Healthz,
     };
