@@ -91,21 +91,26 @@ impl RightEdge {
     }
 
     /// `MTH([lo, hi))` of a sibling: a stored hash, or a fold of the right edge.
-    pub(super) fn range_hash(&self, lo: u64, hi: u64, hashes: &[Hash]) -> Result<Hash, TreeError> {
+    fn range_hash(&self, lo: u64, hi: u64, hashes: &[Hash]) -> Result<Hash, TreeError> {
+        match self.locate(lo, hi)? {
+            Sibling::Stored(index) => stored(hashes, index, self.size),
+            Sibling::Fold(h) => Ok(h),
+        }
+    }
+
+    /// Where `MTH([lo, hi))` of a sibling is: the stored hash index of a complete
+    /// subtree, or the fold of the right edge (held here, no read needed).
+    pub(super) fn locate(&self, lo: u64, hi: u64) -> Result<Sibling, TreeError> {
         let width = hi - lo;
         if width.is_power_of_two() && lo.is_multiple_of(width) {
             let level = width.trailing_zeros();
-            return stored(
-                hashes,
-                stored_hash_index(level as u8, lo >> level),
-                self.size,
-            );
+            return Ok(Sibling::Stored(stored_hash_index(level as u8, lo >> level)));
         }
         // A range that is not one complete subtree always ends at the tree's size, and
         // starts where a subtree of its decomposition does.
         self.folds
             .binary_search_by_key(&lo, |(start, _)| *start)
-            .map(|i| self.folds[i].1)
+            .map(|i| Sibling::Fold(self.folds[i].1))
             .map_err(|_| {
                 // Only an edge folded for another size gets here: name the first
                 // subtree's hash the fold would have started from.
@@ -116,6 +121,19 @@ impl RightEdge {
                 }
             })
     }
+
+    /// The stored hash at `index`, or [`TreeError::HashNotInTree`].
+    pub(super) fn read(&self, hashes: &[Hash], index: u64) -> Result<Hash, TreeError> {
+        stored(hashes, index, self.size)
+    }
+}
+
+/// Where a sibling's hash is ([`RightEdge::locate`]).
+pub(super) enum Sibling {
+    /// At this stored hash index.
+    Stored(u64),
+    /// This fold of the right edge.
+    Fold(Hash),
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 //! is exactly its RFC 6962 audit path ([`super::prove_record`]). The empty set of
 //! records has the empty proof, which proves nothing.
 
+use super::edge::Sibling;
 use super::{
     HashReader, RightEdge, TreeError, check_length, check_size, prove_ranges, split_point,
 };
@@ -92,20 +93,39 @@ impl RightEdge {
     ) -> Result<(), TreeError> {
         proof.clear();
         check_records(self.size(), leaves.iter().copied())?;
+        // Every hash is located first and the stored ones read after, in a loop that
+        // does nothing else: the reads miss the cache, scattered over the whole tree,
+        // and a short loop keeps many of them in flight at once.
+        let mut reads: Vec<(usize, u64)> = Vec::new();
         let mut failed = None;
-        multi_ranges(self.size(), leaves, &mut |lo, hi| {
-            if failed.is_none() {
-                match self.range_hash(lo, hi, hashes) {
-                    Ok(h) => proof.push(h),
-                    Err(e) => failed = Some(e),
+        multi_ranges(
+            self.size(),
+            leaves,
+            &mut |lo, hi| match self.locate(lo, hi) {
+                Ok(Sibling::Stored(index)) => {
+                    reads.push((proof.len(), index));
+                    proof.push(Hash::default());
                 }
-            }
-        });
-        if let Some(e) = failed {
+                Ok(Sibling::Fold(h)) => proof.push(h),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            },
+        );
+        let read = match failed {
+            Some(e) => Err(e),
+            None => reads.iter().try_for_each(|&(at, index)| {
+                let h = self.read(hashes, index)?;
+                if let Some(slot) = proof.get_mut(at) {
+                    *slot = h;
+                }
+                Ok(())
+            }),
+        };
+        if read.is_err() {
             proof.clear();
-            return Err(e);
         }
-        Ok(())
+        read
     }
 }
 
