@@ -142,7 +142,7 @@ load
 for p in bench-absent-name "$ONE" "$TYPICAL" "$LARGEST"; do
   for v in v1 v2; do
     curl -sf "$VX/vindex/$v/lookup/$p" -o "$WORK/answer.json"
-    say "answer $v $p: $(jq '.entries | length' "$WORK/answer.json") files, answer $(stat -c %s "$WORK/answer.json") bytes, map proof $(jq -r '.map_proof | length' "$WORK/answer.json") bytes, entry proofs $(jq '[.entries[].proof // [] | length] | add // 0 | . + (.entries_proof // [] | length)' "$WORK/answer.json") hashes"
+    say "answer $v $p: $(jq '.entries | length' "$WORK/answer.json") files, answer $(stat -c %s "$WORK/answer.json") bytes, map proof $(jq -r '.map_proof | length' "$WORK/answer.json") bytes, entry proofs $(jq '([.entries[].proof // [] | length] | add // 0) + (.entries_proof // [] | length)' "$WORK/answer.json") hashes"
   done
 done
 printf 'log %s\nlog %s\nquorum none\n' "$(cat "$WORK/log/log.vkey")" "$(cat "$WORK/vindex.vkey")" >"$WORK/both.policy"

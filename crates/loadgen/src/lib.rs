@@ -505,7 +505,12 @@ async fn one_request(
 
 /// Whether request number `sequence` may start: within the count and the duration.
 fn may_start(config: &Config, sequence: u64, started: Instant) -> bool {
-    config.max_requests.is_none_or(|max| sequence < max) && started.elapsed() < config.duration
+    within(config.max_requests, config.duration, sequence, started)
+}
+
+/// [`may_start`] from the two limits alone.
+fn within(max_requests: Option<u64>, duration: Duration, sequence: u64, started: Instant) -> bool {
+    max_requests.is_none_or(|max| sequence < max) && started.elapsed() < duration
 }
 
 async fn closed_loop(
@@ -518,9 +523,12 @@ async fn closed_loop(
     let started = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
     let mut workers = tokio::task::JoinSet::new();
+    // Each worker takes the two limits, not a clone of the config: that holds the
+    // project names (half a million strings at 10M entries), and cloning them once per
+    // worker spent a core for the run's first seconds.
+    let (max_requests, duration) = (config.max_requests, config.duration);
     for _ in 0..concurrency {
-        let (config, client, workload, recorder, next) = (
-            config.clone(),
+        let (client, workload, recorder, next) = (
             client.clone(),
             workload.clone(),
             recorder.clone(),
@@ -530,7 +538,7 @@ async fn closed_loop(
             let mut rng = SmallRng::from_entropy();
             loop {
                 let sequence = next.fetch_add(1, Ordering::Relaxed);
-                if !may_start(&config, sequence, started) {
+                if !within(max_requests, duration, sequence, started) {
                     break;
                 }
                 let now = Instant::now();
