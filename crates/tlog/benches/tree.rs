@@ -71,6 +71,18 @@ fn hashing(c: &mut Criterion) {
     c.bench_function("node_hash", |b| {
         b.iter(|| node_hash(black_box(&l), black_box(&r)))
     });
+    // What a lookup answer of the verifiable index does for each proof hash.
+    let hashes: Vec<Hash> = (0..250u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    let mut out = Vec::with_capacity(250 * 44);
+    c.bench_function("write_base64 x250", |b| {
+        b.iter(|| {
+            out.clear();
+            for h in black_box(&hashes) {
+                h.write_base64(&mut out);
+            }
+            black_box(&out);
+        })
+    });
 }
 
 fn proofs(c: &mut Criterion) {
