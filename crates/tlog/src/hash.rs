@@ -65,8 +65,8 @@ impl Hash {
     ///
     /// Written here rather than by the `base64` crate: a lookup answer of the verifiable
     /// index is mostly hashes in base64, and a table of every 12-bit group's two
-    /// characters encodes one in a fraction of the crate's general path (BENCHMARKS.md,
-    /// session 10). A test compares the two on many hashes.
+    /// characters encodes one in about 60% of the time of the crate's general path
+    /// (BENCHMARKS.md, session 11). A test compares the two on many hashes.
     pub fn write_base64(&self, out: &mut Vec<u8>) {
         let mut buf = [b'='; 44];
         let b = &self.0;
