@@ -39,21 +39,6 @@ pub enum HashError {
     },
 }
 
-/// The standard base64 alphabet (RFC 4648, section 4).
-const BASE64_ALPHABET: &[u8; 64] =
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// The two base64 characters of every 12-bit value.
-static BASE64_PAIRS: [[u8; 2]; 4096] = {
-    let mut t = [[0u8; 2]; 4096];
-    let mut i = 0;
-    while i < 4096 {
-        t[i] = [BASE64_ALPHABET[i >> 6], BASE64_ALPHABET[i & 63]];
-        i += 1;
-    }
-    t
-};
-
 impl Hash {
     /// Returns the standard, padded base64 encoding of the hash (44 characters).
     pub fn to_base64(&self) -> String {
@@ -62,25 +47,11 @@ impl Hash {
 
     /// Appends [`Hash::to_base64`]'s 44 characters to `out`, without allocating a string
     /// (proofs are written hash by hash into answers).
-    ///
-    /// Written here rather than by the `base64` crate: a lookup answer of the verifiable
-    /// index is mostly hashes in base64, and a table of every 12-bit group's two
-    /// characters encodes one in about 60% of the time of the crate's general path
-    /// (BENCHMARKS.md, session 11). A test compares the two on many hashes.
     pub fn write_base64(&self, out: &mut Vec<u8>) {
-        let mut buf = [b'='; 44];
-        let b = &self.0;
-        for (group, chars) in b.chunks_exact(3).zip(buf.chunks_exact_mut(4)) {
-            let n =
-                usize::from(group[0]) << 16 | usize::from(group[1]) << 8 | usize::from(group[2]);
-            chars[..2].copy_from_slice(&BASE64_PAIRS[n >> 12]);
-            chars[2..].copy_from_slice(&BASE64_PAIRS[n & 0xfff]);
-        }
-        // The last two bytes: 16 bits, three characters and one pad.
-        let n = usize::from(b[30]) << 16 | usize::from(b[31]) << 8;
-        buf[40..42].copy_from_slice(&BASE64_PAIRS[n >> 12]);
-        buf[42] = BASE64_ALPHABET[(n >> 6) & 63];
-        out.extend_from_slice(&buf);
+        let mut buf = [0u8; 44];
+        // 32 bytes always encode to exactly 44 padded characters, which fit.
+        let n = STANDARD.encode_slice(self.0, &mut buf).unwrap_or(0);
+        out.extend_from_slice(&buf[..n]);
     }
 
     /// Parses standard, padded base64 into a hash.
